@@ -26,8 +26,11 @@ class PmixSession {
   PmixSession(const PmixSession&) = delete;
   PmixSession& operator=(const PmixSession&) = delete;
 
-  // Rank, job size, local rank and size, node index and node list from PMIx. `env` supplies what
-  // PMIx does not know (SLURM_JOB_ID, GPUs, restart count).
+  // Rank, job size (PMIX_JOB_SIZE), local rank and size (PMIX_LOCAL_RANK, PMIX_LOCAL_SIZE), node
+  // index (PMIX_NODEID), node list (PMIx_Resolve_nodes, put in SLURM_STEP_NODELIST's order when
+  // that names the same nodes) and tasks per node (PMIx_Resolve_peers) from PMIx, checked for
+  // consistency. `env` supplies what PMIx does not know (SLURM_JOB_ID, GPUs, restart count).
+  // Verified on the local cluster with tests/slurm/strun-pmix-probe.
   Result<JobTopology> Topology(const Environment& env);
 
   // Publishes key=value for this rank (PMIx_Put with global scope, then PMIx_Commit).

@@ -7,6 +7,12 @@
 // errors naming the variable, e.g. "SLURM_NODEID=5 but the step has 4 nodes (SLURM_STEP_NODELIST=
 // nid[001-004])".
 //
+// Required: SLURM_JOB_ID, SLURM_PROCID, SLURM_LOCALID, SLURM_NODEID, a node list and a tasks per
+// node value. The task and node counts, when set, must agree with those two (when unset they are
+// derived from them); SLURMD_NODENAME, when set, must be the node SLURM_NODEID points at. GPUs,
+// CPUs per task and the restart count are optional (0 or empty when unset) but must be valid when
+// set.
+//
 // TopologyFromPmix (pmix.h) fills the same structure from a PMIx server.
 #pragma once
 

@@ -1,0 +1,607 @@
+// The agent loop (agent.h): one thread, one poll() over the signal fd, the coordination channel
+// and the workers' output pipes. Everything is event driven, so a failure is seen the moment the
+// kernel reports the exit, and a restart costs a few round trips plus the workers' own start.
+#include "strun/launcher/agent.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <set>
+
+#include "strun/launcher/coordination.h"
+#include "strun/launcher/failure.h"
+#include "strun/launcher/output.h"
+#include "strun/launcher/process.h"
+#include "strun/launcher/worker_env.h"
+
+namespace strun::launcher {
+namespace {
+
+double WallSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+double MonoSeconds() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+void Say(const std::string& text) {
+  std::string line = "strun: " + text + "\n";
+  (void)!write(2, line.data(), line.size());
+}
+
+bool IsTerminationSignal(int sig) { return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT; }
+
+Status MakeDirs(const std::string& path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!cur.empty() && mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+        return MakeError("strun: cannot create directory " + cur + ": " + std::strerror(errno));
+    }
+    if (i < path.size()) cur.push_back(path[i]);
+  }
+  return {};
+}
+
+Result<std::string> MakeTempDir(const std::string& parent, const std::string& prefix) {
+  std::string tmpl = parent + "/" + prefix + "XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!mkdtemp(buf.data()))
+    return MakeError("strun: cannot create a log directory under " + parent + ": " + std::strerror(errno) +
+                     " (set --log-dir or TMPDIR)");
+  return std::string(buf.data());
+}
+
+// Talks to the group: the job's coordination service, or GroupState in-process for one agent.
+class GroupLink {
+ public:
+  virtual ~GroupLink() = default;
+  virtual void Send(const Json& m) = 0;
+  virtual int fd() const = 0;
+  // Reads what arrived; false when the link broke (why set).
+  virtual bool Poll(std::string* why) = 0;
+  virtual std::optional<Json> Next() = 0;
+};
+
+class LocalLink : public GroupLink {
+ public:
+  LocalLink(int max_restarts, std::string addr, std::function<int()> pick)
+      : state_(1, max_restarts, std::move(addr), std::move(pick)) {}
+  void Send(const Json& m) override {
+    for (auto& o : state_.OnMessage(0, m)) inbox_.push_back(o.message);
+  }
+  int fd() const override { return -1; }
+  bool Poll(std::string*) override { return true; }
+  std::optional<Json> Next() override {
+    if (inbox_.empty()) return std::nullopt;
+    Json j = std::move(inbox_.front());
+    inbox_.pop_front();
+    return j;
+  }
+
+ private:
+  GroupState state_;
+  std::deque<Json> inbox_;
+};
+
+class RemoteLink : public GroupLink {
+ public:
+  explicit RemoteLink(std::unique_ptr<Channel> ch) : ch_(std::move(ch)) {}
+  void Send(const Json& m) override {
+    if (ch_) (void)ch_->Send(m);
+  }
+  int fd() const override { return ch_ ? ch_->fd() : -1; }
+  bool Poll(std::string* why) override { return ch_->ReadAvailable(why); }
+  std::optional<Json> Next() override { return ch_->Next(); }
+  void Close() { ch_.reset(); }
+
+ private:
+  std::unique_ptr<Channel> ch_;
+};
+
+struct Worker {
+  int local_rank = 0;
+  int rank = 0;
+  pid_t pid = -1;
+  int out_fd = -1, err_fd = -1;
+  std::unique_ptr<OutputRelay> out, err;
+  bool running = false;
+  int status = 0;
+  std::string error_file;
+};
+
+class Agent {
+ public:
+  Agent(const LaunchOptions& o, const LaunchPlan& p, const EnvMap& env) : o_(o), p_(p), env_(env) {}
+  int Run();
+
+ private:
+  Status Setup();
+  void HandleMessage(const Json& m);
+  void StartAttempt(const Json& m);
+  void OnWorkerExit(Worker& w, int status);
+  void BeginStop(int sig);
+  void MaybeStopped();
+  void DrainOutput(Worker& w, bool to_eof);
+  void CloseOutput(Worker& w);
+  WorkerFailure FailureOf(const Worker& w, double seen_at, int exitcode, const std::string& message = "");
+  void HandleSignal(int sig);
+  int Finish(int code, const std::string& reason, const Json& root, const Json& failures);
+  bool AnyRunning() const {
+    for (const auto& w : workers_)
+      if (w.running) return true;
+    return false;
+  }
+
+  enum class Phase { kIdle, kRunning, kStopping };
+  const LaunchOptions& o_;
+  const LaunchPlan& p_;
+  EnvMap env_;
+  int sigfd_ = -1;
+  std::unique_ptr<CoordinationServer> server_;
+  std::unique_ptr<GroupLink> link_;
+  std::vector<Worker> workers_;
+  std::set<pid_t> groups_;  // worker process groups of this attempt (killed when it ends)
+  Phase phase_ = Phase::kIdle;
+  int attempt_ = -1;
+  bool reported_ = false;       // failed/succeeded sent for this attempt
+  bool stop_acked_ = true;      // stopped sent for this attempt
+  bool stop_requested_ = false; // the group asked for a stop of this attempt
+  double kill_deadline_ = 0;
+  bool killed_ = false;
+  std::optional<Json> pending_exit_;
+  int abort_signal_ = 0;
+  std::string run_dir_;
+  StdSpec redirects_, tee_;
+  std::string prefix_template_;
+  bool verbose_ = false;
+};
+
+Status Agent::Setup() {
+  redirects_ = *ParseStdSpec(o_.redirects, "--redirects");
+  tee_ = *ParseStdSpec(o_.tee, "--tee");
+  if (auto it = env_.find("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"); it != env_.end()) prefix_template_ = it->second;
+  verbose_ = env_.count("STRUN_VERBOSE") && env_["STRUN_VERBOSE"] != "0";
+
+  // Signals: SIGCHLD and the handled ones arrive through a signalfd; workers get a clean mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  for (int s : o_.signals) sigaddset(&set, s);
+  if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return MakeError("strun: sigprocmask failed");
+  sigfd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd_ < 0) return MakeError(std::string("strun: signalfd: ") + std::strerror(errno));
+  signal(SIGPIPE, SIG_IGN);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (auto s = Guardian::Start(); !s) return s;
+
+  // Log directory: <log_dir>/<run_id>_XXXXXX, as torchrun.
+  std::string base;
+  if (o_.log_dir && !o_.log_dir->empty()) {
+    base = *o_.log_dir;
+    struct stat st;
+    if (stat(base.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+      return MakeError("strun: --log-dir=" + base + " is a file; give a directory");
+    if (auto s = MakeDirs(base); !s) return s;
+  } else {
+    auto it = env_.find("TMPDIR");
+    auto d = MakeTempDir(it != env_.end() && !it->second.empty() ? it->second : "/tmp", "strun_");
+    if (!d) return d.error();
+    base = *d;
+  }
+  auto run_dir = MakeTempDir(base, p_.run_id + "_");
+  if (!run_dir) return run_dir.error();
+  run_dir_ = *run_dir;
+
+  // The group.
+  auto pick_port = [this]() -> int {
+    if (p_.master_port) return *p_.master_port;
+    auto port = FreePort();
+    return port ? *port : 29500;
+  };
+  if (p_.num_agents == 1) {
+    link_ = std::make_unique<LocalLink>(o_.max_restarts, p_.master_addr, pick_port);
+    return {};
+  }
+  auto key = CoordinationKey(p_, env_);
+  if (!key) return key.error();
+  auto ports = CandidatePorts(*key, env_, p_);
+  std::string host = p_.master_addr;
+  if (p_.agent_index == 0) {
+    auto server = CoordinationServer::Start(*key, ports, p_.num_agents, o_.max_restarts, p_.master_addr, pick_port,
+                                            p_.join_timeout_s);
+    if (!server) return server.error();
+    server_ = std::move(*server);
+    ports = {server_->port()};
+    host = "127.0.0.1";
+  }
+  auto ch = ConnectToCoordinator(host, ports, *key, p_.agent_index, p_.join_timeout_s);
+  if (!ch) return ch.error();
+  link_ = std::make_unique<RemoteLink>(std::move(*ch));
+  return {};
+}
+
+WorkerFailure Agent::FailureOf(const Worker& w, double seen_at, int exitcode, const std::string& message) {
+  WorkerFailure f;
+  f.rank = w.rank;
+  f.local_rank = w.local_rank;
+  f.node = p_.node_name;
+  f.pid = int(w.pid);
+  f.exitcode = exitcode;
+  ReadErrorFile(w.error_file, seen_at, f);
+  if (!message.empty()) f.message = message;
+  if (w.err) f.tail = w.err->Tail();
+  if (w.out) {
+    auto out_tail = w.out->Tail();
+    // Prefer stderr (tracebacks); fill up with stdout when stderr said little.
+    if (f.tail.size() < 5) f.tail.insert(f.tail.begin(), out_tail.begin(), out_tail.end());
+    if (f.tail.size() > 20) f.tail.erase(f.tail.begin(), f.tail.end() - 20);
+  }
+  return f;
+}
+
+void Agent::StartAttempt(const Json& m) {
+  attempt_ = m.value("attempt", 0);
+  AttemptInfo info;
+  info.restart_count = m.value("restart_count", 0);
+  info.master_addr = m.value("master_addr", p_.master_addr);
+  info.master_port = m.value("master_port", 0);
+  if (info.restart_count > 0 && p_.agent_index == 0)
+    Say("restarting the worker group (restart " + std::to_string(info.restart_count) + " of " +
+        std::to_string(o_.max_restarts) + ")");
+  if (verbose_)
+    Say("attempt " + std::to_string(attempt_) + ": MASTER_ADDR=" + info.master_addr +
+        " MASTER_PORT=" + std::to_string(info.master_port));
+  workers_.clear();
+  groups_.clear();
+  phase_ = Phase::kRunning;
+  reported_ = false;
+  stop_acked_ = false;
+  stop_requested_ = false;
+  killed_ = false;
+  const std::string attempt_dir = run_dir_ + "/attempt_" + std::to_string(info.restart_count);
+  const auto argv = WorkerCommand(o_, env_);
+  workers_.resize(size_t(p_.num_workers));
+  std::vector<WorkerFailure> spawn_failures;
+  std::vector<std::pair<Worker*, SpawnedWorker>> pending;
+  for (int i = 0; i < p_.num_workers; ++i) {
+    Worker& w = workers_[size_t(i)];
+    w.local_rank = p_.first_local_rank + i;
+    w.rank = p_.first_rank + i;
+    const std::string dir = attempt_dir + "/" + std::to_string(w.local_rank);
+    if (auto s = MakeDirs(dir); !s) {
+      spawn_failures.push_back(FailureOf(w, WallSeconds(), 1, s.error().message));
+      continue;
+    }
+    w.error_file = dir + "/error.json";
+    unlink(w.error_file.c_str());
+    auto env = BuildWorkerEnv(o_, p_, env_, {w.local_rank, w.rank}, info, w.error_file);
+    if (!env) {
+      spawn_failures.push_back(FailureOf(w, WallSeconds(), 1, env.error().message));
+      continue;
+    }
+    const bool shown = o_.local_ranks.empty() || o_.local_ranks.count(w.local_rank);
+    const std::string prefix = LinePrefix(prefix_template_, o_.role, w.rank, w.local_rank);
+    auto make_relay = [&](int bit, const char* file, int console) {
+      int fd = -1;
+      int r = redirects_.For(w.local_rank), t = tee_.For(w.local_rank);
+      if ((r | t) & bit) fd = open((dir + "/" + file).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      bool to_console = shown && (!(r & bit) || (t & bit));
+      return std::make_unique<OutputRelay>(prefix, to_console ? console : -1, fd);
+    };
+    w.out = make_relay(1, "stdout.log", 1);
+    w.err = make_relay(2, "stderr.log", 2);
+    auto spawned = SpawnWorker(argv, *env);
+    if (!spawned) {
+      spawn_failures.push_back(FailureOf(w, WallSeconds(), 127, spawned.error().message));
+      continue;
+    }
+    pending.emplace_back(&w, *spawned);
+  }
+  // Every worker is forked before any exec is checked, so that they start in parallel.
+  for (auto& [w, spawned] : pending) {
+    if (auto st = WaitForExec(spawned, argv[0]); !st) {
+      spawn_failures.push_back(FailureOf(*w, WallSeconds(), 127, st.error().message));
+      continue;
+    }
+    w->pid = spawned.pid;
+    w->out_fd = spawned.stdout_fd;
+    w->err_fd = spawned.stderr_fd;
+    w->running = true;
+    groups_.insert(w->pid);
+  }
+  if (!spawn_failures.empty()) {
+    Json fs = Json::array();
+    for (const auto& f : spawn_failures) fs.push_back(f.ToJson());
+    reported_ = true;
+    link_->Send({{"type", "failed"}, {"attempt", attempt_}, {"failures", fs}});
+    BeginStop(SIGTERM);
+  }
+}
+
+void Agent::DrainOutput(Worker& w, bool to_eof) {
+  for (int* fd : {&w.out_fd, &w.err_fd}) {
+    if (*fd < 0) continue;
+    OutputRelay* relay = fd == &w.out_fd ? w.out.get() : w.err.get();
+    char buf[65536];
+    for (;;) {
+      ssize_t n = read(*fd, buf, sizeof buf);
+      if (n > 0) {
+        relay->Feed(buf, size_t(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n == 0 || (n < 0 && errno != EAGAIN)) {
+        relay->Finish();
+        close(*fd);
+        *fd = -1;
+      }
+      break;
+    }
+    (void)to_eof;
+  }
+}
+
+void Agent::CloseOutput(Worker& w) {
+  DrainOutput(w, true);
+  for (int* fd : {&w.out_fd, &w.err_fd}) {
+    if (*fd >= 0) {
+      close(*fd);
+      *fd = -1;
+    }
+  }
+  if (w.out) w.out->Finish();
+  if (w.err) w.err->Finish();
+}
+
+void Agent::OnWorkerExit(Worker& w, int status) {
+  w.running = false;
+  w.status = status;
+  const double seen_at = WallSeconds();
+  DrainOutput(w, false);
+  if (verbose_) Say("rank " + std::to_string(w.rank) + " exited: status " + std::to_string(ExitCodeOf(status)));
+  if (phase_ != Phase::kRunning) return;
+  const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!ok) {
+    if (!reported_) {
+      reported_ = true;
+      Json fs = Json::array({FailureOf(w, seen_at, TorchExitCodeOf(status)).ToJson()});
+      link_->Send({{"type", "failed"}, {"attempt", attempt_}, {"failures", fs}});
+    }
+    // Do not wait for the group: stop the local workers now.
+    BeginStop(SIGTERM);
+    return;
+  }
+  if (!AnyRunning() && !reported_) {
+    reported_ = true;
+    phase_ = Phase::kIdle;
+    for (auto& x : workers_) CloseOutput(x);
+    link_->Send({{"type", "succeeded"}, {"attempt", attempt_}});
+  }
+}
+
+void Agent::BeginStop(int sig) {
+  if (phase_ == Phase::kStopping) return;
+  phase_ = Phase::kStopping;
+  for (auto& w : workers_)
+    if (w.running) SignalGroup(w.pid, sig);
+  kill_deadline_ = MonoSeconds() + o_.shutdown_timeout;
+  MaybeStopped();
+}
+
+// Once every local worker is gone: kill what is left of their process groups, tell the group.
+void Agent::MaybeStopped() {
+  if (phase_ == Phase::kRunning || AnyRunning()) return;
+  for (pid_t g : groups_) {
+    SignalGroup(g, SIGKILL);
+    Guardian::Untrack(g);
+  }
+  groups_.clear();
+  for (auto& w : workers_) CloseOutput(w);
+  phase_ = Phase::kIdle;
+  if (stop_requested_ && !stop_acked_ && attempt_ >= 0) {
+    stop_acked_ = true;
+    link_->Send({{"type", "stopped"}, {"attempt", attempt_}});
+  }
+}
+
+void Agent::HandleMessage(const Json& m) {
+  const std::string type = m.value("type", "");
+  if (type == "start") {
+    if (AnyRunning()) return;  // cannot happen: the group waits for every agent to stop
+    StartAttempt(m);
+  } else if (type == "stop") {
+    if (m.value("attempt", -1) != attempt_) return;
+    stop_requested_ = true;
+    if (p_.agent_index == 0 || p_.num_agents == 1) Say("stopping the worker group: " + m.value("reason", std::string()));
+    if (phase_ == Phase::kRunning) BeginStop(SIGTERM);
+    else MaybeStopped();
+  } else if (type == "exit") {
+    pending_exit_ = m;
+    if (AnyRunning()) BeginStop(abort_signal_ ? abort_signal_ : SIGTERM);
+  }
+}
+
+void Agent::HandleSignal(int sig) {
+  if (IsTerminationSignal(sig)) {
+    if (abort_signal_ != 0) {
+      // A second termination signal: no more patience.
+      for (auto& w : workers_)
+        if (w.running) SignalGroup(w.pid, SIGKILL);
+      return;
+    }
+    abort_signal_ = sig;
+    Say("received " + SignalName(sig) + "; stopping the workers");
+    for (auto& w : workers_)
+      if (w.running) SignalGroup(w.pid, sig);
+    if (phase_ == Phase::kRunning) {
+      phase_ = Phase::kStopping;
+      kill_deadline_ = MonoSeconds() + o_.shutdown_timeout;
+    }
+    link_->Send({{"type", "aborted"},
+                 {"code", 128 + sig},
+                 {"reason", "strun on " + p_.node_name + " received " + SignalName(sig)}});
+    return;
+  }
+  for (auto& w : workers_)
+    if (w.running) kill(w.pid, sig);
+}
+
+int Agent::Finish(int code, const std::string& reason, const Json& root, const Json& failures) {
+  const bool show_summary = p_.agent_index == 0 || p_.num_agents == 1;
+  if (code != 0) {
+    if (!root.is_null()) {
+      WorkerFailure r = WorkerFailure::FromJson(root);
+      std::vector<WorkerFailure> others;
+      if (failures.is_array())
+        for (const auto& f : failures) {
+          WorkerFailure x = WorkerFailure::FromJson(f);
+          if (x.rank != r.rank || x.timestamp != r.timestamp) others.push_back(x);
+        }
+      if (show_summary) {
+        std::string s = FormatFailureSummary(o_.training_script + " FAILED (strun exit code " + std::to_string(code) + ")",
+                                             r, others);
+        (void)!write(2, s.data(), s.size());
+      } else {
+        Say("the worker group failed: " + reason);
+      }
+      if (auto it = env_.find("TORCHELASTIC_ERROR_FILE"); it != env_.end() && !it->second.empty()) {
+        if (auto st = WriteParentErrorFile(it->second, r); !st) Say(st.error().message);
+      }
+    } else {
+      Say(reason);
+    }
+  }
+  return code;
+}
+
+int Agent::Run() {
+  if (auto s = Setup(); !s) {
+    std::fprintf(stderr, "%s\n", s.error().message.c_str());
+    return 1;
+  }
+  if (verbose_)
+    Say(std::string("mode: ") + LaunchModeName(p_.mode) + ", agent " + std::to_string(p_.agent_index) + " of " +
+        std::to_string(p_.num_agents) + ", logs in " + run_dir_);
+  link_->Send({{"type", "ready"}, {"attempt", 0}});
+  bool link_broken = false;
+  std::string link_why;
+  for (;;) {
+    // Messages first (the local link answers synchronously).
+    while (auto m = link_->Next()) HandleMessage(*m);
+    if (pending_exit_ && !AnyRunning()) {
+      MaybeStopped();
+      Json m = *pending_exit_;
+      if (auto* r = dynamic_cast<RemoteLink*>(link_.get())) r->Close();
+      if (server_) server_->WaitFinished(5.0);
+      int code = m.value("code", 1);
+      if (abort_signal_ && code == 0) code = 128 + abort_signal_;
+      return Finish(code, m.value("reason", std::string()), m.value("root_cause", Json()),
+                    m.value("failures", Json::array()));
+    }
+    if (link_broken && !AnyRunning()) {
+      MaybeStopped();
+      if (abort_signal_) return 128 + abort_signal_;
+      Say("lost the connection to the job's coordination service (" + link_why +
+          "): strun on the first node has stopped or its node failed");
+      return 1;
+    }
+    std::vector<pollfd> pfds;
+    pfds.push_back({sigfd_, POLLIN, 0});
+    pfds.push_back({link_broken ? -1 : link_->fd(), POLLIN, 0});
+    std::vector<std::pair<Worker*, int*>> outs;
+    for (auto& w : workers_)
+      for (int* fd : {&w.out_fd, &w.err_fd})
+        if (*fd >= 0) {
+          pfds.push_back({*fd, POLLIN, 0});
+          outs.push_back({&w, fd});
+        }
+    int timeout_ms = -1;
+    if (phase_ == Phase::kStopping && !killed_)
+      timeout_ms = std::max(0, int(std::ceil((kill_deadline_ - MonoSeconds()) * 1000)));
+    int n = poll(pfds.data(), nfds_t(pfds.size()), timeout_ms);
+    if (n < 0 && errno != EINTR) {
+      Say(std::string("poll: ") + std::strerror(errno));
+      return 1;
+    }
+    if (phase_ == Phase::kStopping && !killed_ && MonoSeconds() >= kill_deadline_) {
+      killed_ = true;
+      for (auto& w : workers_)
+        if (w.running) {
+          Say("rank " + std::to_string(w.rank) + " did not stop within --shutdown-timeout=" +
+              std::to_string(o_.shutdown_timeout) + " s; sending SIGKILL");
+          SignalGroup(w.pid, SIGKILL);
+        }
+    }
+    if (n <= 0) continue;
+    // Output before exits, so that a failure's last lines are complete.
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (!(pfds[i + 2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      Worker* w = outs[i].first;
+      int* fd = outs[i].second;
+      if (*fd < 0) continue;
+      OutputRelay* relay = fd == &w->out_fd ? w->out.get() : w->err.get();
+      char buf[65536];
+      ssize_t r = read(*fd, buf, sizeof buf);
+      if (r > 0) {
+        relay->Feed(buf, size_t(r));
+      } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
+        relay->Finish();
+        close(*fd);
+        *fd = -1;
+      }
+    }
+    if (pfds[0].revents & POLLIN) {
+      signalfd_siginfo si;
+      std::vector<int> sigs;
+      while (read(sigfd_, &si, sizeof si) == ssize_t(sizeof si)) sigs.push_back(int(si.ssi_signo));
+      bool child = false;
+      for (int s : sigs) {
+        if (s == SIGCHLD) child = true;
+        else HandleSignal(s);
+      }
+      if (child) {
+        int status;
+        pid_t pid;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+          for (auto& w : workers_)
+            if (w.running && w.pid == pid) OnWorkerExit(w, status);
+        }
+        if (phase_ == Phase::kStopping) MaybeStopped();
+      }
+    }
+    if (!link_broken && pfds[1].fd >= 0 && (pfds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+      if (!link_->Poll(&link_why)) {
+        link_broken = true;
+        while (auto m = link_->Next()) HandleMessage(*m);
+        if (!pending_exit_) BeginStop(abort_signal_ ? abort_signal_ : SIGTERM);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int RunAgent(const LaunchOptions& options, const LaunchPlan& plan, const std::map<std::string, std::string>& env) {
+  Agent agent(options, plan, env);
+  return agent.Run();
+}
+
+}  // namespace strun::launcher

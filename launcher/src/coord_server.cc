@@ -1,0 +1,212 @@
+// The coordination service hosted by agent 0 (coordination.h): one thread, one poll loop.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "coord_wire.h"
+#include "strun/launcher/coordination.h"
+#include "strun/launcher/crypto.h"
+
+namespace strun::launcher {
+namespace {
+
+struct Conn {
+  int fd = -1;
+  std::string nonce;        // server nonce sent in the greeting
+  std::string hello;        // bytes of the hello received so far
+  int agent = -1;           // set once authenticated
+  std::unique_ptr<Channel> channel;
+  double accepted_at = 0;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<CoordinationServer>> CoordinationServer::Start(
+    const std::string& key, const std::vector<int>& ports, int num_agents, int max_restarts,
+    const std::string& master_addr, std::function<int()> pick_port, double join_timeout_s) {
+  std::unique_ptr<CoordinationServer> s(new CoordinationServer());
+  s->key_ = key;
+  s->num_agents_ = num_agents;
+  s->join_timeout_s_ = join_timeout_s;
+  std::string last_error = "no candidate port";
+  for (int port : ports) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return MakeError(std::string("strun: socket: ") + std::strerror(errno));
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    a.sin_port = htons(uint16_t(port));
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && listen(fd, 1024) == 0) {
+      s->listen_fd_ = fd;
+      s->port_ = port;
+      break;
+    }
+    last_error = "port " + std::to_string(port) + ": " + std::strerror(errno);
+    close(fd);
+  }
+  if (s->listen_fd_ < 0)
+    return MakeError("strun: cannot host the coordination service (" + last_error +
+                     "); set STRUN_COORD_PORT to a free port");
+  if (pipe2(s->wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0)
+    return MakeError(std::string("strun: pipe: ") + std::strerror(errno));
+  s->state_ = std::make_unique<GroupState>(num_agents, max_restarts, master_addr, std::move(pick_port));
+  s->thread_ = std::thread([srv = s.get()] { srv->Run(); });
+  return s;
+}
+
+CoordinationServer::~CoordinationServer() {
+  stop_ = true;
+  if (wake_fd_[1] >= 0) {
+    char c = 1;
+    (void)!write(wake_fd_[1], &c, 1);
+  }
+  if (thread_.joinable()) thread_.join();
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_fd_[0] >= 0) close(wake_fd_[0]);
+  if (wake_fd_[1] >= 0) close(wake_fd_[1]);
+}
+
+void CoordinationServer::WaitFinished(double timeout_s) {
+  double deadline = NowSeconds() + timeout_s;
+  while (!finished_ && NowSeconds() < deadline) usleep(1000);
+}
+
+void CoordinationServer::Run() {
+  std::vector<std::unique_ptr<Conn>> conns;
+  std::vector<Conn*> by_agent(size_t(num_agents_), nullptr);
+  const double started = NowSeconds();
+  double drain_deadline = 0;  // once finished: wait for agents to hang up, bounded
+
+  auto send_out = [&](const std::vector<Outgoing>& out) {
+    for (const auto& o : out) {
+      for (int a = 0; a < num_agents_; ++a) {
+        if (o.target != -1 && o.target != a) continue;
+        Conn* c = by_agent[size_t(a)];
+        if (c && c->channel) (void)c->channel->Send(o.message);
+      }
+    }
+    if (state_->finished() && drain_deadline == 0) {
+      drain_deadline = NowSeconds() + 5.0;
+      for (auto& c : conns)
+        if (c->fd >= 0) shutdown(c->fd, SHUT_WR);
+    }
+  };
+  auto drop = [&](Conn* c) {
+    if (c->agent >= 0 && by_agent[size_t(c->agent)] == c) {
+      by_agent[size_t(c->agent)] = nullptr;
+      send_out(state_->OnAgentLost(c->agent));
+    }
+    c->channel.reset();  // closes the fd
+    if (c->fd >= 0 && !c->channel) {
+      if (c->agent < 0) close(c->fd);
+      c->fd = -1;
+    }
+  };
+
+  while (!stop_) {
+    if (state_->finished()) {
+      bool any_open = false;
+      for (auto& c : conns) any_open |= c->fd >= 0;
+      if (!any_open || NowSeconds() > drain_deadline) break;
+    }
+    std::vector<pollfd> pfds;
+    pfds.push_back({wake_fd_[0], POLLIN, 0});
+    pfds.push_back({listen_fd_, POLLIN, 0});
+    std::vector<Conn*> polled;
+    for (auto& c : conns) {
+      if (c->fd < 0) continue;
+      pfds.push_back({c->fd, POLLIN, 0});
+      polled.push_back(c.get());
+    }
+    int timeout_ms = 200;
+    poll(pfds.data(), nfds_t(pfds.size()), timeout_ms);
+    if (pfds[1].revents & POLLIN) {
+      for (;;) {
+        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) break;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        auto c = std::make_unique<Conn>();
+        c->fd = fd;
+        c->accepted_at = NowSeconds();
+        auto nonce = RandomBytes(32);
+        if (!nonce || state_->finished()) {
+          close(fd);
+          continue;
+        }
+        c->nonce = *nonce;
+        if (!WriteFully(fd, std::string(kMagic) + c->nonce)) {
+          close(fd);
+          continue;
+        }
+        conns.push_back(std::move(c));
+      }
+    }
+    for (size_t i = 0; i < polled.size(); ++i) {
+      Conn* c = polled[i];
+      if (!(pfds[i + 2].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      if (!c->channel) {
+        // Handshake: collect the hello.
+        char buf[kHelloSize];
+        ssize_t n = recv(c->fd, buf, kHelloSize - c->hello.size(), MSG_DONTWAIT);
+        if (n <= 0) {
+          if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+          drop(c);
+          continue;
+        }
+        c->hello.append(buf, size_t(n));
+        if (c->hello.size() < kHelloSize) continue;
+        if (c->hello.compare(0, kHelloMagic.size(), kHelloMagic) != 0) {
+          drop(c);
+          continue;
+        }
+        std::string nonce_c = c->hello.substr(8, 32);
+        uint32_t agent = uint32_t(uint8_t(c->hello[40])) << 24 | uint32_t(uint8_t(c->hello[41])) << 16 |
+                         uint32_t(uint8_t(c->hello[42])) << 8 | uint32_t(uint8_t(c->hello[43]));
+        std::string mac = c->hello.substr(44, 32);
+        if (!DigestEqual(mac, HelloMac(key_, c->nonce, nonce_c, agent)) || agent >= uint32_t(num_agents_) ||
+            by_agent[agent] != nullptr) {
+          // Wrong key (another job or user), a bad index, or a duplicate: hang up without a word.
+          if (agent < uint32_t(num_agents_) && by_agent[agent] != nullptr && DigestEqual(mac, HelloMac(key_, c->nonce, nonce_c, agent)))
+            fprintf(stderr, "strun: coordination: agent %u joined twice; ignoring the second one\n", agent);
+          drop(c);
+          continue;
+        }
+        if (!WriteFully(c->fd, WelcomeMac(key_, c->nonce, nonce_c, agent))) {
+          drop(c);
+          continue;
+        }
+        c->agent = int(agent);
+        c->channel = std::make_unique<Channel>(c->fd, SessionKey(key_, c->nonce, nonce_c), /*is_server=*/true);
+        by_agent[agent] = c;
+        continue;
+      }
+      std::string why;
+      bool alive = c->channel->ReadAvailable(&why);
+      while (auto m = c->channel->Next()) send_out(state_->OnMessage(c->agent, *m));
+      if (!alive) drop(c);
+    }
+    // Unauthenticated connections get a few seconds.
+    for (auto& c : conns)
+      if (c->fd >= 0 && !c->channel && NowSeconds() - c->accepted_at > 5) drop(c.get());
+    conns.erase(std::remove_if(conns.begin(), conns.end(), [](const auto& c) { return c->fd < 0; }), conns.end());
+    if (!state_->all_joined() && NowSeconds() - started > join_timeout_s_) send_out(state_->OnJoinTimeout());
+  }
+  for (auto& c : conns) {
+    c->channel.reset();
+    if (c->fd >= 0 && c->agent < 0) close(c->fd);
+  }
+  finished_ = true;
+}
+
+}  // namespace strun::launcher

@@ -1,0 +1,202 @@
+#include "strun/launcher/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <set>
+
+namespace strun::launcher {
+namespace {
+
+int g_guardian_fd = -1;
+
+void WriteAll(int fd, const char* data, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    data += w;
+    n -= size_t(w);
+  }
+}
+
+[[noreturn]] void GuardianMain(int read_fd) {
+  // Ignore every signal a terminal or Slurm sends to the whole group: the guardian ends only when
+  // strun is gone (end-of-file on the pipe).
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGTSTP, SIGCONT, SIGALRM})
+    signal(s, SIG_IGN);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::set<pid_t> groups;
+  std::string buf;
+  char chunk[4096];
+  for (;;) {
+    ssize_t n = read(read_fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf.append(chunk, size_t(n));
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (line.size() < 2) continue;
+      pid_t pg = pid_t(atol(line.c_str() + 1));
+      if (pg <= 1) continue;
+      if (line[0] == '+') groups.insert(pg);
+      else groups.erase(pg);
+    }
+  }
+  for (pid_t pg : groups) kill(-pg, SIGKILL);
+  _exit(0);
+}
+
+}  // namespace
+
+Status Guardian::Start() {
+  if (g_guardian_fd >= 0) return {};
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return MakeError(std::string("strun: pipe: ") + strerror(errno));
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) return MakeError(std::string("strun: fork: ") + strerror(errno));
+  if (pid == 0) {
+    close(fds[1]);
+    // Own process group: a Ctrl-C or a group signal to strun's group must not reach it.
+    setpgid(0, 0);
+    // Close everything else so that the guardian holds no worker pipe or socket open.
+    for (int fd = 3; fd < 1024; ++fd)
+      if (fd != fds[0]) close(fd);
+    if (getppid() != parent) _exit(0);
+    GuardianMain(fds[0]);
+  }
+  close(fds[0]);
+  g_guardian_fd = fds[1];
+  return {};
+}
+
+void Guardian::Track(pid_t pgid) {
+  if (g_guardian_fd < 0) return;
+  char line[32];
+  int n = snprintf(line, sizeof line, "+%d\n", int(pgid));
+  WriteAll(g_guardian_fd, line, size_t(n));
+}
+
+void Guardian::Untrack(pid_t pgid) {
+  if (g_guardian_fd < 0) return;
+  char line[32];
+  int n = snprintf(line, sizeof line, "-%d\n", int(pgid));
+  WriteAll(g_guardian_fd, line, size_t(n));
+}
+
+void SignalGroup(pid_t pgid, int sig) {
+  if (pgid > 1) kill(-pgid, sig);
+}
+
+Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  if (argv.empty()) return MakeError("strun: empty worker command");
+  int out[2], err[2], status_pipe[2];
+  if (pipe2(out, O_CLOEXEC) != 0) return MakeError(std::string("strun: pipe: ") + strerror(errno));
+  if (pipe2(err, O_CLOEXEC) != 0) {
+    close(out[0]); close(out[1]);
+    return MakeError(std::string("strun: pipe: ") + strerror(errno));
+  }
+  if (pipe2(status_pipe, O_CLOEXEC) != 0) {
+    close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+    return MakeError(std::string("strun: pipe: ") + strerror(errno));
+  }
+  // Everything the child needs is prepared before fork: no allocation after it.
+  std::vector<std::string> env_strings;
+  env_strings.reserve(env.size());
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+  pid_t parent = getpid();
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(out[0]); close(out[1]); close(err[0]); close(err[1]); close(status_pipe[0]); close(status_pipe[1]);
+    return MakeError(std::string("strun: fork: ") + strerror(e));
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(127);  // strun died between fork and prctl
+    for (int s = 1; s < NSIG; ++s) {
+      if (s == SIGKILL || s == SIGSTOP) continue;
+      signal(s, SIG_DFL);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    execvpe(args[0], args.data(), envp.data());
+    int e = errno;
+    WriteAll(status_pipe[1], reinterpret_cast<const char*>(&e), sizeof e);
+    _exit(127);
+  }
+  // Both sides call setpgid so that the group exists before anyone signals it.
+  setpgid(pid, pid);
+  Guardian::Track(pid);
+  close(out[1]);
+  close(err[1]);
+  close(status_pipe[1]);
+  fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+  fcntl(err[0], F_SETFL, fcntl(err[0], F_GETFL) | O_NONBLOCK);
+  return SpawnedWorker{pid, out[0], err[0], status_pipe[0]};
+}
+
+Status WaitForExec(SpawnedWorker& w, const std::string& program) {
+  if (w.exec_status_fd < 0) return {};
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = read(w.exec_status_fd, &child_errno, sizeof child_errno);
+  } while (n < 0 && errno == EINTR);
+  close(w.exec_status_fd);
+  w.exec_status_fd = -1;
+  if (n != sizeof child_errno) return {};  // end-of-file: exec succeeded (the pipe is close-on-exec)
+  int st;
+  waitpid(w.pid, &st, 0);
+  Guardian::Untrack(w.pid);
+  close(w.stdout_fd);
+  close(w.stderr_fd);
+  w.stdout_fd = w.stderr_fd = -1;
+  std::string hint;
+  if (child_errno == ENOENT && program.find('/') == std::string::npos)
+    hint = " (not found in PATH; set STRUN_PYTHON or PATH, or give the full path)";
+  return MakeError("strun: cannot run '" + program + "': " + strerror(child_errno) + hint);
+}
+
+std::string SignalName(int sig) {
+  const char* abbrev = sigabbrev_np(sig);
+  return abbrev ? std::string("SIG") + abbrev : "signal " + std::to_string(sig);
+}
+
+int ExitCodeOf(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 1;
+}
+
+int TorchExitCodeOf(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return -WTERMSIG(st);
+  return 1;
+}
+
+}  // namespace strun::launcher

@@ -1,0 +1,257 @@
+// The command line: torchrun 2.x's flags, spellings, PET_* variables and defaults.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "strun/launcher/options.h"
+
+namespace strun::launcher {
+namespace {
+
+using Env = std::map<std::string, std::string>;
+
+LaunchOptions Parse(std::vector<std::string> args, const Env& env = {}) {
+  auto r = ParseCommandLine(args, env);
+  EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+  return r.ok() ? *r : LaunchOptions{};
+}
+
+std::string ParseError(std::vector<std::string> args, const Env& env = {}) {
+  auto r = ParseCommandLine(args, env);
+  EXPECT_FALSE(r.ok());
+  return r.ok() ? "" : r.error().message;
+}
+
+TEST(Cli, DefaultsAreTorchruns) {
+  LaunchOptions o = Parse({"train.py"});
+  EXPECT_EQ(o.nnodes, "1:1");
+  EXPECT_EQ(o.min_nodes, 1);
+  EXPECT_EQ(o.max_nodes, 1);
+  EXPECT_EQ(o.nproc_per_node, "1");
+  EXPECT_EQ(o.rdzv_backend, "static");
+  EXPECT_EQ(o.rdzv_endpoint, "");
+  EXPECT_EQ(o.rdzv_id, "none");
+  EXPECT_EQ(o.rdzv_conf, "");
+  EXPECT_FALSE(o.standalone);
+  EXPECT_EQ(o.max_restarts, 0);
+  EXPECT_DOUBLE_EQ(o.monitor_interval, 0.1);
+  EXPECT_EQ(o.start_method, "spawn");
+  EXPECT_EQ(o.event_log_handler, "null");
+  EXPECT_EQ(o.role, "default");
+  EXPECT_FALSE(o.module);
+  EXPECT_FALSE(o.no_python);
+  EXPECT_FALSE(o.run_path);
+  EXPECT_FALSE(o.log_dir.has_value());
+  EXPECT_EQ(o.redirects, "0");
+  EXPECT_EQ(o.tee, "0");
+  EXPECT_EQ(o.local_ranks_filter, "");
+  EXPECT_EQ(o.node_rank, 0);
+  EXPECT_EQ(o.master_addr, "127.0.0.1");
+  EXPECT_FALSE(o.master_port.has_value());
+  EXPECT_FALSE(o.local_addr.has_value());
+  EXPECT_EQ(o.signals_to_handle, "SIGTERM,SIGINT,SIGHUP,SIGQUIT");
+  EXPECT_EQ(o.signals, (std::vector<int>{SIGTERM, SIGINT, SIGHUP, SIGQUIT}));
+  EXPECT_EQ(o.shutdown_timeout, 30);
+  EXPECT_FALSE(o.virtual_local_rank);
+  EXPECT_EQ(o.training_script, "train.py");
+  EXPECT_TRUE(o.training_script_args.empty());
+  EXPECT_TRUE(o.explicit_options.empty());
+}
+
+struct ValueFlag {
+  std::string dash, underscore, dest, value;
+  std::function<std::string(const LaunchOptions&)> get;
+};
+
+std::vector<ValueFlag> ValueFlags() {
+  return {
+      {"--nnodes", "--nnodes", "nnodes", "2:4", [](auto& o) { return o.nnodes; }},
+      {"--nproc-per-node", "--nproc_per_node", "nproc_per_node", "gpu", [](auto& o) { return o.nproc_per_node; }},
+      {"--rdzv-backend", "--rdzv_backend", "rdzv_backend", "c10d", [](auto& o) { return o.rdzv_backend; }},
+      {"--rdzv-endpoint", "--rdzv_endpoint", "rdzv_endpoint", "h:1", [](auto& o) { return o.rdzv_endpoint; }},
+      {"--rdzv-id", "--rdzv_id", "rdzv_id", "job7", [](auto& o) { return o.rdzv_id; }},
+      {"--rdzv-conf", "--rdzv_conf", "rdzv_conf", "join_timeout=5", [](auto& o) { return o.rdzv_conf; }},
+      {"--max-restarts", "--max_restarts", "max_restarts", "3", [](auto& o) { return std::to_string(o.max_restarts); }},
+      {"--monitor-interval", "--monitor_interval", "monitor_interval", "0.5",
+       [](auto& o) { return o.monitor_interval == 0.5 ? std::string("0.5") : std::string("?"); }},
+      {"--start-method", "--start_method", "start_method", "fork", [](auto& o) { return o.start_method; }},
+      {"--event-log-handler", "--event_log_handler", "event_log_handler", "console",
+       [](auto& o) { return o.event_log_handler; }},
+      {"--role", "--role", "role", "trainer", [](auto& o) { return o.role; }},
+      {"--log-dir", "--log_dir", "log_dir", "/tmp/x", [](auto& o) { return o.log_dir.value_or("?"); }},
+      {"--redirects", "-r", "redirects", "3", [](auto& o) { return o.redirects; }},
+      {"--tee", "-t", "tee", "0:1,1:2", [](auto& o) { return o.tee; }},
+      {"--local-ranks-filter", "--local_ranks_filter", "local_ranks_filter", "0,2",
+       [](auto& o) { return o.local_ranks_filter; }},
+      {"--node-rank", "--node_rank", "node_rank", "1", [](auto& o) { return std::to_string(o.node_rank); }},
+      {"--master-addr", "--master_addr", "master_addr", "10.0.0.1", [](auto& o) { return o.master_addr; }},
+      {"--master-port", "--master_port", "master_port", "1234",
+       [](auto& o) { return o.master_port ? std::to_string(*o.master_port) : std::string("?"); }},
+      {"--local-addr", "--local_addr", "local_addr", "10.0.0.2", [](auto& o) { return o.local_addr.value_or("?"); }},
+      {"--signals-to-handle", "--signals_to_handle", "signals_to_handle", "SIGTERM,SIGUSR1",
+       [](auto& o) { return o.signals_to_handle; }},
+      {"--shutdown-timeout", "--shutdown_timeout", "shutdown_timeout", "7",
+       [](auto& o) { return std::to_string(o.shutdown_timeout); }},
+  };
+}
+
+TEST(Cli, EveryValueFlagInBothSpellingsAndBothForms) {
+  for (const auto& f : ValueFlags()) {
+    for (const std::string& name : {f.dash, f.underscore}) {
+      SCOPED_TRACE(name);
+      LaunchOptions a = Parse({name, f.value, "train.py"});
+      EXPECT_EQ(f.get(a), f.value);
+      EXPECT_TRUE(a.Explicit(f.dest));
+      if (name.size() > 2) {  // --flag=value (short options: -r=3, tested below)
+        LaunchOptions b = Parse({name + "=" + f.value, "train.py"});
+        EXPECT_EQ(f.get(b), f.value);
+      }
+    }
+  }
+}
+
+TEST(Cli, EveryValueFlagFromPetEnvironment) {
+  for (const auto& f : ValueFlags()) {
+    std::string var = "PET_";
+    for (char c : f.dest) var.push_back(char(std::toupper(c)));
+    SCOPED_TRACE(var);
+    LaunchOptions o = Parse({"train.py"}, {{var, f.value}});
+    EXPECT_EQ(f.get(o), f.value);
+    EXPECT_TRUE(o.Explicit(f.dest));
+  }
+}
+
+TEST(Cli, CommandLineWinsOverPet) {
+  LaunchOptions o = Parse({"--nproc-per-node=4", "train.py"}, {{"PET_NPROC_PER_NODE", "2"}});
+  EXPECT_EQ(o.nproc_per_node, "4");
+  o = Parse({"--max_restarts", "5", "train.py"}, {{"PET_MAX_RESTARTS", "2"}});
+  EXPECT_EQ(o.max_restarts, 5);
+}
+
+TEST(Cli, SwitchesInBothSpellingsAndPet) {
+  struct S {
+    std::vector<std::string> names;
+    std::string dest;
+    std::function<bool(const LaunchOptions&)> get;
+  };
+  std::vector<S> switches = {
+      {{"--standalone"}, "standalone", [](auto& o) { return o.standalone; }},
+      {{"-m", "--module"}, "module", [](auto& o) { return o.module; }},
+      {{"--no-python", "--no_python"}, "no_python", [](auto& o) { return o.no_python; }},
+      {{"--run-path", "--run_path"}, "run_path", [](auto& o) { return o.run_path; }},
+      {{"--virtual-local-rank", "--virtual_local_rank"}, "virtual_local_rank",
+       [](auto& o) { return o.virtual_local_rank; }},
+  };
+  for (const auto& s : switches) {
+    for (const auto& n : s.names) {
+      SCOPED_TRACE(n);
+      EXPECT_TRUE(s.get(Parse({n, "train.py"})));
+    }
+    std::string var = "PET_";
+    for (char c : s.dest) var.push_back(char(std::toupper(c)));
+    EXPECT_TRUE(s.get(Parse({"train.py"}, {{var, "1"}}))) << var;
+    EXPECT_FALSE(s.get(Parse({"train.py"}, {{var, "0"}}))) << var;
+    EXPECT_TRUE(s.get(Parse({s.names[0], "train.py"}, {{var, "0"}}))) << var;
+    EXPECT_NE(ParseError({"train.py"}, {{var, "yes"}}).find(var), std::string::npos);
+  }
+  EXPECT_NE(ParseError({"--standalone=1", "x.py"}).find("ignored explicit argument"), std::string::npos);
+}
+
+TEST(Cli, ShortOptionForms) {
+  EXPECT_EQ(Parse({"-r3", "x.py"}).redirects, "3");
+  EXPECT_EQ(Parse({"-r=3", "x.py"}).redirects, "3");
+  EXPECT_EQ(Parse({"-r", "3", "x.py"}).redirects, "3");
+  EXPECT_EQ(Parse({"-t", "0:1,1:2", "x.py"}).tee, "0:1,1:2");
+  LaunchOptions o = Parse({"-m", "pkg.train", "--lr", "1"});
+  EXPECT_TRUE(o.module);
+  EXPECT_EQ(o.training_script, "pkg.train");
+  EXPECT_EQ(o.training_script_args, (std::vector<std::string>{"--lr", "1"}));
+}
+
+TEST(Cli, AbbreviationsLikeArgparse) {
+  EXPECT_EQ(Parse({"--nproc=2", "x.py"}).nproc_per_node, "2");
+  EXPECT_EQ(Parse({"--max-r", "2", "x.py"}).max_restarts, 2);
+  EXPECT_EQ(Parse({"--stand", "x.py"}).standalone, true);
+  std::string e = ParseError({"--n", "2", "x.py"});
+  EXPECT_NE(e.find("ambiguous option: --n could match"), std::string::npos) << e;
+  e = ParseError({"--bogus", "x.py"});
+  EXPECT_NE(e.find("unrecognized arguments: --bogus"), std::string::npos) << e;
+}
+
+TEST(Cli, ScriptArgumentsAreNotParsed) {
+  LaunchOptions o = Parse({"--nnodes", "1", "train.py", "--nnodes", "7", "-m", "--", "x"});
+  EXPECT_EQ(o.nnodes, "1");
+  EXPECT_FALSE(o.module);
+  EXPECT_EQ(o.training_script_args, (std::vector<std::string>{"--nnodes", "7", "-m", "--", "x"}));
+  o = Parse({"--standalone", "--", "--weird-script", "a"});
+  EXPECT_EQ(o.training_script, "--weird-script");
+  EXPECT_EQ(o.training_script_args, (std::vector<std::string>{"a"}));
+}
+
+TEST(Cli, TutorialCommandLine) {
+  // The CSCS nanotron tutorial's torchrun arguments.
+  LaunchOptions o = Parse({"--master-addr=nid001", "--master-port=29500", "--node-rank=0", "--nnodes=2",
+                           "--nproc-per-node=4", "run_train.py", "--config-file", "cfg.yaml"});
+  EXPECT_EQ(o.master_addr, "nid001");
+  EXPECT_EQ(*o.master_port, 29500);
+  EXPECT_EQ(o.min_nodes, 2);
+  EXPECT_EQ(o.nproc_per_node, "4");
+  EXPECT_EQ(o.training_script_args, (std::vector<std::string>{"--config-file", "cfg.yaml"}));
+}
+
+TEST(Cli, Errors) {
+  EXPECT_NE(ParseError({"--max-restarts", "x", "a.py"}).find("argument --max-restarts: invalid int value: 'x'"),
+            std::string::npos);
+  EXPECT_NE(ParseError({"a.py"}, {{"PET_MAX_RESTARTS", "many"}}).find("PET_MAX_RESTARTS"), std::string::npos);
+  EXPECT_NE(ParseError({"--nnodes"}).find("expected one argument"), std::string::npos);
+  EXPECT_NE(ParseError({"--nnodes", "--standalone", "a.py"}).find("expected one argument"), std::string::npos);
+  EXPECT_NE(ParseError({}).find("required: training_script"), std::string::npos);
+  EXPECT_NE(ParseError({"--no-python", "-m", "a"}).find("'--no-python' flag and the '--module'"), std::string::npos);
+  EXPECT_NE(ParseError({"-r", "4", "a.py"}).find("--redirects=4"), std::string::npos);
+  EXPECT_NE(ParseError({"-t", "0:1,1", "a.py"}).find("--tee"), std::string::npos);
+  EXPECT_NE(ParseError({"--local-ranks-filter", "0,x", "a.py"}).find("comma-separated list of integers"),
+            std::string::npos);
+  EXPECT_NE(ParseError({"--nnodes", "0", "a.py"}).find("0 < MIN <= MAX"), std::string::npos);
+  EXPECT_NE(ParseError({"--nnodes", "3:2", "a.py"}).find("0 < MIN <= MAX"), std::string::npos);
+  EXPECT_NE(ParseError({"--nnodes", "1:2:3", "a.py"}).find("MIN:MAX"), std::string::npos);
+  EXPECT_NE(ParseError({"--max-restarts=-1", "a.py"}).find(">= 0"), std::string::npos);
+  EXPECT_NE(ParseError({"--start-method", "thread", "a.py"}).find("invalid choice: 'thread'"), std::string::npos);
+  EXPECT_NE(ParseError({"--signals-to-handle", "SIGFOO", "a.py"}).find("unknown signal 'SIGFOO'"), std::string::npos);
+  EXPECT_NE(ParseError({"--signals-to-handle", "SIGKILL", "a.py"}).find("cannot be handled"), std::string::npos);
+  EXPECT_NE(ParseError({"--master-port", "70000", "a.py"}).find("not a TCP port"), std::string::npos);
+  EXPECT_NE(ParseError({"--logs-specs", "x", "a.py"}).find("--logs-specs"), std::string::npos);
+  EXPECT_NE(ParseError({"--rdzv-conf", "novalue", "a.py"}).find("<key>=<value>"), std::string::npos);
+  EXPECT_NE(ParseError({"--numa-binding", "all", "a.py"}).find("invalid choice"), std::string::npos);
+}
+
+TEST(Cli, ParsedDetails) {
+  LaunchOptions o = Parse({"--nnodes=2:4", "--local-ranks-filter=0,2", "--rdzv-conf=join_timeout=5,foo=bar",
+                           "--signals-to-handle=SIGTERM,SIGUSR1,USR2", "a.py"});
+  EXPECT_EQ(o.min_nodes, 2);
+  EXPECT_EQ(o.max_nodes, 4);
+  EXPECT_EQ(o.local_ranks, (std::set<int>{0, 2}));
+  EXPECT_EQ(o.rdzv_configs.at("join_timeout"), "5");
+  EXPECT_EQ(o.rdzv_configs.at("foo"), "bar");
+  EXPECT_EQ(o.signals, (std::vector<int>{SIGTERM, SIGUSR1, SIGUSR2}));
+  EXPECT_EQ(Parse({"a.py"}, {{"TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "5"}}).shutdown_timeout, 5);
+  EXPECT_EQ(Parse({"--shutdown-timeout=2", "a.py"}, {{"TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "5"}}).shutdown_timeout, 2);
+  LaunchOptions n = Parse({"--numa-binding=node", "--duplicate-stdout-filters=a,,b,c", "a.py"});
+  EXPECT_EQ(n.numa_binding, "node");
+  EXPECT_EQ(n.duplicate_stdout_filters, (std::vector<std::string>{"a,b", "c"}));
+  EXPECT_EQ(n.warnings.size(), 2u);
+  EXPECT_TRUE(Parse({"-h"}).help);
+}
+
+TEST(Cli, StdSpec) {
+  auto all = ParseStdSpec("3", "-r");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->For(0), 3);
+  EXPECT_EQ(all->For(7), 3);
+  auto per = ParseStdSpec("0:1,2:2", "-r");
+  ASSERT_TRUE(per.ok());
+  EXPECT_EQ(per->For(0), 1);
+  EXPECT_EQ(per->For(1), 0);
+  EXPECT_EQ(per->For(2), 2);
+}
+
+}  // namespace
+}  // namespace strun::launcher

@@ -1,0 +1,266 @@
+// strun as a user runs it: real processes, real signals, real files. Workers are shell scripts
+// (fast); the PyTorch tests live in strun_torch_test.cc.
+#include <gtest/gtest.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "launcher_test_util.h"
+
+namespace strun::launcher {
+namespace {
+
+TEST(StrunProcess, SuccessAndPrefixedOutput) {
+  TempDir d;
+  auto r = RunStrun({"--standalone", "--nproc-per-node=3", "--no-python", "sh", "-c",
+                     "echo out rank=$RANK lws=$LOCAL_WORLD_SIZE; echo err >&2"},
+                    d);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(r.out.find("[default" + std::to_string(i) + "]:out rank=" + std::to_string(i) + " lws=3"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.err.find("[default" + std::to_string(i) + "]:err"), std::string::npos) << r.err;
+  }
+}
+
+TEST(StrunProcess, DefaultCommandIsPythonUnbuffered) {
+  TempDir d;
+  auto r = RunStrun({"--nproc-per-node=1", "script.py", "--flag", "x"}, d, {{"STRUN_PYTHON", "/bin/echo"}});
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("[default0]:-u script.py --flag x"), std::string::npos) << r.out;
+  r = RunStrun({"-m", "pkg.mod"}, d, {{"STRUN_PYTHON", "/bin/echo"}});
+  EXPECT_NE(r.out.find("[default0]:-u -m pkg.mod"), std::string::npos) << r.out;
+}
+
+TEST(StrunProcess, ExitCodeIsTheFailingWorkers) {
+  TempDir d;
+  auto r = RunStrun({"--nproc-per-node=2", "--no-python", "sh", "-c",
+                     "if [ $RANK = 1 ]; then echo about to fail >&2; exit 7; fi; sleep 5"},
+                    d);
+  EXPECT_EQ(r.rc, 7);
+  EXPECT_NE(r.err.find("rank      : 1 (local_rank: 1)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("exitcode  : 7"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("    about to fail"), std::string::npos) << r.err;  // last output lines
+  r = RunStrun({"--nproc-per-node=2", "--no-python", "sh", "-c", "if [ $RANK = 0 ]; then kill -SEGV $$; fi; sleep 5"},
+               d);
+  EXPECT_EQ(r.rc, 128 + SIGSEGV) << r.err;
+  EXPECT_NE(r.err.find("SIGSEGV"), std::string::npos) << r.err;
+}
+
+TEST(StrunProcess, RestartsUntilTheBudgetIsSpent) {
+  TempDir d;
+  const std::string logs = d.path() + "/logs";
+  auto r = RunStrun({"--nproc-per-node=2", "--max-restarts=2", "--log-dir", logs, "--no-python", "sh", "-c",
+                     "echo attempt=$TORCHELASTIC_RESTART_COUNT max=$TORCHELASTIC_MAX_RESTARTS; "
+                     "if [ $RANK = 1 ]; then exit 3; fi; sleep 5"},
+                    d);
+  EXPECT_EQ(r.rc, 3) << r.err;
+  for (int a = 0; a <= 2; ++a)
+    EXPECT_NE(r.out.find("[default0]:attempt=" + std::to_string(a) + " max=2"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("attempt=3"), std::string::npos);
+  std::string run_dir = OnlyEntry(logs);
+  ASSERT_FALSE(run_dir.empty());
+  for (int a = 0; a <= 2; ++a)
+    for (int lr = 0; lr < 2; ++lr)
+      EXPECT_TRUE(IsDir(logs + "/" + run_dir + "/attempt_" + std::to_string(a) + "/" + std::to_string(lr)));
+}
+
+TEST(StrunProcess, FailOnceThenSucceed) {
+  TempDir d;
+  auto r = RunStrun({"--nproc-per-node=2", "--max-restarts=1", "--no-python", "sh", "-c",
+                     "if [ $RANK = 1 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then exit 3; fi; echo ok=$RANK"},
+                    d);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("[default1]:ok=1"), std::string::npos);
+  EXPECT_NE(r.err.find("restarting the worker group (restart 1 of 1)"), std::string::npos) << r.err;
+}
+
+TEST(StrunProcess, RedirectsTeeFilterAndErrorFiles) {
+  TempDir d;
+  const std::string logs = d.path() + "/logs";
+  const std::string parent = d.path() + "/parent_error.json";
+  auto r = RunStrun(
+      {"--nproc-per-node=3", "--log-dir=" + logs, "-r", "1", "-t", "2", "--local-ranks-filter=0,2", "--no-python",
+       "sh", "-c",
+       "echo to-stdout-$RANK; echo to-stderr-$RANK >&2; "
+       "if [ $RANK = 2 ]; then printf '{\"message\": {\"message\": \"ValueError: bad\", \"extraInfo\": "
+       "{\"py_callstack\": \"Traceback: ValueError: bad\", \"timestamp\": \"1700000000\"}}}' > "
+       "$TORCHELASTIC_ERROR_FILE; exit 5; fi; sleep 5"},
+      d, {{"TORCHELASTIC_ERROR_FILE", parent}});
+  EXPECT_EQ(r.rc, 5) << r.err;
+  EXPECT_EQ(r.out.find("to-stdout"), std::string::npos) << r.out;  // -r 1: stdout to files only
+  EXPECT_NE(r.err.find("[default0]:to-stderr-0"), std::string::npos) << r.err;  // -t 2: stderr teed
+  EXPECT_EQ(r.err.find("[default1]:"), std::string::npos) << r.err;              // filtered out
+  EXPECT_NE(r.err.find("Traceback: ValueError: bad"), std::string::npos) << r.err;
+  std::string attempt = logs + "/" + OnlyEntry(logs) + "/attempt_0";
+  EXPECT_EQ(Slurp(attempt + "/1/stdout.log"), "to-stdout-1\n");
+  EXPECT_EQ(Slurp(attempt + "/1/stderr.log"), "to-stderr-1\n");
+  EXPECT_NE(Slurp(attempt + "/2/error.json").find("ValueError"), std::string::npos);
+  std::string copied = Slurp(parent);
+  EXPECT_NE(copied.find("\"errorCode\":5"), std::string::npos) << copied;
+  EXPECT_NE(copied.find("ValueError: bad"), std::string::npos) << copied;
+}
+
+TEST(StrunProcess, CannotRunWorkerIsAClearError) {
+  TempDir d;
+  auto r = RunStrun({"--no-python", "/nonexistent/worker"}, d);
+  EXPECT_EQ(r.rc, 127);
+  EXPECT_NE(r.err.find("cannot run '/nonexistent/worker'"), std::string::npos) << r.err;
+  r = RunStrun({"--nnodes=0", "x.py"}, d);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("strun: error:"), std::string::npos);
+}
+
+TEST(StrunProcess, NoOrphansWhenStrunIsKilled) {
+  TempDir d;
+  const std::string marker = "4242.1" + std::to_string(getpid());
+  // The marker is only in the workers' command lines (strun's own has $M).
+  pid_t pid = StartStrun({"--nproc-per-node=2", "--no-python", "sh", "-c", "sleep $M & sh -c 'sleep $M' & sleep $M; wait"},
+                         d, {{"M", marker}});
+  ASSERT_TRUE(WaitFor([&] { return CountProcesses(marker) >= 6; }, 10));
+  kill(pid, SIGKILL);
+  int st;
+  waitpid(pid, &st, 0);
+  EXPECT_TRUE(WaitFor([&] { return CountProcesses(marker) == 0; }, 5)) << CountProcesses(marker) << " left";
+}
+
+TEST(StrunProcess, TermStopsWorkersAndExits128PlusSignal) {
+  TempDir d;
+  const std::string marker = "4243.1" + std::to_string(getpid());
+  pid_t pid = StartStrun({"--nproc-per-node=2", "--no-python", "sh", "-c", "sleep $M"}, d, {{"M", marker}});
+  ASSERT_TRUE(WaitFor([&] { return CountProcesses(marker) >= 2; }, 10));
+  kill(pid, SIGTERM);
+  int st;
+  waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 128 + SIGTERM);
+  EXPECT_EQ(CountProcesses(marker), 0);
+}
+
+TEST(StrunProcess, ShutdownTimeoutEscalatesToSigkill) {
+  TempDir d;
+  const std::string marker = "4244.1" + std::to_string(getpid());
+  pid_t pid = StartStrun({"--nproc-per-node=1", "--shutdown-timeout=1", "--no-python", "sh", "-c",
+                          "trap '' TERM; sleep $M"},
+                         d, {{"M", marker}});
+  ASSERT_TRUE(WaitFor([&] { return CountProcesses(marker) >= 1; }, 10));
+  auto t0 = std::chrono::steady_clock::now();
+  kill(pid, SIGTERM);
+  int st;
+  waitpid(pid, &st, 0);
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(WEXITSTATUS(st), 128 + SIGTERM);
+  EXPECT_GE(s, 0.9);
+  EXPECT_LT(s, 5.0);
+  EXPECT_EQ(CountProcesses(marker), 0);
+}
+
+TEST(StrunProcess, Usr1IsForwardedAndWorkersKeepRunning) {
+  TempDir d;
+  const std::string done = d.path() + "/done";
+  pid_t pid = StartStrun({"--nproc-per-node=2", "--signals-to-handle=SIGTERM,SIGINT,SIGUSR1", "--no-python", "sh",
+                          "-c",
+                          "trap 'echo got-usr1-$RANK > " + d.path() + "/usr1-$RANK' USR1; echo up > " + d.path() +
+                              "/up-$RANK; while [ ! -f " + done + " ]; do sleep 0.05; done"},
+                         d);
+  ASSERT_TRUE(WaitFor([&] { return IsFile(d.path() + "/up-0") && IsFile(d.path() + "/up-1"); }, 10));
+  kill(pid, SIGUSR1);
+  EXPECT_TRUE(WaitFor([&] { return IsFile(d.path() + "/usr1-0") && IsFile(d.path() + "/usr1-1"); }, 5));
+  std::ofstream(done) << "x";
+  int st;
+  waitpid(pid, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+TEST(StrunProcess, TwoAgentsRestartTogether) {
+  TempDir d;
+  const std::map<std::string, std::string> env = {{"STRUN_SECRET_FILE", d.path() + "/secret"}};
+  const std::string script =
+      "echo node=$GROUP_RANK rank=$RANK restart=$TORCHELASTIC_RESTART_COUNT port=$MASTER_PORT; "
+      "if [ $RANK = 3 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then exit 9; fi; sleep 0.3";
+  const std::string id = "--rdzv-id=two-agents-" + std::to_string(getpid());
+  pid_t n1 = StartStrun({"--nnodes=2", "--node-rank=1", "--nproc-per-node=2", "--max-restarts=1", id, "--no-python",
+                         "sh", "-c", script},
+                        d, env, "n1");
+  auto r0 = RunStrun({"--nnodes=2", "--node-rank=0", "--nproc-per-node=2", "--max-restarts=1", id, "--no-python", "sh",
+                      "-c", script},
+                     d, env);
+  int st;
+  waitpid(n1, &st, 0);
+  EXPECT_EQ(r0.rc, 0) << r0.err;
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  std::string out1 = Slurp(d.path() + "/n1.out");
+  // Both nodes ran both attempts; ranks 0-1 on node 0, 2-3 on node 1; one port per attempt.
+  for (int rank = 0; rank < 4; ++rank) {
+    const std::string& out = rank < 2 ? r0.out : out1;
+    for (int a = 0; a < 2; ++a)
+      EXPECT_NE(out.find("node=" + std::to_string(rank / 2) + " rank=" + std::to_string(rank) +
+                         " restart=" + std::to_string(a)),
+                std::string::npos)
+          << out;
+  }
+  std::smatch m0, m1;
+  std::regex port_re("rank=0 restart=1 port=(\\d+)");
+  std::regex port_re1("rank=2 restart=1 port=(\\d+)");
+  ASSERT_TRUE(std::regex_search(r0.out, m0, port_re));
+  ASSERT_TRUE(std::regex_search(out1, m1, port_re1));
+  EXPECT_EQ(m0[1], m1[1]);
+}
+
+TEST(StrunProcess, LostAgentStopsTheOtherNode) {
+  TempDir d;
+  const std::string marker = "4245.1" + std::to_string(getpid());
+  const std::map<std::string, std::string> env = {{"STRUN_SECRET_FILE", d.path() + "/secret"}, {"M", marker}};
+  const std::string id = "--rdzv-id=lost-agent-" + std::to_string(getpid());
+  pid_t n0 = StartStrun({"--nnodes=2", "--node-rank=0", "--nproc-per-node=1", id, "--no-python", "sh", "-c",
+                         "sleep $M"},
+                        d, env, "n0");
+  pid_t n1 = StartStrun({"--nnodes=2", "--node-rank=1", "--nproc-per-node=1", id, "--no-python", "sh", "-c",
+                         "sleep $M"},
+                        d, env, "n1");
+  ASSERT_TRUE(WaitFor([&] { return CountProcesses(marker) >= 2; }, 10));
+  kill(n1, SIGKILL);
+  int st;
+  waitpid(n1, &st, 0);
+  waitpid(n0, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 1);
+  EXPECT_NE(Slurp(d.path() + "/n0.err").find("lost the connection to strun agent 1"), std::string::npos)
+      << Slurp(d.path() + "/n0.err");
+  EXPECT_TRUE(WaitFor([&] { return CountProcesses(marker) == 0; }, 5));
+}
+
+TEST(StrunProcess, SecondJobOnTheSameNodeDoesNotCollide) {
+  TempDir d;
+  const std::map<std::string, std::string> env = {{"STRUN_SECRET_FILE", d.path() + "/secret"}};
+  std::vector<pid_t> pids;
+  for (int job = 0; job < 2; ++job)
+    for (int node = 0; node < 2; ++node)
+      pids.push_back(StartStrun({"--nnodes=2", "--node-rank=" + std::to_string(node), "--nproc-per-node=1",
+                                 "--rdzv-id=job" + std::to_string(job) + "-" + std::to_string(getpid()),
+                                 "--no-python", "sh", "-c", "echo job port=$MASTER_PORT; sleep 0.2"},
+                                d, env, "j" + std::to_string(job) + "n" + std::to_string(node)));
+  for (pid_t p : pids) {
+    int st;
+    waitpid(p, &st, 0);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  std::smatch a, b;
+  std::string o0 = Slurp(d.path() + "/j0n0.out"), o1 = Slurp(d.path() + "/j1n0.out");
+  ASSERT_TRUE(std::regex_search(o0, a, std::regex("port=(\\d+)")));
+  ASSERT_TRUE(std::regex_search(o1, b, std::regex("port=(\\d+)")));
+  EXPECT_NE(a[1], b[1]);
+}
+
+}  // namespace
+}  // namespace strun::launcher

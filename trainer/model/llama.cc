@@ -1,0 +1,260 @@
+#include "model/llama.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Reduction.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cmath>
+#include <set>
+
+#include "model/torch_compat.h"
+
+namespace strun::model {
+namespace {
+
+// Dtype of the arithmetic for rotary, norms and the loss: fp32, or fp64 for an fp64 model.
+at::ScalarType ComputeType(at::ScalarType t) {
+  return t == at::kDouble ? at::kDouble : at::kFloat;
+}
+
+at::Tensor NewParameter(at::IntArrayRef shape, const at::TensorOptions& options) {
+  return at::empty(shape, options.requires_grad(false)).requires_grad_(true);
+}
+
+std::string LayerPrefix(size_t i) { return fmt::format("model.decoder.{}.pp_block.", i); }
+
+}  // namespace
+
+// ---- building blocks ----------------------------------------------------------------------------
+
+at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const at::ScalarType ct = ComputeType(x.scalar_type());
+  at::Tensor xf = x.to(ct);
+  at::Tensor rstd = at::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true).add(eps));
+  return xf.mul(rstd).mul(weight.to(ct)).to(x.scalar_type());
+}
+
+std::pair<at::Tensor, at::Tensor> RotaryTables(int64_t seq_len, int64_t head_dim, double theta,
+                                               const at::TensorOptions& options) {
+  const at::ScalarType ct = ComputeType(options.dtype().toScalarType());
+  const at::TensorOptions co = options.dtype(ct).requires_grad(false);
+  at::Tensor exponents = at::arange(0, head_dim, 2, co).div(static_cast<double>(head_dim));
+  at::Tensor inv_freq = at::reciprocal(at::pow(theta, exponents));
+  at::Tensor positions = at::arange(seq_len, co);
+  at::Tensor angles = at::outer(positions, inv_freq);  // [S, D/2]
+  const at::ScalarType out = options.dtype().toScalarType();
+  return {at::cos(angles).to(out), at::sin(angles).to(out)};
+}
+
+at::Tensor ApplyRotaryInterleaved(const at::Tensor& x, const at::Tensor& cos,
+                                  const at::Tensor& sin) {
+  TORCH_CHECK(x.dim() == 4, "ApplyRotaryInterleaved: x must be [B, S, H, D]");
+  const int64_t b = x.size(0), s = x.size(1), h = x.size(2), d = x.size(3);
+  TORCH_CHECK(d % 2 == 0 && cos.size(0) >= s && cos.size(1) == d / 2,
+              "ApplyRotaryInterleaved: tables do not fit x");
+  const at::ScalarType ct = ComputeType(x.scalar_type());
+  at::Tensor pairs = x.to(ct).reshape({b, s, h, d / 2, 2});
+  at::Tensor x0 = pairs.select(-1, 0);
+  at::Tensor x1 = pairs.select(-1, 1);
+  at::Tensor c = cos.narrow(0, 0, s).to(ct).view({1, s, 1, d / 2});
+  at::Tensor sn = sin.narrow(0, 0, s).to(ct).view({1, s, 1, d / 2});
+  at::Tensor o0 = x0 * c - x1 * sn;
+  at::Tensor o1 = x0 * sn + x1 * c;
+  return at::stack({o0, o1}, -1).reshape({b, s, h, d}).to(x.scalar_type());
+}
+
+at::Tensor GroupedCausalAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v) {
+  const int64_t hq = q.size(2), hkv = k.size(2);
+  TORCH_CHECK(hkv > 0 && hq % hkv == 0, "GroupedCausalAttention: query heads (", hq,
+              ") must be a multiple of key/value heads (", hkv, ")");
+  at::Tensor kk = k, vv = v;
+  if (hq != hkv) {
+    // Query head h reads kv head h / n_rep, as flash-attn's GQA.
+    kk = k.repeat_interleave(hq / hkv, /*dim=*/2);
+    vv = v.repeat_interleave(hq / hkv, /*dim=*/2);
+  }
+  at::Tensor out = compat::CausalAttention(q.transpose(1, 2), kk.transpose(1, 2),
+                                           vv.transpose(1, 2));  // [B, H, S, D]
+  return out.transpose(1, 2);
+}
+
+at::Tensor MaskedCrossEntropy(const at::Tensor& logits, const at::Tensor& label_ids,
+                              const at::Tensor& label_mask) {
+  const int64_t vocab = logits.size(-1);
+  const at::ScalarType ct = ComputeType(logits.scalar_type());
+  at::Tensor per_token = at::cross_entropy_loss(logits.to(ct).reshape({-1, vocab}),
+                                                label_ids.reshape({-1}).to(at::kLong),
+                                                /*weight=*/{}, at::Reduction::None);
+  at::Tensor mask = label_mask.reshape({-1}).to(ct);
+  return per_token.mul(mask).sum().div(mask.sum());
+}
+
+// ---- the model ------------------------------------------------------------------------------------
+
+Llama::Llama(const LlamaModelConfig& config, const at::TensorOptions& options)
+    : config_(config), options_(options.requires_grad(false)) {
+  const int64_t h = config.hidden_size;
+  const int64_t d = config.head_dim();
+  const int64_t qkv_rows = (config.num_attention_heads + 2 * config.num_key_value_heads) * d;
+  token_embedding_ = NewParameter({config.vocab_size, h}, options_);
+  layers_.reserve(static_cast<size_t>(config.num_hidden_layers));
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    DecoderLayerWeights w;
+    w.input_layernorm = NewParameter({h}, options_);
+    w.qkv_proj = NewParameter({qkv_rows, h}, options_);
+    w.o_proj = NewParameter({h, config.num_attention_heads * d}, options_);
+    w.post_attention_layernorm = NewParameter({h}, options_);
+    w.gate_up_proj = NewParameter({2 * config.intermediate_size, h}, options_);
+    w.down_proj = NewParameter({h, config.intermediate_size}, options_);
+    layers_.push_back(std::move(w));
+  }
+  final_layer_norm_ = NewParameter({h}, options_);
+  if (!config.tie_word_embeddings) lm_head_ = NewParameter({config.vocab_size, h}, options_);
+}
+
+Result<Llama> Llama::Create(const LlamaModelConfig& config, const at::TensorOptions& options) {
+  if (auto s = ValidateLlamaConfig(config); !s) return s.error();
+  return Llama(config, options);
+}
+
+NamedTensors Llama::NamedParameters() const {
+  NamedTensors out;
+  out.emplace_back("model.token_position_embeddings.pp_block.token_embedding.weight",
+                   token_embedding_);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const std::string p = LayerPrefix(i);
+    const DecoderLayerWeights& w = layers_[i];
+    out.emplace_back(p + "input_layernorm.weight", w.input_layernorm);
+    out.emplace_back(p + "attn.qkv_proj.weight", w.qkv_proj);
+    out.emplace_back(p + "attn.o_proj.weight", w.o_proj);
+    out.emplace_back(p + "post_attention_layernorm.weight", w.post_attention_layernorm);
+    out.emplace_back(p + "mlp.gate_up_proj.weight", w.gate_up_proj);
+    out.emplace_back(p + "mlp.down_proj.weight", w.down_proj);
+  }
+  out.emplace_back("model.final_layer_norm.pp_block.weight", final_layer_norm_);
+  if (!tied()) out.emplace_back("model.lm_head.pp_block.weight", lm_head_);
+  return out;
+}
+
+std::vector<at::Tensor> Llama::Parameters() const {
+  std::vector<at::Tensor> out;
+  for (auto& [name, t] : NamedParameters()) out.push_back(t);
+  return out;
+}
+
+int64_t Llama::NumParameters() const {
+  int64_t n = 0;
+  for (auto& [name, t] : NamedParameters()) n += t.numel();
+  return n;
+}
+
+void Llama::InitRandomly(const InitOptions& init) {
+  c10::NoGradGuard no_grad;
+  at::Generator gen = at::detail::createCPUGenerator(init.seed);
+  const double scaled_std =
+      init.std / std::sqrt(2.0 * static_cast<double>(config_.num_hidden_layers));
+  auto ends_with = [](const std::string& s, std::string_view suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  for (auto& [name, param] : NamedParameters()) {
+    if (ends_with(name, "layernorm.weight") || ends_with(name, "final_layer_norm.pp_block.weight")) {
+      param.fill_(1.0);
+      continue;
+    }
+    // nanotron's StandardParametrizator: row-parallel linears (o_proj, down_proj) get the scaled std.
+    const bool row_linear = ends_with(name, "o_proj.weight") || ends_with(name, "down_proj.weight");
+    at::Tensor values = at::empty(param.sizes(), at::TensorOptions().dtype(at::kFloat));
+    values.normal_(0.0, row_linear ? scaled_std : init.std, gen);
+    param.copy_(values);
+  }
+}
+
+at::Tensor Llama::Activation(const at::Tensor& x) const {
+  const std::string& act = config_.hidden_act;
+  if (act == "silu" || act == "swish") return at::silu(x);
+  if (act == "gelu") return at::gelu(x);
+  if (act == "gelu_pytorch_tanh" || act == "gelu_new") return at::gelu(x, "tanh");
+  if (act == "relu") return at::relu(x);
+  TORCH_CHECK(false, "unsupported hidden_act ", act);  // ValidateLlamaConfig rejects it earlier
+}
+
+at::Tensor Llama::DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x,
+                               const at::Tensor& cos, const at::Tensor& sin) const {
+  const int64_t b = x.size(0), s = x.size(1);
+  const int64_t d = config_.head_dim();
+  const int64_t nq = config_.num_attention_heads, nkv = config_.num_key_value_heads;
+
+  at::Tensor h = RmsNorm(x, w.input_layernorm, config_.rms_norm_eps);
+  at::Tensor qkv = at::linear(h, w.qkv_proj);  // [B, S, (nq + 2 nkv) d]
+  std::vector<at::Tensor> parts = qkv.split_with_sizes({nq * d, nkv * d, nkv * d}, -1);
+  at::Tensor q = ApplyRotaryInterleaved(parts[0].reshape({b, s, nq, d}), cos, sin);
+  at::Tensor k = ApplyRotaryInterleaved(parts[1].reshape({b, s, nkv, d}), cos, sin);
+  at::Tensor v = parts[2].reshape({b, s, nkv, d});
+  at::Tensor attn = GroupedCausalAttention(q, k, v).reshape({b, s, nq * d});
+  at::Tensor hidden = at::linear(attn, w.o_proj) + x;
+
+  h = RmsNorm(hidden, w.post_attention_layernorm, config_.rms_norm_eps);
+  at::Tensor gate_up = at::linear(h, w.gate_up_proj);
+  const int64_t inter = config_.intermediate_size;
+  at::Tensor mlp = Activation(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
+  return at::linear(mlp, w.down_proj) + hidden;
+}
+
+at::Tensor Llama::Hidden(const at::Tensor& input_ids) const {
+  TORCH_CHECK(input_ids.dim() == 2, "Llama: input_ids must be [batch, seq], got ",
+              input_ids.sizes());
+  const int64_t padding_idx = config_.pad_token_id ? *config_.pad_token_id : -1;
+  at::Tensor x = at::embedding(token_embedding_, input_ids.to(at::kLong), padding_idx);
+  auto [cos, sin] = RotaryTables(input_ids.size(1), config_.head_dim(), config_.rope_theta,
+                                 options_);
+  for (const DecoderLayerWeights& w : layers_) x = DecoderLayer(w, x, cos, sin);
+  return RmsNorm(x, final_layer_norm_, config_.rms_norm_eps);
+}
+
+at::Tensor Llama::Logits(const at::Tensor& input_ids) const {
+  at::Tensor logits = at::linear(Hidden(input_ids), lm_head());
+  return logits.to(ComputeType(logits.scalar_type()));
+}
+
+at::Tensor Llama::Loss(const at::Tensor& input_ids, const at::Tensor& label_ids,
+                       const at::Tensor& label_mask) const {
+  return MaskedCrossEntropy(Logits(input_ids), label_ids, label_mask);
+}
+
+Status Llama::LoadNamedParameters(const NamedTensors& values) {
+  std::map<std::string, at::Tensor> params;
+  for (auto& [name, t] : NamedParameters()) params.emplace(name, t);
+  std::set<std::string> seen;
+  c10::NoGradGuard no_grad;
+  for (const auto& [name, value] : values) {
+    auto it = params.find(name);
+    if (it == params.end()) {
+      return MakeError(fmt::format("unknown parameter '{}' (not part of this Llama{})", name,
+                                   tied() && name == "model.lm_head.pp_block.weight"
+                                       ? ": lm_head is tied to the embedding"
+                                       : ""));
+    }
+    if (!seen.insert(name).second) return MakeError(fmt::format("parameter '{}' given twice", name));
+    if (!value.sizes().equals(it->second.sizes())) {
+      return MakeError(fmt::format("parameter '{}' has shape [{}], expected [{}]", name,
+                                   fmt::join(value.sizes(), ", "),
+                                   fmt::join(it->second.sizes(), ", ")));
+    }
+    it->second.copy_(value);
+  }
+  for (const auto& [name, t] : params) {
+    if (!seen.count(name)) return MakeError(fmt::format("parameter '{}' is missing", name));
+  }
+  return {};
+}
+
+void Llama::ZeroGrad() {
+  for (auto& [name, t] : NamedParameters()) {
+    if (t.grad().defined()) t.mutable_grad().reset();
+  }
+}
+
+}  // namespace strun::model

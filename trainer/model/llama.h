@@ -1,0 +1,144 @@
+// model/llama.h: nanotron's Llama (models/llama.py at nanotron 5f8a52b0) on libtorch.
+//
+// Same architecture, parameter names and numerics as nanotron's LlamaForTraining:
+//   token embedding -> num_hidden_layers x [RMSNorm -> attention -> residual,
+//   RMSNorm -> SwiGLU MLP -> residual] -> RMSNorm -> lm_head (tied to the embedding when
+//   tie_word_embeddings) -> fp32 logits -> cross entropy (fp32, over the padded vocabulary,
+//   masked mean).
+// Attention: one fused qkv_proj (rows: all q heads, then k heads, then v heads), rotary embeddings
+// on q and k in nanotron's INTERLEAVED layout (pairs (x[2i], x[2i+1]), as flash-attn's
+// RotaryEmbedding(interleaved=True) that nanotron's training path uses), grouped-query attention
+// (query head h reads kv head h / (num_attention_heads / num_key_value_heads)), causal softmax
+// with scale 1/sqrt(head_dim), o_proj. MLP: gate_up_proj (rows: gate, then up), act(gate) * up,
+// down_proj. RMSNorm statistics and the weight product are computed in fp32 and cast back, as
+// flash-attn's triton rms_norm.
+//
+// Parameters live on one device in one dtype (bf16 on the GPU, fp32 or fp64 on CPU); the
+// optimizer keeps its own fp32 master copy (optimizer.h, flat_buffer.h).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/core/TensorOptions.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/llama_config.h"
+#include "strun/result.h"
+
+namespace strun::model {
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+// Weights of one decoder layer. Shapes in [out_features, in_features] like torch.nn.Linear.
+struct DecoderLayerWeights {
+  at::Tensor input_layernorm;           // [hidden]
+  at::Tensor qkv_proj;                  // [(nq + 2 nkv) * head_dim, hidden]
+  at::Tensor o_proj;                    // [hidden, nq * head_dim]
+  at::Tensor post_attention_layernorm;  // [hidden]
+  at::Tensor gate_up_proj;              // [2 * intermediate, hidden]
+  at::Tensor down_proj;                 // [hidden, intermediate]
+};
+
+class Llama {
+ public:
+  // Allocates the parameters (uninitialised: call InitRandomly or LoadNamedParameters) on the
+  // device and in the dtype of `options`, with requires_grad set. Fails on an invalid config.
+  static Result<Llama> Create(const LlamaModelConfig& config, const at::TensorOptions& options);
+
+  Llama(Llama&&) = default;
+  Llama& operator=(Llama&&) = default;
+  Llama(const Llama&) = delete;
+  Llama& operator=(const Llama&) = delete;
+
+  // nanotron's init_model_randomly with the standard parametrization: every linear and the
+  // embedding ~ N(0, std), the output projections (o_proj, down_proj) ~ N(0, std/sqrt(2 L)),
+  // norms = 1. Values are drawn in parameter order (NamedParameters) from one CPU generator
+  // seeded with `seed`, in fp32, then cast: the same seed gives the same model on every device.
+  void InitRandomly(const InitOptions& options);
+
+  // Logits [B, S, vocab_size] in fp32 (fp64 for an fp64 model) for input ids [B, S] (int64).
+  at::Tensor Logits(const at::Tensor& input_ids) const;
+
+  // The last hidden states after the final norm, [B, S, hidden], in the parameter dtype.
+  at::Tensor Hidden(const at::Tensor& input_ids) const;
+
+  // nanotron's Loss: per-token cross entropy of the fp32 logits against `label_ids` [B, S],
+  // then sum(loss * label_mask) / sum(label_mask). label_mask: [B, S], bool or numeric.
+  at::Tensor Loss(const at::Tensor& input_ids, const at::Tensor& label_ids,
+                  const at::Tensor& label_mask) const;
+
+  // Parameters under nanotron's names, in nanotron's order; a tied lm_head is not listed (nanotron
+  // keeps the tied parameter under the embedding's name):
+  //   model.token_position_embeddings.pp_block.token_embedding.weight
+  //   model.decoder.{i}.pp_block.input_layernorm.weight
+  //   model.decoder.{i}.pp_block.attn.qkv_proj.weight
+  //   model.decoder.{i}.pp_block.attn.o_proj.weight
+  //   model.decoder.{i}.pp_block.post_attention_layernorm.weight
+  //   model.decoder.{i}.pp_block.mlp.gate_up_proj.weight
+  //   model.decoder.{i}.pp_block.mlp.down_proj.weight
+  //   model.final_layer_norm.pp_block.weight
+  //   model.lm_head.pp_block.weight                      (only when not tied)
+  // The tensors are the live parameters (shared storage, requires_grad).
+  NamedTensors NamedParameters() const;
+  std::vector<at::Tensor> Parameters() const;
+
+  // Copies values into the parameters by name (converting dtype and device). Every parameter must
+  // be given exactly once with its shape; unknown names are errors naming them.
+  Status LoadNamedParameters(const NamedTensors& values);
+
+  // Sets every parameter's gradient to undefined (as zero_grad(set_to_none=True)).
+  void ZeroGrad();
+
+  const LlamaModelConfig& config() const { return config_; }
+  at::TensorOptions options() const { return options_; }
+  int64_t NumParameters() const;
+
+  const at::Tensor& token_embedding() const { return token_embedding_; }
+  const std::vector<DecoderLayerWeights>& layers() const { return layers_; }
+  const at::Tensor& final_layer_norm() const { return final_layer_norm_; }
+  // The embedding itself when tied.
+  const at::Tensor& lm_head() const { return tied() ? token_embedding_ : lm_head_; }
+  bool tied() const { return config_.tie_word_embeddings; }
+
+ private:
+  Llama(const LlamaModelConfig& config, const at::TensorOptions& options);
+  at::Tensor DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x,
+                          const at::Tensor& cos, const at::Tensor& sin) const;
+  at::Tensor Activation(const at::Tensor& x) const;
+
+  LlamaModelConfig config_;
+  at::TensorOptions options_;
+  at::Tensor token_embedding_;  // [vocab, hidden]
+  std::vector<DecoderLayerWeights> layers_;
+  at::Tensor final_layer_norm_;  // [hidden]
+  at::Tensor lm_head_;           // [vocab, hidden]; undefined when tied
+};
+
+// ---- building blocks, exposed for tests and for kernels that replace them ----------------------
+
+// RMSNorm as flash-attn's triton rms_norm: y = (x * rsqrt(mean(x^2) + eps) * w) computed in fp32
+// (fp64 for fp64 input), cast to x's dtype.
+at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// cos and sin tables [seq_len, head_dim / 2] of the angles t * theta^(-2i / head_dim), computed as
+// flash-attn does (positions and inverse frequencies in fp32; fp64 when dtype is fp64) and cast
+// to `dtype`.
+std::pair<at::Tensor, at::Tensor> RotaryTables(int64_t seq_len, int64_t head_dim, double theta,
+                                               const at::TensorOptions& options);
+
+// Rotates x [B, S, H, D] in the interleaved layout: for each pair (x[2i], x[2i+1]) at position t,
+// (x0 cos - x1 sin, x0 sin + x1 cos). Arithmetic in fp32 (fp64 for fp64), result in x's dtype.
+at::Tensor ApplyRotaryInterleaved(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+// Causal attention for q [B, S, Hq, D] and k, v [B, S, Hkv, D] (Hq a multiple of Hkv); returns
+// [B, S, Hq, D]. Uses the fused kernels of libtorch 2.x where present (torch_compat.h).
+at::Tensor GroupedCausalAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v);
+
+// The fp32 per-token cross entropy, masked mean, as nanotron's Loss. logits [B, S, V].
+at::Tensor MaskedCrossEntropy(const at::Tensor& logits, const at::Tensor& label_ids,
+                              const at::Tensor& label_mask);
+
+}  // namespace strun::model
