@@ -64,7 +64,8 @@ PluginState& State() {
 
 int OnEnvironment(int val, const char* optarg, int remote) {
   if (optarg == nullptr || *optarg == '\0') {
-    slurm_error("--environment needs a value: an EDF path (starting with / or .) or a name in EDF_PATH");
+    slurm_error(
+        "--environment needs a value: an EDF path (starting with / or .) or a name in EDF_PATH");
     return -1;
   }
   State().environment = optarg;
@@ -72,17 +73,26 @@ int OnEnvironment(int val, const char* optarg, int remote) {
 }
 
 struct spank_option kEnvironmentOption = {
-    const_cast<char*>("environment"), const_cast<char*>("EDF"),
-    const_cast<char*>("Run the step in the container that the Environment Definition File EDF describes (a path "
-                      "starting with / or ., or a name looked up as <name>.toml in EDF_PATH, default ~/.edf)"),
-    1, 0, OnEnvironment};
+    const_cast<char*>("environment"),
+    const_cast<char*>("EDF"),
+    const_cast<char*>(
+        "Run the step in the container that the Environment Definition File EDF describes (a path "
+        "starting with / or ., or a name looked up as <name>.toml in EDF_PATH, default ~/.edf)"),
+    1,
+    0,
+    OnEnvironment};
 
 void ParseArgs(int ac, char** av) {
   for (int i = 0; i < ac; ++i) {
     std::string arg = av[i];
-    if (arg.starts_with("hooks_dir=")) State().hooks_dir = arg.substr(10);
-    else if (arg.starts_with("state_dir=")) State().state_dir = arg.substr(10);
-    else slurm_error("spank_strun: unknown plugin argument '%s' ignored (known: hooks_dir=, state_dir=)", arg.c_str());
+    if (arg.starts_with("hooks_dir="))
+      State().hooks_dir = arg.substr(10);
+    else if (arg.starts_with("state_dir="))
+      State().state_dir = arg.substr(10);
+    else
+      slurm_error(
+          "spank_strun: unknown plugin argument '%s' ignored (known: hooks_dir=, state_dir=)",
+          arg.c_str());
   }
 }
 
@@ -150,7 +160,8 @@ int CheckOnSubmit() {
 int CreateContainer(spank_t sp) {
   uid_t uid;
   gid_t gid;
-  if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS) {
+  if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
+      spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS) {
     slurm_error("spank_strun: cannot get the job's user");
     return -1;
   }
@@ -245,7 +256,8 @@ int slurm_spank_task_init(spank_t sp, int ac, char** av) {
   // The task is the user now, with the capabilities kept from task_init_privileged in its
   // permitted set: raise the two setns needs, join, and drop them all for good.
   if (!SetCapabilities(CapBit(CAP_SYS_ADMIN) | CapBit(CAP_SYS_CHROOT), true)) {
-    slurm_error("--environment: cannot raise capabilities to join the container: %s", std::strerror(errno));
+    slurm_error("--environment: cannot raise capabilities to join the container: %s",
+                std::strerror(errno));
     return -1;
   }
   auto joined = c.Join();
@@ -277,7 +289,8 @@ int slurm_spank_task_init(spank_t sp, int ac, char** av) {
 
 int slurm_spank_exit(spank_t sp, int ac, char** av) {
   if (!State().container || State().owner != getpid()) return 0;
-  if (auto st = State().container->Destroy(); !st.ok()) ReportError("--environment: " + st.error().message);
+  if (auto st = State().container->Destroy(); !st.ok())
+    ReportError("--environment: " + st.error().message);
   State().container.reset();
   return 0;
 }

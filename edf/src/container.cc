@@ -64,14 +64,17 @@ int WaitOrKill(pid_t pid, std::chrono::milliseconds timeout) {
 
 void StopFuse(const std::vector<pid_t>& pids) {
   for (auto it = pids.rbegin(); it != pids.rend(); ++it) ::kill(*it, SIGTERM);
-  for (auto it = pids.rbegin(); it != pids.rend(); ++it) WaitOrKill(*it, std::chrono::milliseconds(3000));
+  for (auto it = pids.rbegin(); it != pids.rend(); ++it)
+    WaitOrKill(*it, std::chrono::milliseconds(3000));
 }
 
 // Runs the image's entrypoint (/etc/rc, enroot's) as the user and returns the environment it
 // hands to its command, KEY=VALUE.
-Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts, const std::vector<std::string>& env,
+Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts,
+                                               const std::vector<std::string>& env,
                                                const std::string& workdir, bool show_output) {
-  if (::access("/etc/rc", R_OK) != 0) return MakeError("entrypoint = true, but the image has no /etc/rc entrypoint script");
+  if (::access("/etc/rc", R_OK) != 0)
+    return MakeError("entrypoint = true, but the image has no /etc/rc entrypoint script");
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) return MakeError(fmt::format("pipe: {}", std::strerror(errno)));
   pid_t pid = ::fork();
@@ -97,9 +100,10 @@ Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts, const
   ::close(p[0]);
   int status = WaitOrKill(pid, std::chrono::milliseconds(120000));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return MakeError(fmt::format("the image's entrypoint failed (exit {}); set com.pyxis.entrypoint_log = \"true\" "
-                                 "in [annotations] to see its output",
-                                 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
+    return MakeError(fmt::format(
+        "the image's entrypoint failed (exit {}); set com.pyxis.entrypoint_log = \"true\" "
+        "in [annotations] to see its output",
+        WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)));
   }
   std::vector<std::string> result;
   size_t i = 0;
@@ -114,8 +118,8 @@ Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts, const
 }
 
 // The keeper: builds the container, reports to the creator, waits for the end, tears down.
-[[noreturn]] void Keeper(const Edf& edf, const RuntimeOptions& opts, const std::string& staging, const EnvMap& host,
-                         int report_fd, int control_fd) {
+[[noreturn]] void Keeper(const Edf& edf, const RuntimeOptions& opts, const std::string& staging,
+                         const EnvMap& host, int report_fd, int control_fd) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   // Keep only the two pipes: an inherited descriptor (a task's stdout pipe in slurmstepd, say)
   // held open by the keeper for the whole step would keep its reader waiting for EOF.
@@ -130,29 +134,37 @@ Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts, const
   std::signal(SIGPIPE, SIG_IGN);
   // In slurmstepd the creator may have dropped its effective ids for now; the keeper needs root.
   if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) {
-    WriteAll(report_fd, nlohmann::json{{"error", "the container runtime needs root privileges"}}.dump());
+    WriteAll(report_fd,
+             nlohmann::json{{"error", "the container runtime needs root privileges"}}.dump());
     ::_exit(1);
   }
   std::vector<pid_t> fuse_pids;
   nlohmann::json report;
-  if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+  if (::unshare(CLONE_NEWNS) != 0 ||
+      ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     report["error"] = fmt::format("private mount namespace: {}", std::strerror(errno));
   } else {
     auto built = internal::BuildRoot(edf, opts, staging, fuse_pids);
     if (!built.ok()) {
       report["error"] = built.error().message;
     } else {
-      std::string workdir = edf.workdir ? *edf.workdir : built->image_workdir.empty() ? "/" : built->image_workdir;
+      std::string workdir = edf.workdir                    ? *edf.workdir
+                            : built->image_workdir.empty() ? "/"
+                                                           : built->image_workdir;
       std::vector<std::string> image_env = built->image_env;
       if (edf.entrypoint) {
         std::vector<std::string> env;
         EnvMap merged = host;
-        for (const auto& kv : image_env) merged[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+        for (const auto& kv : image_env)
+          merged[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
         for (const auto& [k, v] : merged) env.push_back(k + "=" + v);
         auto log = edf.annotations.find("com.pyxis.entrypoint_log");
-        auto ep = RunEntrypoint(opts, env, workdir, log != edf.annotations.end() && log->second == "true");
-        if (!ep.ok()) report["error"] = ep.error().message;
-        else image_env = *ep;
+        auto ep = RunEntrypoint(opts, env, workdir,
+                                log != edf.annotations.end() && log->second == "true");
+        if (!ep.ok())
+          report["error"] = ep.error().message;
+        else
+          image_env = *ep;
       }
       report["workdir"] = workdir;
       report["image_env"] = image_env;
@@ -176,17 +188,22 @@ bool IsProtectedVariable(const std::string& name) {
 }
 
 Result<std::unique_ptr<Container>> Container::Create(const Edf& edf, const RuntimeOptions& opts) {
-  if (edf.image_ref.kind == ImageKind::kRegistry) return MakeError(ImportHint(edf.image, edf.image_ref));
-  if (edf.image_ref.kind != ImageKind::kSquashfs) return MakeError("the EDF names no image: there is no container to create");
+  if (edf.image_ref.kind == ImageKind::kRegistry)
+    return MakeError(ImportHint(edf.image, edf.image_ref));
+  if (edf.image_ref.kind != ImageKind::kSquashfs)
+    return MakeError("the EDF names no image: there is no container to create");
   if (::getuid() != 0 && ::geteuid() != 0) {
     return MakeError(
-        "creating a container needs root: run the step through Slurm with the spank_strun.so plugin "
+        "creating a container needs root: run the step through Slurm with the spank_strun.so "
+        "plugin "
         "(srun --environment=...), or run strun as root. Rootless containers are not supported.");
   }
   std::error_code ec;
   std::filesystem::create_directories(opts.state_dir, ec);
   std::string tmpl = opts.state_dir + "/container-XXXXXX";
-  if (!::mkdtemp(tmpl.data())) return MakeError(fmt::format("creating a directory in {}: {}", opts.state_dir, std::strerror(errno)));
+  if (!::mkdtemp(tmpl.data()))
+    return MakeError(
+        fmt::format("creating a directory in {}: {}", opts.state_dir, std::strerror(errno)));
   std::unique_ptr<Container> c(new Container());
   c->staging_ = tmpl;
   c->creator_ = ::getpid();
@@ -195,10 +212,12 @@ Result<std::unique_ptr<Container>> Container::Create(const Edf& edf, const Runti
   EnvMap host;  // the creator's environment, which the entrypoint starts from
   for (char** e = environ; e && *e; ++e) {
     std::string kv(*e);
-    if (kv.find('=') != std::string::npos) host[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
+    if (kv.find('=') != std::string::npos)
+      host[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
   }
   int report[2], control[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) return MakeError(fmt::format("pipe: {}", std::strerror(errno)));
+  if (::pipe2(report, O_CLOEXEC) != 0)
+    return MakeError(fmt::format("pipe: {}", std::strerror(errno)));
   if (::pipe2(control, O_CLOEXEC) != 0) {
     ::close(report[0]);
     ::close(report[1]);
@@ -219,9 +238,11 @@ Result<std::unique_ptr<Container>> Container::Create(const Edf& edf, const Runti
   ::close(report[0]);
   nlohmann::json r = nlohmann::json::parse(text, nullptr, false);
   if (r.is_discarded() || r.contains("error")) {
-    std::string message = r.is_discarded() ? "the container keeper died while setting up" : r["error"].get<std::string>();
+    std::string message = r.is_discarded() ? "the container keeper died while setting up"
+                                           : r["error"].get<std::string>();
     (void)c->Destroy();
-    return MakeError(fmt::format("container for {}: {}", edf.files.empty() ? edf.image : edf.files.back(), message));
+    return MakeError(fmt::format("container for {}: {}",
+                                 edf.files.empty() ? edf.image : edf.files.back(), message));
   }
   c->workdir_ = r["workdir"].get<std::string>();
   c->image_env_ = r["image_env"].get<std::vector<std::string>>();
@@ -239,11 +260,13 @@ Container::~Container() { (void)Destroy(); }
 Status Container::Join() const {
   if (mntns_fd_ < 0) return MakeError("the container is not running");
   if (::setns(mntns_fd_, CLONE_NEWNS) != 0) {
-    return MakeError(fmt::format("joining the container's mount namespace: {}", std::strerror(errno)));
+    return MakeError(
+        fmt::format("joining the container's mount namespace: {}", std::strerror(errno)));
   }
   if (::chdir(workdir_.c_str()) != 0) {
-    return MakeError(fmt::format("workdir {} in the container: {}; create it in the image or fix 'workdir' in the EDF",
-                                 workdir_, std::strerror(errno)));
+    return MakeError(fmt::format(
+        "workdir {} in the container: {}; create it in the image or fix 'workdir' in the EDF",
+        workdir_, std::strerror(errno)));
   }
   return {};
 }
@@ -256,7 +279,8 @@ Status Container::Enter() const {
   }
   // The directory may be readable only by the user: enter it again with the user's rights.
   if (::chdir(workdir_.c_str()) != 0) {
-    return MakeError(fmt::format("workdir {} in the container: {}", workdir_, std::strerror(errno)));
+    return MakeError(
+        fmt::format("workdir {} in the container: {}", workdir_, std::strerror(errno)));
   }
   return {};
 }
@@ -270,8 +294,10 @@ EnvMap Container::TaskEnvironment(const EnvMap& host) const {
   }
   for (const auto& [k, v] : edf_env_) {
     if (k.starts_with("SLURM_") && host.count(k)) continue;  // Slurm's per-task values win
-    if (v.empty()) env.erase(k);
-    else env[k] = v;
+    if (v.empty())
+      env.erase(k);
+    else
+      env[k] = v;
   }
   return env;
 }
@@ -297,7 +323,8 @@ Status Container::Destroy() {
   Status result;
   if (keeper_ > 0) {
     int status = WaitOrKill(keeper_, std::chrono::milliseconds(10000));
-    if (!WIFEXITED(status) || WEXITSTATUS(status) > 1) result = MakeError("the container keeper did not stop cleanly");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) > 1)
+      result = MakeError("the container keeper did not stop cleanly");
     keeper_ = -1;
   }
   if (!staging_.empty()) {

@@ -11,7 +11,8 @@ bool IsNameChar(char c) {
 
 }  // namespace
 
-Result<std::string> ExpandVariables(std::string_view value, const EnvMap& vars, std::string_view where) {
+Result<std::string> ExpandVariables(std::string_view value, const EnvMap& vars,
+                                    std::string_view where) {
   std::string out;
   out.reserve(value.size());
   for (size_t i = 0; i < value.size(); ++i) {
@@ -32,8 +33,9 @@ Result<std::string> ExpandVariables(std::string_view value, const EnvMap& vars, 
     }
     size_t close = value.find('}', i + 2);
     if (close == std::string_view::npos) {
-      return MakeError(fmt::format("{}: unterminated '${{' in \"{}\": write ${{NAME}}, or $$ for a literal '$'",
-                                   where, value));
+      return MakeError(
+          fmt::format("{}: unterminated '${{' in \"{}\": write ${{NAME}}, or $$ for a literal '$'",
+                      where, value));
     }
     std::string_view body = value.substr(i + 2, close - i - 2);
     std::string_view name = body;
@@ -45,9 +47,10 @@ Result<std::string> ExpandVariables(std::string_view value, const EnvMap& vars, 
     bool valid = !name.empty() && !(name[0] >= '0' && name[0] <= '9');
     for (char n : name) valid = valid && IsNameChar(n);
     if (!valid) {
-      return MakeError(fmt::format("{}: invalid variable reference '${{{}}}' in \"{}\": names are letters, digits "
-                                   "and '_'; write $$ for a literal '$'",
-                                   where, body, value));
+      return MakeError(fmt::format(
+          "{}: invalid variable reference '${{{}}}' in \"{}\": names are letters, digits "
+          "and '_'; write $$ for a literal '$'",
+          where, body, value));
     }
     auto it = vars.find(std::string(name));
     if (fallback) {
@@ -55,9 +58,10 @@ Result<std::string> ExpandVariables(std::string_view value, const EnvMap& vars, 
     } else if (it != vars.end()) {
       out += it->second;
     } else {
-      return MakeError(fmt::format("{}: variable '{}' is not defined in the environment; set it before "
-                                   "submitting, or write ${{{}:-}} to use an empty value",
-                                   where, name, name));
+      return MakeError(
+          fmt::format("{}: variable '{}' is not defined in the environment; set it before "
+                      "submitting, or write ${{{}:-}} to use an empty value",
+                      where, name, name));
     }
     i = close;
   }

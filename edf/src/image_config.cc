@@ -16,7 +16,8 @@ std::string ReadFileInRoot(int root_fd, const char* path) {
   std::string s;
   char buf[4096];
   ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0 && s.size() < (1 << 20)) s.append(buf, static_cast<size_t>(n));
+  while ((n = ::read(fd, buf, sizeof buf)) > 0 && s.size() < (1 << 20))
+    s.append(buf, static_cast<size_t>(n));
   ::close(fd);
   return s;
 }
@@ -47,7 +48,8 @@ ImageConfig ReadImageConfig(int root_fd) {
     size_t eq = line.find('=');
     if (line.empty() || line[0] == '#' || eq == std::string_view::npos || eq == 0) continue;
     std::string_view value = line.substr(eq + 1);
-    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
       value = value.substr(1, value.size() - 2);
     }
     std::string entry(line.substr(0, eq));

@@ -10,21 +10,25 @@ namespace {
 constexpr const char* kDockerHub = "registry-1.docker.io";
 
 bool ValidRepositoryChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' || c == '.' || c == '_' || c == '-';
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '/' || c == '.' || c == '_' ||
+         c == '-';
 }
 
 bool ValidTagChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-         c == '-' || c == ':';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-' || c == ':';
 }
 
 }  // namespace
 
 const char* ImageKindName(ImageKind kind) {
   switch (kind) {
-    case ImageKind::kNone: return "none";
-    case ImageKind::kSquashfs: return "squashfs";
-    case ImageKind::kRegistry: return "registry";
+    case ImageKind::kNone:
+      return "none";
+    case ImageKind::kSquashfs:
+      return "squashfs";
+    case ImageKind::kRegistry:
+      return "registry";
   }
   return "none";
 }
@@ -75,29 +79,36 @@ Result<ImageRef> ParseImageRef(std::string_view image, std::string_view cwd) {
   ref.tag = colon == std::string_view::npos ? "" : std::string(rest.substr(colon + 1));
   if (!digest.empty()) ref.tag = std::string(digest);
   if (ref.tag.empty()) ref.tag = "latest";
-  if (ref.registry.empty() || ref.registry == "docker.io" || ref.registry == "index.docker.io") ref.registry = kDockerHub;
-  if (ref.registry == kDockerHub && ref.name.find('/') == std::string::npos) ref.name = "library/" + ref.name;
+  if (ref.registry.empty() || ref.registry == "docker.io" || ref.registry == "index.docker.io")
+    ref.registry = kDockerHub;
+  if (ref.registry == kDockerHub && ref.name.find('/') == std::string::npos)
+    ref.name = "library/" + ref.name;
 
   bool ok = !ref.name.empty() && !ref.name.starts_with("/") && !ref.name.ends_with("/");
   for (char c : ref.name) ok = ok && ValidRepositoryChar(c);
   for (char c : ref.tag) ok = ok && ValidTagChar(c);
   if (!ok || ref.registry.find('/') != std::string::npos) {
-    return MakeError(fmt::format(
-        "image \"{}\" is neither a squashfs path (start it with '/' or './') nor a registry reference of the "
-        "form [USER@][REGISTRY#]IMAGE[:TAG] (lower-case name, e.g. nvcr.io#nvidia/pytorch:24.04-py3)",
-        image));
+    return MakeError(
+        fmt::format("image \"{}\" is neither a squashfs path (start it with '/' or './') nor a "
+                    "registry reference of the "
+                    "form [USER@][REGISTRY#]IMAGE[:TAG] (lower-case name, e.g. "
+                    "nvcr.io#nvidia/pytorch:24.04-py3)",
+                    image));
   }
   return ref;
 }
 
 std::string ImportHint(std::string_view image, const ImageRef& ref) {
   std::string file = ref.ImportFileName();
-  std::string uri = ref.registry == kDockerHub ? ref.name + ":" + ref.tag : ref.registry + "#" + ref.name + ":" + ref.tag;
+  std::string uri = ref.registry == kDockerHub ? ref.name + ":" + ref.tag
+                                               : ref.registry + "#" + ref.name + ":" + ref.tag;
   return fmt::format(
-      "image \"{}\" is a registry reference, and strun does not pull images from registries. Import it once "
+      "image \"{}\" is a registry reference, and strun does not pull images from registries. "
+      "Import it once "
       "into a squashfs file and point the EDF at that file:\n"
       "  on a machine with registry access: enroot import -o {} docker://{}\n"
-      "  or from a local archive:           podman save -o image.tar {} && strun-edf import image.tar\n"
+      "  or from a local archive:           podman save -o image.tar {} && strun-edf import "
+      "image.tar\n"
       "then set in the EDF:                 image = \"/path/to/{}\"",
       image, file, uri, image, file);
 }

@@ -25,7 +25,8 @@ class TempDir {
  public:
   static Result<TempDir> Create() {
     std::string tmpl = (fs::temp_directory_path() / "strun-import-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) return MakeError(fmt::format("mkdtemp {}: {}", tmpl, std::strerror(errno)));
+    if (!::mkdtemp(tmpl.data()))
+      return MakeError(fmt::format("mkdtemp {}: {}", tmpl, std::strerror(errno)));
     return TempDir(tmpl);
   }
   TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
@@ -73,8 +74,10 @@ std::string InsideRoot(const fs::path& root, const std::string& rel) {
 std::string ShellQuote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "'\\''";
-    else out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -102,8 +105,8 @@ Status ApplyLayer(const fs::path& rootfs, const fs::path& layer) {
       if (!victim.empty()) fs::remove_all(victim, ec);
     }
   }
-  return RunProgram({"tar", "-xf", layer.string(), "-C", rootfs.string(), "--numeric-owner", "--exclude=.wh.*",
-                     "--exclude=*/.wh.*"});
+  return RunProgram({"tar", "-xf", layer.string(), "-C", rootfs.string(), "--numeric-owner",
+                     "--exclude=.wh.*", "--exclude=*/.wh.*"});
 }
 
 // enroot's image metadata: /etc/environment and an /etc/rc that enters the working directory and
@@ -111,7 +114,8 @@ Status ApplyLayer(const fs::path& rootfs, const fs::path& layer) {
 Status WriteImageMetadata(const fs::path& rootfs, const nlohmann::json& config) {
   nlohmann::json c = config.contains("config") ? config["config"] : nlohmann::json::object();
   fs::path etc = rootfs / "etc";
-  if (fs::is_symlink(etc)) return MakeError("the image's /etc is a symlink; refusing to write metadata through it");
+  if (fs::is_symlink(etc))
+    return MakeError("the image's /etc is a symlink; refusing to write metadata through it");
   fs::create_directories(etc);
   for (const char* f : {"environment", "rc"}) {
     std::error_code ec;
@@ -124,7 +128,8 @@ Status WriteImageMetadata(const fs::path& rootfs, const nlohmann::json& config) 
   std::string workdir = c.value("WorkingDir", std::string());
   if (workdir.empty()) workdir = "/";
   std::vector<std::string> entrypoint, cmd;
-  if (c.contains("Entrypoint") && c["Entrypoint"].is_array()) entrypoint = c["Entrypoint"].get<std::vector<std::string>>();
+  if (c.contains("Entrypoint") && c["Entrypoint"].is_array())
+    entrypoint = c["Entrypoint"].get<std::vector<std::string>>();
   if (c.contains("Cmd") && c["Cmd"].is_array()) cmd = c["Cmd"].get<std::vector<std::string>>();
   if (entrypoint.empty() && cmd.empty()) cmd = {"/bin/sh"};
   std::string ep, cm;
@@ -134,7 +139,8 @@ Status WriteImageMetadata(const fs::path& rootfs, const nlohmann::json& config) 
   rc << "mkdir -p \"" << workdir << "\" 2> /dev/null\n"
      << "cd \"" << workdir << "\" && unset OLDPWD || exit 1\n\n"
      << "if [ -s /etc/rc.local ]; then\n    . /etc/rc.local\nfi\n\n"
-     << "if [ $# -gt 0 ]; then\n    exec" << ep << " \"$@\"\nelse\n    exec" << ep << cm << "\nfi\n";
+     << "if [ $# -gt 0 ]; then\n    exec" << ep << " \"$@\"\nelse\n    exec" << ep << cm
+     << "\nfi\n";
   return {};
 }
 
@@ -161,12 +167,16 @@ Result<Archive> ReadArchive(const fs::path& dir) {
     return a;
   }
   if (fs::exists(dir / "index.json")) {  // OCI layout
-    auto blob = [&](const std::string& digest) { return dir / "blobs" / "sha256" / digest.substr(digest.find(':') + 1); };
+    auto blob = [&](const std::string& digest) {
+      return dir / "blobs" / "sha256" / digest.substr(digest.find(':') + 1);
+    };
     auto index = ReadJson(dir / "index.json");
     if (!index.ok()) return index.error();
-    if (!index->contains("manifests") || (*index)["manifests"].empty()) return MakeError("index.json: no manifests");
+    if (!index->contains("manifests") || (*index)["manifests"].empty())
+      return MakeError("index.json: no manifests");
     const auto& desc = (*index)["manifests"][0];
-    if (desc.contains("annotations")) a.tag = desc["annotations"].value("org.opencontainers.image.ref.name", "");
+    if (desc.contains("annotations"))
+      a.tag = desc["annotations"].value("org.opencontainers.image.ref.name", "");
     auto manifest = ReadJson(blob(desc.value("digest", "")));
     if (!manifest.ok()) return manifest.error();
     auto cfg = ReadJson(blob((*manifest)["config"].value("digest", "")));
@@ -175,7 +185,8 @@ Result<Archive> ReadArchive(const fs::path& dir) {
     for (const auto& l : (*manifest)["layers"]) a.layers.push_back(blob(l.value("digest", "")));
     return a;
   }
-  return MakeError("the archive has neither manifest.json (docker-archive) nor index.json (OCI layout)");
+  return MakeError(
+      "the archive has neither manifest.json (docker-archive) nor index.json (OCI layout)");
 }
 
 }  // namespace
@@ -183,7 +194,8 @@ Result<Archive> ReadArchive(const fs::path& dir) {
 Result<std::string> ImportImage(const ImportOptions& opts) {
   std::error_code ec;
   auto st = fs::status(opts.source, ec);
-  if (ec || !fs::exists(st)) return MakeError(fmt::format("import: {}: no such file or directory", opts.source));
+  if (ec || !fs::exists(st))
+    return MakeError(fmt::format("import: {}: no such file or directory", opts.source));
   std::string output = opts.output;
   std::optional<TempDir> tmp;
   fs::path rootfs;
@@ -203,26 +215,35 @@ Result<std::string> ImportImage(const ImportOptions& opts) {
     fs::create_directories(unpacked);
     fs::create_directories(rootfs);
     if (auto r = RunProgram({"tar", "-xf", opts.source, "-C", unpacked.string()}); !r.ok()) {
-      return MakeError(fmt::format("import: {} is not a readable tar archive: {}", opts.source, r.error().message));
+      return MakeError(fmt::format("import: {} is not a readable tar archive: {}", opts.source,
+                                   r.error().message));
     }
     auto archive = ReadArchive(unpacked);
-    if (!archive.ok()) return MakeError(fmt::format("import: {}: {}", opts.source, archive.error().message));
+    if (!archive.ok())
+      return MakeError(fmt::format("import: {}: {}", opts.source, archive.error().message));
     for (const auto& layer : archive->layers) {
-      if (auto r = ApplyLayer(rootfs, layer); !r.ok()) return MakeError(fmt::format("import: layer {}: {}", layer.string(), r.error().message));
+      if (auto r = ApplyLayer(rootfs, layer); !r.ok())
+        return MakeError(fmt::format("import: layer {}: {}", layer.string(), r.error().message));
     }
-    if (auto r = WriteImageMetadata(rootfs, archive->config); !r.ok()) return MakeError("import: " + r.error().message);
+    if (auto r = WriteImageMetadata(rootfs, archive->config); !r.ok())
+      return MakeError("import: " + r.error().message);
     if (output.empty()) {
-      auto ref = archive->tag.empty() ? Result<ImageRef>(MakeError("")) : ParseImageRef(archive->tag, "/");
+      auto ref =
+          archive->tag.empty() ? Result<ImageRef>(MakeError("")) : ParseImageRef(archive->tag, "/");
       if (!ref.ok() || ref->kind != ImageKind::kRegistry) {
-        return MakeError(fmt::format("import: {} names no image tag; give the output file with -o", opts.source));
+        return MakeError(fmt::format("import: {} names no image tag; give the output file with -o",
+                                     opts.source));
       }
       output = ref->ImportFileName();
     }
   }
   if (fs::exists(output, ec)) {
-    return MakeError(fmt::format("import: {} already exists; remove it or choose another name with -o", output));
+    return MakeError(
+        fmt::format("import: {} already exists; remove it or choose another name with -o", output));
   }
-  if (auto r = RunProgram({"mksquashfs", rootfs.string(), output, "-noappend", "-no-progress", "-quiet"}); !r.ok()) {
+  if (auto r = RunProgram(
+          {"mksquashfs", rootfs.string(), output, "-noappend", "-no-progress", "-quiet"});
+      !r.ok()) {
     return MakeError("import: " + r.error().message);
   }
   return fs::absolute(output).string();

@@ -12,7 +12,8 @@ bool InsideEdfContainer() {
   return v != nullptr && *v != '\0';
 }
 
-Result<std::unique_ptr<Container>> PrepareEnvironment(std::string_view environment, std::vector<std::string>* warnings) {
+Result<std::unique_ptr<Container>> PrepareEnvironment(std::string_view environment,
+                                                      std::vector<std::string>* warnings) {
   if (InsideEdfContainer()) return std::unique_ptr<Container>();
   auto edf = LoadEnvironment(environment, LoadOptionsFromProcess());
   if (!edf.ok()) return edf.error();

@@ -1,10 +1,10 @@
 // Loading an EDF: lookup, strict TOML parsing, base_environment inheritance, expansion.
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <toml++/toml.h>
 
 #include "strun/edf/edf.h"
 #include "strun/edf/expand.h"
@@ -27,13 +27,20 @@ std::string Where(const std::string& file, const toml::node& node) {
 
 std::string TypeName(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::table: return "a table";
-    default: return "a date/time";
+    case toml::node_type::string:
+      return "a string";
+    case toml::node_type::integer:
+      return "an integer";
+    case toml::node_type::floating_point:
+      return "a float";
+    case toml::node_type::boolean:
+      return "a boolean";
+    case toml::node_type::array:
+      return "an array";
+    case toml::node_type::table:
+      return "a table";
+    default:
+      return "a date/time";
   }
 }
 
@@ -56,14 +63,17 @@ class Loader {
     if (!layer.ok()) return layer.error();
     for (const auto& base_name : layer->bases) {
       auto base = FindEnvironment(base_name, opts_);
-      if (!base.ok()) return MakeError(fmt::format("{}: base_environment: {}", path, base.error().message));
+      if (!base.ok())
+        return MakeError(fmt::format("{}: base_environment: {}", path, base.error().message));
       if (std::find(chain.begin(), chain.end(), *base) != chain.end()) {
-        return MakeError(fmt::format("base_environment cycle: {} -> {}; remove one of these references",
-                                     Chain(chain), *base));
+        return MakeError(
+            fmt::format("base_environment cycle: {} -> {}; remove one of these references",
+                        Chain(chain), *base));
       }
       if (static_cast<int>(chain.size()) > kMaxBaseDepth) {
-        return MakeError(fmt::format("base_environment nests more than {} levels: {} -> {}; flatten the chain",
-                                     kMaxBaseDepth, Chain(chain), *base));
+        return MakeError(
+            fmt::format("base_environment nests more than {} levels: {} -> {}; flatten the chain",
+                        kMaxBaseDepth, Chain(chain), *base));
       }
       if (auto st = Load(*base, chain, out); !st.ok()) return st;
     }
@@ -86,27 +96,32 @@ class Loader {
     if (layer.entrypoint) out.entrypoint = *layer.entrypoint;
     if (layer.writable) out.writable = *layer.writable;
     for (const auto& m : layer.mounts) {
-      if (std::find(out.mounts.begin(), out.mounts.end(), m) == out.mounts.end()) out.mounts.push_back(m);
+      if (std::find(out.mounts.begin(), out.mounts.end(), m) == out.mounts.end())
+        out.mounts.push_back(m);
     }
     for (const auto& [k, v] : layer.env) out.env[k] = v;
     for (const auto& [k, v] : layer.annotations) out.annotations[k] = v;
   }
 
-  Result<std::string> Expand(const std::string& file, const toml::node& node, std::string_view key) {
+  Result<std::string> Expand(const std::string& file, const toml::node& node,
+                             std::string_view key) {
     const auto* s = node.as_string();
     if (!s) {
-      return MakeError(fmt::format("{}: '{}' must be a string, not {}", Where(file, node), key, TypeName(node)));
+      return MakeError(
+          fmt::format("{}: '{}' must be a string, not {}", Where(file, node), key, TypeName(node)));
     }
-    return ExpandVariables(s->get(), opts_.host_env, fmt::format("{}: '{}'", Where(file, node), key));
+    return ExpandVariables(s->get(), opts_.host_env,
+                           fmt::format("{}: '{}'", Where(file, node), key));
   }
 
   Result<bool> Bool(const std::string& file, const toml::node& node, std::string_view key) {
     if (const auto* b = node.as_boolean()) return b->get();
-    return MakeError(fmt::format("{}: '{}' must be true or false (unquoted), not {}", Where(file, node), key,
-                                 TypeName(node)));
+    return MakeError(fmt::format("{}: '{}' must be true or false (unquoted), not {}",
+                                 Where(file, node), key, TypeName(node)));
   }
 
-  Status Annotations(const std::string& file, const toml::table& table, const std::string& prefix, EnvMap& out) {
+  Status Annotations(const std::string& file, const toml::table& table, const std::string& prefix,
+                     EnvMap& out) {
     for (const auto& [k, node] : table) {
       std::string key = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
       if (const auto* sub = node.as_table()) {
@@ -120,8 +135,8 @@ class Loader {
       } else if (const auto* i = node.as_integer()) {
         out[key] = std::to_string(i->get());
       } else {
-        return MakeError(fmt::format("{}: annotation '{}' must be a string, not {}", Where(file, node), key,
-                                     TypeName(node)));
+        return MakeError(fmt::format("{}: annotation '{}' must be a string, not {}",
+                                     Where(file, node), key, TypeName(node)));
       }
     }
     return {};
@@ -134,7 +149,8 @@ class Loader {
     } catch (const toml::parse_error& e) {
       const auto& b = e.source().begin;
       if (b.line == 0) return MakeError(fmt::format("{}: {}", path, e.description()));
-      return MakeError(fmt::format("{}:{}:{}: invalid TOML: {}", path, b.line, b.column, e.description()));
+      return MakeError(
+          fmt::format("{}:{}:{}: invalid TOML: {}", path, b.line, b.column, e.description()));
     }
     Layer layer;
     for (const auto& [k, node] : root) {
@@ -147,8 +163,9 @@ class Loader {
         } else if (v->starts_with("./") || v->starts_with("../") || *v == ".") {
           layer.workdir = MakeAbsolute(*v, opts_.cwd);
         } else if (!v->empty() && !v->starts_with("/")) {
-          return MakeError(fmt::format("{}: 'workdir' \"{}\" must be an absolute path or start with './'",
-                                       Where(path, node), *v));
+          return MakeError(
+              fmt::format("{}: 'workdir' \"{}\" must be an absolute path or start with './'",
+                          Where(path, node), *v));
         } else if (!v->empty()) {
           layer.workdir = NormalizePath(*v);
         }
@@ -171,25 +188,28 @@ class Loader {
       } else if (key == "mounts") {
         const auto* arr = node.as_array();
         if (!arr) {
-          return MakeError(fmt::format("{}: 'mounts' must be an array of strings, not {}", Where(path, node),
-                                       TypeName(node)));
+          return MakeError(fmt::format("{}: 'mounts' must be an array of strings, not {}",
+                                       Where(path, node), TypeName(node)));
         }
         for (const auto& item : *arr) {
           auto v = Expand(path, item, key);
           if (!v.ok()) return v.error();
           auto m = ParseMountSpec(*v, opts_.cwd);
-          if (!m.ok()) return MakeError(fmt::format("{}: {}", Where(path, item), m.error().message));
+          if (!m.ok())
+            return MakeError(fmt::format("{}: {}", Where(path, item), m.error().message));
           layer.mounts.push_back(*m);
         }
       } else if (key == "env") {
         const auto* table = node.as_table();
         if (!table) {
-          return MakeError(fmt::format("{}: 'env' must be a table ([env]), not {}", Where(path, node), TypeName(node)));
+          return MakeError(fmt::format("{}: 'env' must be a table ([env]), not {}",
+                                       Where(path, node), TypeName(node)));
         }
         for (const auto& [name, value] : *table) {
           std::string var(name.str());
           if (var.empty() || var.find('=') != std::string::npos) {
-            return MakeError(fmt::format("{}: env name \"{}\" is not a valid variable name", Where(path, value), var));
+            return MakeError(fmt::format("{}: env name \"{}\" is not a valid variable name",
+                                         Where(path, value), var));
           }
           auto v = Expand(path, value, "env." + var);
           if (!v.ok()) return v.error();
@@ -198,15 +218,16 @@ class Loader {
       } else if (key == "annotations") {
         const auto* table = node.as_table();
         if (!table) {
-          return MakeError(fmt::format("{}: 'annotations' must be a table ([annotations]), not {}", Where(path, node),
-                                       TypeName(node)));
+          return MakeError(fmt::format("{}: 'annotations' must be a table ([annotations]), not {}",
+                                       Where(path, node), TypeName(node)));
         }
         if (auto st = Annotations(path, *table, "", layer.annotations); !st.ok()) return st.error();
       } else {
         const auto& at = k.source().begin;
-        warnings.push_back(fmt::format("{}:{}:{}: unknown key '{}' ignored (known: image, base_environment, "
-                                       "workdir, entrypoint, writable, mounts, env, annotations)",
-                                       path, at.line, at.column, key));
+        warnings.push_back(
+            fmt::format("{}:{}:{}: unknown key '{}' ignored (known: image, base_environment, "
+                        "workdir, entrypoint, writable, mounts, env, annotations)",
+                        path, at.line, at.column, key));
       }
     }
     return layer;
@@ -226,8 +247,10 @@ LoadOptions LoadOptionsFromProcess() {
     opts.host_env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
   }
   char buf[4096];
-  if (::getcwd(buf, sizeof buf)) opts.cwd = buf;
-  else opts.cwd = "/";
+  if (::getcwd(buf, sizeof buf))
+    opts.cwd = buf;
+  else
+    opts.cwd = "/";
   return opts;
 }
 
@@ -253,7 +276,8 @@ Result<std::string> FindEnvironment(std::string_view name, const LoadOptions& op
     }
   } else {
     auto home = opts.host_env.find("HOME");
-    if (home != opts.host_env.end() && !home->second.empty()) dirs.push_back(home->second + "/.edf");
+    if (home != opts.host_env.end() && !home->second.empty())
+      dirs.push_back(home->second + "/.edf");
   }
   std::string searched;
   for (const auto& dir : dirs) {
@@ -266,12 +290,15 @@ Result<std::string> FindEnvironment(std::string_view name, const LoadOptions& op
     hint = fmt::format("; to use the file in the current directory write --environment=./{}", name);
   }
   if (dirs.empty()) {
-    return MakeError(fmt::format("EDF '{}' not found: neither EDF_PATH nor HOME is set to search in; give a path "
-                                 "starting with '/' or './'{}", name, hint));
+    return MakeError(fmt::format(
+        "EDF '{}' not found: neither EDF_PATH nor HOME is set to search in; give a path "
+        "starting with '/' or './'{}",
+        name, hint));
   }
-  return MakeError(fmt::format("EDF '{}' not found in the search path (looked for {}); set EDF_PATH to the "
-                               "directories holding <name>.toml, or give a path starting with '/' or './'{}",
-                               name, searched, hint));
+  return MakeError(
+      fmt::format("EDF '{}' not found in the search path (looked for {}); set EDF_PATH to the "
+                  "directories holding <name>.toml, or give a path starting with '/' or './'{}",
+                  name, searched, hint));
 }
 
 Result<Edf> LoadEnvironment(std::string_view name, const LoadOptions& opts) {
@@ -293,8 +320,10 @@ EnvMap AnnotationEnvironment(const EnvMap& annotations) {
   for (const auto& [k, v] : annotations) {
     std::string name = "OCI_ANNOTATION_";
     for (char c : k) {
-      if (c == '.') name += "__";
-      else name += c;
+      if (c == '.')
+        name += "__";
+      else
+        name += c;
     }
     out[name] = v;
   }

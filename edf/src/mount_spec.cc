@@ -7,9 +7,9 @@
 namespace strun::edf {
 
 const std::vector<std::string>& KnownMountFlags() {
-  static const std::vector<std::string> flags = {
-      "ro",      "rw",     "private", "rprivate", "slave",  "rslave", "shared",
-      "rshared", "nosuid", "nodev",   "noexec",   "rbind", "bind"};
+  static const std::vector<std::string> flags = {"ro",     "rw",     "private", "rprivate", "slave",
+                                                 "rslave", "shared", "rshared", "nosuid",   "nodev",
+                                                 "noexec", "rbind",  "bind"};
   return flags;
 }
 
@@ -65,15 +65,21 @@ Result<MountSpec> ParseMountSpec(std::string_view spec, std::string_view cwd) {
     i = j + 1;
   }
   if (fields.size() > 3) {
-    return MakeError(fmt::format("mount \"{}\": too many ':' fields; the form is SRC[:DST[:FLAGS]]", spec));
+    return MakeError(
+        fmt::format("mount \"{}\": too many ':' fields; the form is SRC[:DST[:FLAGS]]", spec));
   }
   std::string_view src = fields[0];
   std::string_view dst = fields.size() > 1 ? fields[1] : fields[0];
-  if (src.empty()) return MakeError(fmt::format("mount \"{}\": the source is empty; the form is SRC[:DST[:FLAGS]]", spec));
-  if (dst.empty()) return MakeError(fmt::format("mount \"{}\": the destination is empty; the form is SRC[:DST[:FLAGS]]", spec));
+  if (src.empty())
+    return MakeError(
+        fmt::format("mount \"{}\": the source is empty; the form is SRC[:DST[:FLAGS]]", spec));
+  if (dst.empty())
+    return MakeError(
+        fmt::format("mount \"{}\": the destination is empty; the form is SRC[:DST[:FLAGS]]", spec));
   for (auto [what, p] : {std::pair{"source", src}, std::pair{"destination", dst}}) {
     if (!IsAbsoluteOrDotRelative(p)) {
-      return MakeError(fmt::format("mount \"{}\": {} '{}' must be an absolute path or start with './'", spec, what, p));
+      return MakeError(fmt::format(
+          "mount \"{}\": {} '{}' must be an absolute path or start with './'", spec, what, p));
     }
   }
   MountSpec m;
@@ -81,21 +87,26 @@ Result<MountSpec> ParseMountSpec(std::string_view spec, std::string_view cwd) {
   m.target = MakeAbsolute(dst, cwd);
   if (fields.size() == 3) {
     std::string_view flags = fields[2];
-    if (flags.empty()) return MakeError(fmt::format("mount \"{}\": empty FLAGS after the last ':'", spec));
+    if (flags.empty())
+      return MakeError(fmt::format("mount \"{}\": empty FLAGS after the last ':'", spec));
     size_t k = 0;
     while (true) {
       size_t e = flags.find('+', k);
-      std::string flag(flags.substr(k, e == std::string_view::npos ? std::string_view::npos : e - k));
+      std::string flag(
+          flags.substr(k, e == std::string_view::npos ? std::string_view::npos : e - k));
       if (flag == "sqsh") {
         if (flags != "sqsh") {
-          return MakeError(fmt::format("mount \"{}\": 'sqsh' must be the only flag (it mounts a squashfs file)", spec));
+          return MakeError(fmt::format(
+              "mount \"{}\": 'sqsh' must be the only flag (it mounts a squashfs file)", spec));
         }
         m.squashfs = true;
-      } else if (std::find(KnownMountFlags().begin(), KnownMountFlags().end(), flag) == KnownMountFlags().end()) {
+      } else if (std::find(KnownMountFlags().begin(), KnownMountFlags().end(), flag) ==
+                 KnownMountFlags().end()) {
         std::string known;
         for (auto& f : KnownMountFlags()) known += (known.empty() ? "" : ", ") + f;
-        return MakeError(fmt::format("mount \"{}\": unknown flag '{}'; use {} or a sole sqsh, joined with '+'",
-                                     spec, flag, known));
+        return MakeError(
+            fmt::format("mount \"{}\": unknown flag '{}'; use {} or a sole sqsh, joined with '+'",
+                        spec, flag, known));
       } else if (std::find(m.flags.begin(), m.flags.end(), flag) == m.flags.end()) {
         m.flags.push_back(flag);
       }
@@ -104,7 +115,9 @@ Result<MountSpec> ParseMountSpec(std::string_view spec, std::string_view cwd) {
     }
     bool ro = std::find(m.flags.begin(), m.flags.end(), "ro") != m.flags.end();
     bool rw = std::find(m.flags.begin(), m.flags.end(), "rw") != m.flags.end();
-    if (ro && rw) return MakeError(fmt::format("mount \"{}\": flags 'ro' and 'rw' contradict each other", spec));
+    if (ro && rw)
+      return MakeError(
+          fmt::format("mount \"{}\": flags 'ro' and 'rw' contradict each other", spec));
   }
   if (m.target == "/") {
     return MakeError(fmt::format("mount \"{}\": cannot mount over the container's root '/'", spec));

@@ -13,7 +13,8 @@
 namespace strun::edf::internal {
 
 std::string FindProgram(const std::string& program) {
-  if (program.find('/') != std::string::npos) return ::access(program.c_str(), X_OK) == 0 ? program : "";
+  if (program.find('/') != std::string::npos)
+    return ::access(program.c_str(), X_OK) == 0 ? program : "";
   const char* path = std::getenv("PATH");
   std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   size_t i = 0;
@@ -66,10 +67,11 @@ Result<std::string> Run(const std::vector<std::string>& argv, bool capture) {
   std::string cmd;
   for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
   while (!output.empty() && output.back() == '\n') output.pop_back();
-  return MakeError(fmt::format("'{}' failed ({}): {}", cmd,
-                               WIFEXITED(status) ? fmt::format("exit {}", WEXITSTATUS(status))
-                                                 : fmt::format("signal {}", WTERMSIG(status)),
-                               output.size() > 1500 ? output.substr(output.size() - 1500) : output));
+  return MakeError(
+      fmt::format("'{}' failed ({}): {}", cmd,
+                  WIFEXITED(status) ? fmt::format("exit {}", WEXITSTATUS(status))
+                                    : fmt::format("signal {}", WTERMSIG(status)),
+                  output.size() > 1500 ? output.substr(output.size() - 1500) : output));
 }
 
 }  // namespace
@@ -80,6 +82,8 @@ Status RunProgram(const std::vector<std::string>& argv) {
   return {};
 }
 
-Result<std::string> RunProgramOutput(const std::vector<std::string>& argv) { return Run(argv, true); }
+Result<std::string> RunProgramOutput(const std::vector<std::string>& argv) {
+  return Run(argv, true);
+}
 
 }  // namespace strun::edf::internal

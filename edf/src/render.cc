@@ -1,7 +1,8 @@
 #include "strun/edf/render.h"
 
-#include <sstream>
 #include <toml++/toml.h>
+
+#include <sstream>
 
 namespace strun::edf {
 

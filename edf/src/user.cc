@@ -118,7 +118,8 @@ Status RunAsUser(const UserIdentity& user, const std::function<std::string()>& f
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!err.empty()) return MakeError(err);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return MakeError("check as user failed unexpectedly");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return MakeError("check as user failed unexpectedly");
   return {};
 }
 
@@ -162,7 +163,8 @@ Result<int> OpenAsUser(const UserIdentity& user, const std::string& path, int fl
   ssize_t n = ::recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
   ::close(sv[0]);
   struct cmsghdr* c = n == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
-  if (!c || c->cmsg_type != SCM_RIGHTS) return MakeError(fmt::format("{}: no descriptor came back", path));
+  if (!c || c->cmsg_type != SCM_RIGHTS)
+    return MakeError(fmt::format("{}: no descriptor came back", path));
   int fd;
   std::memcpy(&fd, CMSG_DATA(c), sizeof(int));
   return fd;

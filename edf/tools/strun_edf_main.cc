@@ -2,10 +2,11 @@
 //
 //   strun-edf render ENV [--json]   print the fully resolved EDF
 //   strun-edf validate ENV          resolve it and check that its container can start here
-//   strun-edf import SRC [-o OUT]   write a squashfs image from a directory or an OCI/docker archive
-#include <CLI/CLI.hpp>
+//   strun-edf import SRC [-o OUT]   write a squashfs image from a directory or an OCI/docker
+//   archive
 #include <fmt/format.h>
 
+#include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "strun/edf/edf.h"
@@ -33,19 +34,27 @@ int main(int argc, char** argv) {
 
   std::string env;
   bool json = false;
-  auto* render = app.add_subcommand("render", "print the fully resolved EDF (bases merged, variables expanded)");
-  render->add_option("ENV", env, "EDF path (starting with / or .) or name looked up in EDF_PATH")->required();
+  auto* render = app.add_subcommand(
+      "render", "print the fully resolved EDF (bases merged, variables expanded)");
+  render->add_option("ENV", env, "EDF path (starting with / or .) or name looked up in EDF_PATH")
+      ->required();
   render->add_flag("--json", json, "print JSON instead of TOML");
 
-  auto* validate = app.add_subcommand("validate", "check that the EDF resolves and its container can start here");
-  validate->add_option("ENV", env, "EDF path (starting with / or .) or name looked up in EDF_PATH")->required();
+  auto* validate = app.add_subcommand(
+      "validate", "check that the EDF resolves and its container can start here");
+  validate->add_option("ENV", env, "EDF path (starting with / or .) or name looked up in EDF_PATH")
+      ->required();
 
   ImportOptions import_opts;
-  auto* import = app.add_subcommand("import", "write a squashfs image from a directory or an OCI/docker archive");
-  import->add_option("SOURCE", import_opts.source, "a root file system directory, or a tar from `podman save`/`docker save`")
+  auto* import = app.add_subcommand(
+      "import", "write a squashfs image from a directory or an OCI/docker archive");
+  import
+      ->add_option("SOURCE", import_opts.source,
+                   "a root file system directory, or a tar from `podman save`/`docker save`")
       ->required();
   import->add_option("-o,--output", import_opts.output,
-                     "output file (default: enroot-style name from the archive's tag, e.g. nvidia+pytorch+24.04-py3.sqsh)");
+                     "output file (default: enroot-style name from the archive's tag, e.g. "
+                     "nvidia+pytorch+24.04-py3.sqsh)");
 
   CLI11_PARSE(app, argc, argv);
 
@@ -55,8 +64,10 @@ int main(int argc, char** argv) {
       std::cerr << "strun-edf: error: " << edf.error().message << "\n";
       return 1;
     }
-    if (json) std::cout << RenderJson(*edf).dump(2) << "\n";
-    else std::cout << RenderToml(*edf);
+    if (json)
+      std::cout << RenderJson(*edf).dump(2) << "\n";
+    else
+      std::cout << RenderToml(*edf);
     return 0;
   }
   if (validate->parsed()) {

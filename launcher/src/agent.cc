@@ -485,8 +485,8 @@ int Agent::Finish(int code, const std::string& reason, const Json& root, const J
       if (auto it = env_.find("TORCHELASTIC_ERROR_FILE"); it != env_.end() && !it->second.empty()) {
         if (auto st = WriteParentErrorFile(it->second, r); !st) Say(st.error().message);
       }
-    } else {
-      Say(reason);
+    } else if (!(abort_signal_ && 128 + abort_signal_ == code)) {
+      Say(reason);  // (a signal this agent received was announced already)
     }
   }
   return code;

@@ -479,7 +479,8 @@ Worker command: python3 -u [-m] training_script args... where python3 is $STRUN_
 $PYTHON_EXEC, else python3 from PATH; --no-python runs training_script itself.
 
 Exit status: 0 when every worker succeeded; otherwise the exit code of the first failing worker
-(128+N when it was killed by signal N); 1 for launcher errors.
+(128+N when it was killed by signal N); 128+N when strun itself was stopped by signal N; 2 for
+command-line errors; 1 for other launcher errors.
 )";
 }
 

@@ -72,6 +72,7 @@ Status Guardian::Start() {
     close(fds[1]);
     // Own process group: a Ctrl-C or a group signal to strun's group must not reach it.
     setpgid(0, 0);
+    prctl(PR_SET_NAME, "strun-guardian");
     // Close everything else so that the guardian holds no worker pipe or socket open.
     for (int fd = 3; fd < 1024; ++fd)
       if (fd != fds[0]) close(fd);

@@ -21,9 +21,9 @@ namespace {
 using ulong = unsigned long;
 constexpr ulong kULongMax = std::numeric_limits<ulong>::max();
 
-constexpr ulong kMaxRange = 64 * 1024;       // hosts in one a-b range (Slurm's MAX_RANGE)
-constexpr ulong kMaxPrefixCount = 64 * 1024; // names from one prefix bracket (MAX_PREFIX_CNT)
-constexpr size_t kMaxRanges = 256 * 1024;    // ranges inside one bracket (MAX_RANGES)
+constexpr ulong kMaxRange = 64 * 1024;        // hosts in one a-b range (Slurm's MAX_RANGE)
+constexpr ulong kMaxPrefixCount = 64 * 1024;  // names from one prefix bracket (MAX_PREFIX_CNT)
+constexpr size_t kMaxRanges = 256 * 1024;     // ranges inside one bracket (MAX_RANGES)
 // Not in Slurm: a bound on what one list may expand to, so that a hostile list gives an error
 // instead of exhausting memory. Far above any real allocation.
 constexpr size_t kMaxHosts = size_t{1} << 22;
@@ -138,7 +138,8 @@ int NaturalCompare(std::string_view a, std::string_view b) {
     char ca = at(a, ai), cb = at(b, bi);
     if (IsDigit(ca) && IsDigit(cb)) {
       std::string_view ra = a.substr(ai), rb = b.substr(bi);
-      int result = (ca == '0' || cb == '0') ? CompareDigitsLeft(ra, rb) : CompareDigitsRight(ra, rb);
+      int result =
+          (ca == '0' || cb == '0') ? CompareDigitsLeft(ra, rb) : CompareDigitsRight(ra, rb);
       if (result != 0) return result;
     }
     if (ca == '\0' && cb == '\0') return 0;
@@ -279,7 +280,8 @@ Result<std::vector<NumberRange>> ParseRangeList(std::string_view text) {
 // Pushes prefix+number for every number of `ranges`. A prefix that itself holds a bracket group
 // ("a[1-2]b") is expanded first, recursively for further groups to its left. As in Slurm, an
 // error in a group two or more levels to the left is ignored and only drops those names.
-Status PushRanges(RangeList& list, const std::string& prefix, const std::vector<NumberRange>& ranges) {
+Status PushRanges(RangeList& list, const std::string& prefix,
+                  const std::vector<NumberRange>& ranges) {
   size_t open = prefix.rfind('[');
   size_t close = prefix.rfind(']');
   if (open == std::string::npos || close == std::string::npos || close < open) {
@@ -369,7 +371,8 @@ Result<RangeList> Parse(std::string_view list) {
     size_t close = rest.find(']');
     if (close == std::string_view::npos) {
       // An unclosed '[' is taken as part of a name: Slurm drops what follows the '[' and closes
-      // it ("a[1-2" is the host "a]"), or, with nothing before it, keeps what follows ("[x" is "x").
+      // it ("a[1-2" is the host "a]"), or, with nothing before it, keeps what follows ("[x" is
+      // "x").
       Status s = prefix.empty() ? out.PushHost(rest) : out.PushHost(prefix + "]");
       if (!s.ok()) return s.error();
       continue;

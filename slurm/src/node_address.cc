@@ -70,7 +70,8 @@ bool SlurmConfigExists() {
   std::vector<char> name(node_name.begin(), node_name.end());
   name.push_back('\0');
   if (slurm_load_node_single(&info, name.data(), SHOW_ALL) != SLURM_SUCCESS) {
-    WriteAll(out, std::string("-slurm_load_node_single failed: ") + slurm_strerror(slurm_get_errno()));
+    WriteAll(out,
+             std::string("-slurm_load_node_single failed: ") + slurm_strerror(slurm_get_errno()));
     _exit(0);
   }
   std::string reply = "-slurmctld does not know the node";
@@ -141,8 +142,9 @@ Result<SlurmNodeInfo> QuerySlurm(const std::string& node_name) {
                      std::to_string(kSlurmQueryTimeout.count()) + " s");
   }
   if (reply.empty()) {
-    return MakeError("libslurm could not load its configuration (set SLURM_CONF or check "
-                     "slurm.conf)");
+    return MakeError(
+        "libslurm could not load its configuration (set SLURM_CONF or check "
+        "slurm.conf)");
   }
   if (reply[0] == '-') return MakeError(reply.substr(1));
   size_t nl = reply.find('\n', 1);

@@ -27,20 +27,28 @@ using ValuePtr = std::unique_ptr<pmix_value_t, ValueDeleter>;
 
 std::optional<uint64_t> AsUnsigned(const pmix_value_t& v) {
   switch (v.type) {
-    case PMIX_UINT8: return v.data.uint8;
-    case PMIX_UINT16: return v.data.uint16;
-    case PMIX_UINT32: return v.data.uint32;
-    case PMIX_UINT64: return v.data.uint64;
-    case PMIX_UINT: return v.data.uint;
-    case PMIX_SIZE: return v.data.size;
-    case PMIX_PROC_RANK: return v.data.rank;
+    case PMIX_UINT8:
+      return v.data.uint8;
+    case PMIX_UINT16:
+      return v.data.uint16;
+    case PMIX_UINT32:
+      return v.data.uint32;
+    case PMIX_UINT64:
+      return v.data.uint64;
+    case PMIX_UINT:
+      return v.data.uint;
+    case PMIX_SIZE:
+      return v.data.size;
+    case PMIX_PROC_RANK:
+      return v.data.rank;
     case PMIX_INT:
       if (v.data.integer >= 0) return static_cast<uint64_t>(v.data.integer);
       return std::nullopt;
     case PMIX_INT32:
       if (v.data.int32 >= 0) return static_cast<uint64_t>(v.data.int32);
       return std::nullopt;
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -64,8 +72,8 @@ struct PmixSession::Impl {
   // depending on the PMIx server; ask for our own rank first, then the job.
   Result<uint64_t> GetUnsigned(const char* key, bool job_level) {
     std::string failures;
-    for (uint32_t rank : {job_level ? PMIX_RANK_WILDCARD : self.rank,
-                          job_level ? self.rank : PMIX_RANK_WILDCARD}) {
+    for (uint32_t rank :
+         {job_level ? PMIX_RANK_WILDCARD : self.rank, job_level ? self.rank : PMIX_RANK_WILDCARD}) {
       auto v = GetValue(rank, key);
       if (!v.ok()) {
         failures = v.error().message;
@@ -143,8 +151,9 @@ Result<JobTopology> PmixSession::Topology(const Environment& env) {
   }
   t.num_nodes = static_cast<int>(t.nodes.size());
   if (t.node_rank < 0 || t.node_rank >= t.num_nodes) {
-    return MakeError("PMIx gives PMIX_NODEID=" + std::to_string(t.node_rank) + " but its node list '" +
-                     pmix_nodes + "' has " + std::to_string(t.num_nodes) + " nodes");
+    return MakeError("PMIx gives PMIX_NODEID=" + std::to_string(t.node_rank) +
+                     " but its node list '" + pmix_nodes + "' has " + std::to_string(t.num_nodes) +
+                     " nodes");
   }
 
   for (const std::string& node : t.nodes) {

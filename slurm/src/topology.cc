@@ -91,7 +91,8 @@ Result<std::vector<int>> ExpandTasksPerNode(std::string_view value, std::string_
   size_t pos = 0;
   while (true) {
     size_t comma = value.find(',', pos);
-    std::string_view item = value.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
+    std::string_view item =
+        value.substr(pos, comma == std::string_view::npos ? comma : comma - pos);
     std::string_view count_text = item;
     int repeat = 1;
     if (size_t paren = item.find('('); paren != std::string_view::npos) {
@@ -100,7 +101,8 @@ Result<std::vector<int>> ExpandTasksPerNode(std::string_view value, std::string_
       if (rep.size() < 3 || rep.front() != 'x' || rep.back() != ')') {
         return bad("'" + std::string(item) + "' is not N or N(xM)");
       }
-      auto r = ParseInt(rep.substr(1, rep.size() - 2), 1, "the repeat count in '" + std::string(item) + "'");
+      auto r = ParseInt(rep.substr(1, rep.size() - 2), 1,
+                        "the repeat count in '" + std::string(item) + "'");
       if (!r.ok()) return bad(r.error().message);
       repeat = *r;
     }

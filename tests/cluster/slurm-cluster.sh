@@ -124,7 +124,7 @@ kill_cluster_processes() {
   # child both have comm 'srun' and the cluster's SLURM_CONF in their environment.
   local conf_entry="SLURM_CONF=$dir/slurm.conf"
   for p in $(pgrep -x srun || true); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "$conf_entry" && victims+=("$p")
+    tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qxF "$conf_entry" && victims+=("$p")
   done
   if ((${#victims[@]})); then
     kill -KILL "${victims[@]}" 2>/dev/null || true

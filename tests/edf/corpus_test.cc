@@ -15,15 +15,17 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Pair;
-using ::testing::UnorderedElementsAre;
 using testing::Options;
+using ::testing::Pair;
 using testing::TempDir;
+using ::testing::UnorderedElementsAre;
 using testing::WriteFile;
 
 const std::string kCorpus = STRUN_EDF_TEST_DATA "/corpus";
-const EnvMap kAlps = {{"SCRATCH", "/capstor/scratch/cscs/alice"}, {"USER", "alice"},
-                      {"HOME", "/users/alice"}, {"PWD", "/users/alice/pyfr"}};
+const EnvMap kAlps = {{"SCRATCH", "/capstor/scratch/cscs/alice"},
+                      {"USER", "alice"},
+                      {"HOME", "/users/alice"},
+                      {"PWD", "/users/alice/pyfr"}};
 
 Result<Edf> Load(const std::string& name, const std::string& cwd = "/users/alice") {
   return LoadEnvironment(kCorpus + "/" + name, Options(cwd, kAlps));
@@ -85,10 +87,12 @@ TEST(Corpus, TableHeaderAnnotations) {
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(e->image, "");
   EXPECT_THAT(e->annotations,
-              UnorderedElementsAre(Pair("com.hooks.ssh.authorize_ssh_key", "/capstor/scratch/cscs/alice/tests/edf/authorized_keys"),
+              UnorderedElementsAre(Pair("com.hooks.ssh.authorize_ssh_key",
+                                        "/capstor/scratch/cscs/alice/tests/edf/authorized_keys"),
                                    Pair("com.hooks.ssh.enabled", "true")));
   EXPECT_THAT(AnnotationEnvironment(e->annotations),
-              UnorderedElementsAre(Pair("OCI_ANNOTATION_com__hooks__ssh__authorize_ssh_key", "/capstor/scratch/cscs/alice/tests/edf/authorized_keys"),
+              UnorderedElementsAre(Pair("OCI_ANNOTATION_com__hooks__ssh__authorize_ssh_key",
+                                        "/capstor/scratch/cscs/alice/tests/edf/authorized_keys"),
                                    Pair("OCI_ANNOTATION_com__hooks__ssh__enabled", "true")));
 }
 
@@ -97,10 +101,13 @@ TEST(Corpus, TutorialStyleSquashfsEdf) {
   ASSERT_TRUE(e.ok()) << e.error().message;
   EXPECT_EQ(e->image_ref.kind, ImageKind::kSquashfs);
   EXPECT_EQ(e->image, "/capstor/scratch/cscs/alice/ce-images/ngc-pytorch-my-app+25.06.sqsh");
-  EXPECT_THAT(Mounts(*e), ElementsAre("/capstor:/capstor", "/iopsstor:/iopsstor", "/users/alice/my-app:/users/alice/my-app"));
+  EXPECT_THAT(Mounts(*e), ElementsAre("/capstor:/capstor", "/iopsstor:/iopsstor",
+                                      "/users/alice/my-app:/users/alice/my-app"));
   EXPECT_EQ(*e->workdir, "/users/alice/my-app");
-  EXPECT_THAT(e->env, UnorderedElementsAre(Pair("NCCL_DEBUG", "INFO"), Pair("CUDA_CACHE_DISABLE", "1"),
-                                           Pair("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"), Pair("MPICH_GPU_SUPPORT_ENABLED", "0")));
+  EXPECT_THAT(e->env,
+              UnorderedElementsAre(Pair("NCCL_DEBUG", "INFO"), Pair("CUDA_CACHE_DISABLE", "1"),
+                                   Pair("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"),
+                                   Pair("MPICH_GPU_SUPPORT_ENABLED", "0")));
   EXPECT_EQ(e->annotations.at("com.hooks.aws_ofi_nccl.variant"), "cuda12");
   // Running it needs the image, which exists only on Alps.
   auto st = CheckLaunchable(*e, UserIdentity::OfProcess());
@@ -119,7 +126,8 @@ TEST(Corpus, WritableEntrypointAndTrailingSlashes) {
 TEST(Corpus, PwdMount) {
   auto e = Load("E15.toml");
   ASSERT_TRUE(e.ok()) << e.error().message;
-  EXPECT_THAT(Mounts(*e), ElementsAre("/users/alice/pyfr:/pyfr", "/capstor/scratch/cscs/alice:/capstor/scratch/cscs/alice"));
+  EXPECT_THAT(Mounts(*e), ElementsAre("/users/alice/pyfr:/pyfr",
+                                      "/capstor/scratch/cscs/alice:/capstor/scratch/cscs/alice"));
   EXPECT_EQ(e->env.at("PMIX_MCA_psec"), "^munge");
 }
 
@@ -150,7 +158,8 @@ TEST(Corpus, PublishedInvalidFilesFailWithTheirLine) {
   struct Case {
     const char* file;
     const char* where;
-  } cases[] = {{"N01.toml", "N01.toml:4:"}, {"N02.toml", "N02.toml:5:"}, {"N03.toml", "N03.toml:2:"}};
+  } cases[] = {
+      {"N01.toml", "N01.toml:4:"}, {"N02.toml", "N02.toml:5:"}, {"N03.toml", "N03.toml:2:"}};
   for (const auto& c : cases) {
     auto e = Load(c.file);
     ASSERT_FALSE(e.ok()) << c.file;

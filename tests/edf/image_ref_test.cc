@@ -46,7 +46,8 @@ TEST(ParseImageRef, DockerHubDefaults) {
   EXPECT_EQ(r->tag, "latest");
   EXPECT_EQ(r->ImportFileName(), "ubuntu+latest.sqsh");
   EXPECT_EQ(ParseImageRef("library/ubuntu:24.04", "/")->ImportFileName(), "ubuntu+24.04.sqsh");
-  EXPECT_EQ(ParseImageRef("docker.io#library/ubuntu:24.04", "/")->ImportFileName(), "ubuntu+24.04.sqsh");
+  EXPECT_EQ(ParseImageRef("docker.io#library/ubuntu:24.04", "/")->ImportFileName(),
+            "ubuntu+24.04.sqsh");
   EXPECT_EQ(ParseImageRef("madeeks/osu-mb:6.2", "/")->name, "madeeks/osu-mb");
 }
 
@@ -60,7 +61,8 @@ TEST(ParseImageRef, RejectsGarbage) {
 TEST(ImportHint, SaysHowToImportAndWhatToWrite) {
   auto r = ParseImageRef("nvcr.io#nvidia/pytorch:24.01-py3", "/");
   std::string hint = ImportHint("nvcr.io#nvidia/pytorch:24.01-py3", *r);
-  EXPECT_THAT(hint, HasSubstr("enroot import -o nvidia+pytorch+24.01-py3.sqsh docker://nvcr.io#nvidia/pytorch:24.01-py3"));
+  EXPECT_THAT(hint, HasSubstr("enroot import -o nvidia+pytorch+24.01-py3.sqsh "
+                              "docker://nvcr.io#nvidia/pytorch:24.01-py3"));
   EXPECT_THAT(hint, HasSubstr("strun-edf import"));
   EXPECT_THAT(hint, HasSubstr("image = \"/path/to/nvidia+pytorch+24.01-py3.sqsh\""));
 }

@@ -1,5 +1,7 @@
 // strun-edf import: directories and docker/OCI archives to squashfs, whiteouts, enroot metadata,
 // enroot-style names; and the strun-edf command line.
+#include "strun/edf/import.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -8,7 +10,6 @@
 #include <filesystem>
 
 #include "runtime_fixture.h"
-#include "strun/edf/import.h"
 
 namespace strun::edf::testing {
 namespace {
@@ -16,7 +17,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-bool HaveTools() { return !Sh("command -v mksquashfs").empty() && !Sh("command -v unsquashfs").empty(); }
+bool HaveTools() {
+  return !Sh("command -v mksquashfs").empty() && !Sh("command -v unsquashfs").empty();
+}
 
 std::string Unpack(const std::string& image, const std::string& dir) {
   Sh("unsquashfs -no-progress -d " + dir + " " + image + " >/dev/null 2>&1");
@@ -37,12 +40,14 @@ std::string MakeDockerArchive(const TempDir& d, const std::string& victim) {
   WriteFile(l2 + "/opq/new", "new\n");
   WriteFile(l2 + "/evil/.wh." + std::filesystem::path(victim).filename().string(), "");
   std::filesystem::create_directories(ar);
-  Sh("tar -C " + l1 + " -cf " + ar + "/layer1.tar . && tar -C " + l2 + " -czf " + ar + "/layer2.tar.gz .");
+  Sh("tar -C " + l1 + " -cf " + ar + "/layer1.tar . && tar -C " + l2 + " -czf " + ar +
+     "/layer2.tar.gz .");
   WriteFile(ar + "/config.json",
             R"({"architecture":"amd64","config":{"Env":["PATH=/usr/bin:/bin","LANG=C.UTF-8"],)"
             R"("WorkingDir":"/work dir","Entrypoint":["/bin/entry"],"Cmd":["--flag","it's"]}})");
-  WriteFile(ar + "/manifest.json",
-            R"([{"Config":"config.json","RepoTags":["localhost/test-image:1.0"],"Layers":["layer1.tar","layer2.tar.gz"]}])");
+  WriteFile(
+      ar + "/manifest.json",
+      R"([{"Config":"config.json","RepoTags":["localhost/test-image:1.0"],"Layers":["layer1.tar","layer2.tar.gz"]}])");
   Sh("tar -C " + ar + " -cf " + d / "image.tar" + " .");
   return d / "image.tar";
 }
@@ -105,7 +110,9 @@ TEST(StrunEdfCli, RenderValidateAndErrors) {
   Sh("mksquashfs " + d / "tree" + " " + d / "img.sqsh" + " -no-progress -quiet >/dev/null 2>&1");
   WriteFile(d / "fake.sqsh", "not really an image");
   WriteFile(d / "fake.toml", "image = \"./fake.sqsh\"\n");
-  WriteFile(d / "ok.toml", "base_environment = \"base\"\nimage = \"./img.sqsh\"\nbogus = 1\n[env]\nB = \"${HOME}\"\n");
+  WriteFile(
+      d / "ok.toml",
+      "base_environment = \"base\"\nimage = \"./img.sqsh\"\nbogus = 1\n[env]\nB = \"${HOME}\"\n");
   std::string env = "cd " + d.path() + " && HOME=/h EDF_PATH=" + d / "edfs" + " ";
   std::string toml = Sh(env + exe + " render ./ok.toml 2>&1");
   EXPECT_THAT(toml, HasSubstr("unknown key 'bogus'"));
@@ -115,7 +122,8 @@ TEST(StrunEdfCli, RenderValidateAndErrors) {
   std::string json = Sh(env + exe + " render --json ./ok.toml 2>/dev/null");
   EXPECT_THAT(json, HasSubstr("\"image_kind\": \"squashfs\""));
   EXPECT_THAT(Sh(env + exe + " validate ./ok.toml 2>&1; echo rc=$?"), HasSubstr(": OK\nrc=0"));
-  EXPECT_THAT(Sh(env + exe + " validate ./fake.toml 2>&1"), HasSubstr("fake.sqsh: not a squashfs image"));
+  EXPECT_THAT(Sh(env + exe + " validate ./fake.toml 2>&1"),
+              HasSubstr("fake.sqsh: not a squashfs image"));
   WriteFile(d / "bad.toml", "image = \"x\"\nmounts = [\"/nonexistent-strun-src:/x\"]\n");
   std::string bad = Sh(env + exe + " validate ./bad.toml 2>&1; echo rc=$?");
   EXPECT_THAT(bad, HasSubstr("registry reference"));

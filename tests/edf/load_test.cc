@@ -9,10 +9,10 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using ::testing::Pair;
-using ::testing::UnorderedElementsAre;
 using testing::Options;
+using ::testing::Pair;
 using testing::TempDir;
+using ::testing::UnorderedElementsAre;
 using testing::WriteFile;
 
 TEST(FindEnvironment, PathsStartWithSlashOrDot) {
@@ -101,7 +101,8 @@ flag = false
   EXPECT_TRUE(e->mounts[1].squashfs);
   EXPECT_THAT(e->env, UnorderedElementsAre(Pair("A", "/w"), Pair("B", "")));
   EXPECT_THAT(e->annotations, UnorderedElementsAre(Pair("com.hooks.ssh.enabled", "true"),
-                                                   Pair("org.example.level", "3"), Pair("org.example.flag", "false")));
+                                                   Pair("org.example.level", "3"),
+                                                   Pair("org.example.flag", "false")));
   EXPECT_TRUE(e->warnings.empty());
 }
 
@@ -233,10 +234,11 @@ TEST(LoadEnvironment, CycleIsAnErrorNamingTheChain) {
   WriteFile(d / "c.toml", "base_environment = \"./a.toml\"\n");
   auto e = LoadEnvironment("./a.toml", Options(d.path()));
   ASSERT_FALSE(e.ok());
-  EXPECT_THAT(e.error().message, HasSubstr("cycle: " + d / "a.toml -> " + d / "b.toml -> " + d / "c.toml -> " +
-                                           d / "a.toml"));
+  EXPECT_THAT(e.error().message, HasSubstr("cycle: " + d / "a.toml -> " + d / "b.toml -> " +
+                                           d / "c.toml -> " + d / "a.toml"));
   WriteFile(d / "self.toml", "base_environment = \"./self.toml\"\n");
-  EXPECT_THAT(LoadEnvironment("./self.toml", Options(d.path())).error().message, HasSubstr("cycle"));
+  EXPECT_THAT(LoadEnvironment("./self.toml", Options(d.path())).error().message,
+              HasSubstr("cycle"));
 }
 
 TEST(LoadEnvironment, TenLevelsOfBasesAreAllowedNotEleven) {
@@ -244,7 +246,8 @@ TEST(LoadEnvironment, TenLevelsOfBasesAreAllowedNotEleven) {
   // l0 <- l1 <- ... <- l11: loading lN needs N levels of bases.
   WriteFile(d / "l0.toml", "[env]\nBOTTOM = \"yes\"\n");
   for (int i = 1; i <= 11; ++i) {
-    WriteFile(d / ("l" + std::to_string(i) + ".toml"), "base_environment = \"./l" + std::to_string(i - 1) + ".toml\"\n");
+    WriteFile(d / ("l" + std::to_string(i) + ".toml"),
+              "base_environment = \"./l" + std::to_string(i - 1) + ".toml\"\n");
   }
   auto ten = LoadEnvironment("./l10.toml", Options(d.path()));
   ASSERT_TRUE(ten.ok()) << ten.error().message;
@@ -260,7 +263,8 @@ TEST(LoadEnvironment, MissingBaseNamesTheReferringFile) {
   WriteFile(d / "a.toml", "base_environment = \"nonexistent\"\n");
   auto e = LoadEnvironment("./a.toml", Options(d.path(), {{"EDF_PATH", d / "none"}}));
   ASSERT_FALSE(e.ok());
-  EXPECT_THAT(e.error().message, HasSubstr(d / "a.toml: base_environment: EDF 'nonexistent' not found"));
+  EXPECT_THAT(e.error().message,
+              HasSubstr(d / "a.toml: base_environment: EDF 'nonexistent' not found"));
 }
 
 TEST(AnnotationEnvironment, DotsBecomeDoubleUnderscores) {

@@ -59,7 +59,8 @@ TEST(ParseMountSpec, RejectsBadSyntax) {
   EXPECT_THAT(ParseMountSpec(":/b", "/").error().message, HasSubstr("source is empty"));
   EXPECT_THAT(ParseMountSpec("/a::ro", "/").error().message, HasSubstr("destination is empty"));
   EXPECT_THAT(ParseMountSpec("/a:/b:", "/").error().message, HasSubstr("empty FLAGS"));
-  EXPECT_THAT(ParseMountSpec("/a:/b:ro+bogus", "/").error().message, HasSubstr("unknown flag 'bogus'"));
+  EXPECT_THAT(ParseMountSpec("/a:/b:ro+bogus", "/").error().message,
+              HasSubstr("unknown flag 'bogus'"));
   EXPECT_THAT(ParseMountSpec("/a:/b:ro+rw", "/").error().message, HasSubstr("contradict"));
   EXPECT_THAT(ParseMountSpec("/a:/", "/").error().message, HasSubstr("root"));
 }

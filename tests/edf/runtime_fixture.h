@@ -51,7 +51,8 @@ struct RunResult {
 };
 
 // Runs argv in the container as its user (Container::Enter) with `env`; stdout and stderr captured.
-inline RunResult RunIn(const Container& c, const std::vector<std::string>& argv, const EnvMap& env) {
+inline RunResult RunIn(const Container& c, const std::vector<std::string>& argv,
+                       const EnvMap& env) {
   int p[2];
   if (::pipe(p) != 0) return {};
   pid_t pid = ::fork();
@@ -86,7 +87,8 @@ inline RunResult RunIn(const Container& c, const std::vector<std::string>& argv,
   return r;
 }
 
-inline RunResult RunSh(const Container& c, const std::string& script, const EnvMap& env = {{"PATH", "/bin"}}) {
+inline RunResult RunSh(const Container& c, const std::string& script,
+                       const EnvMap& env = {{"PATH", "/bin"}}) {
   return RunIn(c, {"/bin/sh", "-c", script}, env);
 }
 
@@ -110,8 +112,8 @@ inline std::vector<std::string> ProcessesMentioning(const std::string& needle) {
 class RuntimeTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (::geteuid() != 0 || ::access("/dev/fuse", R_OK | W_OK) != 0 || Sh("command -v squashfuse").empty() ||
-        Sh("command -v mksquashfs").empty()) {
+    if (::geteuid() != 0 || ::access("/dev/fuse", R_OK | W_OK) != 0 ||
+        Sh("command -v squashfuse").empty() || Sh("command -v mksquashfs").empty()) {
       skip_reason_ = new std::string("needs root, /dev/fuse, squashfuse and mksquashfs");
       return;
     }
@@ -120,19 +122,25 @@ class RuntimeTest : public ::testing::Test {
     std::string rootfs = *dir_ / "rootfs";
     std::string script = std::string(STRUN_EDF_TEST_SOURCE) + "/make-test-rootfs.sh";
     if (std::system((script + " " + rootfs).c_str()) != 0 ||
-        std::system(("mksquashfs " + rootfs + " " + *dir_ / "image.sqsh" + " -noappend -no-progress -quiet >/dev/null").c_str()) != 0) {
+        std::system(("mksquashfs " + rootfs + " " + *dir_ / "image.sqsh" +
+                     " -noappend -no-progress -quiet >/dev/null")
+                        .c_str()) != 0) {
       skip_reason_ = new std::string("could not build the test image");
       return;
     }
     WriteFile(*dir_ / "datatree/from-sqsh.txt", "from the data squashfs\n");
-    std::system(("mksquashfs " + *dir_ / "datatree" + " " + *dir_ / "data.sqsh" + " -noappend -no-progress -quiet >/dev/null").c_str());
+    std::system(("mksquashfs " + *dir_ / "datatree" + " " + *dir_ / "data.sqsh" +
+                 " -noappend -no-progress -quiet >/dev/null")
+                    .c_str());
     ::chmod((*dir_ / "image.sqsh").c_str(), 0644);
     // Containers (docker's default profile, say) may forbid mount namespaces or FUSE mounts.
-    std::string probe = "unshare --mount --propagation private sh -c 'mkdir -p " + *dir_ / "probe" + " && squashfuse " +
-                        *dir_ / "image.sqsh" + " " + *dir_ / "probe" + " && cat " + *dir_ / "probe/hello.txt" +
-                        " && umount " + *dir_ / "probe" + "' 2>&1";
+    std::string probe = "unshare --mount --propagation private sh -c 'mkdir -p " + *dir_ / "probe" +
+                        " && squashfuse " + *dir_ / "image.sqsh" + " " + *dir_ / "probe" +
+                        " && cat " + *dir_ / "probe/hello.txt" + " && umount " + *dir_ / "probe" +
+                        "' 2>&1";
     if (std::string out = Sh(probe); out.find("hello from the image") == std::string::npos) {
-      skip_reason_ = new std::string("this machine does not allow a squashfuse mount in a mount namespace: " + out);
+      skip_reason_ = new std::string(
+          "this machine does not allow a squashfuse mount in a mount namespace: " + out);
       return;
     }
     ::chmod((*dir_ / "data.sqsh").c_str(), 0644);

@@ -36,7 +36,8 @@ TEST_F(RuntimeTest, SystemMountsArePresent) {
   ASSERT_TRUE(c);
   auto r = RunSh(*c,
                  "cat /proc/self/mounts; ls /dev; echo x > /dev/null && echo devnull-ok; "
-                 "touch /tmp/t && echo tmp-ok; ls /sys/kernel >/dev/null && echo sys-ok; cat /etc/hosts >/dev/null && echo hosts-ok");
+                 "touch /tmp/t && echo tmp-ok; ls /sys/kernel >/dev/null && echo sys-ok; cat "
+                 "/etc/hosts >/dev/null && echo hosts-ok");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("proc /proc proc"));
   EXPECT_THAT(r.output, HasSubstr("tmpfs /tmp tmpfs"));
@@ -52,7 +53,9 @@ TEST_F(RuntimeTest, SystemMountsArePresent) {
 TEST_F(RuntimeTest, WritableRootKeepsWritesInMemory) {
   auto c = MustCreate(LoadEdf("writable = true\n"), Opts("root"));
   ASSERT_TRUE(c);
-  auto r = RunSh(*c, "echo new > /written.txt && cat /written.txt && echo more >> /hello.txt && cat /hello.txt");
+  auto r = RunSh(
+      *c,
+      "echo new > /written.txt && cat /written.txt && echo more >> /hello.txt && cat /hello.txt");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("new\nhello from the image\nmore"));
   EXPECT_FALSE(std::filesystem::exists(*dir_ / "rootfs/written.txt"));
@@ -72,10 +75,14 @@ TEST_F(RuntimeTest, BindMountsHonourFlags) {
   WriteFile(*work_ / "rw/file.txt", "host rw\n");
   WriteFile(*work_ / "ro/file.txt", "host ro\n");
   Sh("chown -R " + std::string(kTestUser) + " " + *work_ / "rw");
-  auto c = MustCreate(LoadEdf("mounts = [\"./rw:/mnt/rw\", \"./ro:/mnt/ro:ro+nosuid\", \"./ro/file.txt:/single.txt:ro\"]\n"), Opts());
+  auto c = MustCreate(LoadEdf("mounts = [\"./rw:/mnt/rw\", \"./ro:/mnt/ro:ro+nosuid\", "
+                              "\"./ro/file.txt:/single.txt:ro\"]\n"),
+                      Opts());
   ASSERT_TRUE(c);
-  auto r = RunSh(*c, "cat /mnt/rw/file.txt /mnt/ro/file.txt /single.txt; echo changed > /mnt/rw/new.txt; "
-                     "echo bad > /mnt/ro/new.txt; grep /mnt/ro /proc/self/mounts");
+  auto r =
+      RunSh(*c,
+            "cat /mnt/rw/file.txt /mnt/ro/file.txt /single.txt; echo changed > /mnt/rw/new.txt; "
+            "echo bad > /mnt/ro/new.txt; grep /mnt/ro /proc/self/mounts");
   EXPECT_THAT(r.output, HasSubstr("host rw\nhost ro\nhost ro\n"));
   EXPECT_THAT(r.output, HasSubstr("Read-only file system"));
   EXPECT_THAT(r.output, HasSubstr(" /mnt/ro "));
@@ -94,11 +101,13 @@ TEST_F(RuntimeTest, SquashfsMount) {
 }
 
 TEST_F(RuntimeTest, EnvironmentPrecedence) {
-  Edf edf = LoadEdf("[env]\nSHARED = \"edf\"\nFROM_EDF = \"edf\"\nHOST_UNSET = \"\"\nPMIX_MCA_psec = \"native\"\n");
+  Edf edf = LoadEdf(
+      "[env]\nSHARED = \"edf\"\nFROM_EDF = \"edf\"\nHOST_UNSET = \"\"\nPMIX_MCA_psec = "
+      "\"native\"\n");
   auto c = MustCreate(edf, Opts());
   ASSERT_TRUE(c);
-  EnvMap host = {{"PATH", "/usr/bin"}, {"SHARED", "host"}, {"HOST_ONLY", "host"}, {"HOST_UNSET", "host"},
-                 {"FROM_IMAGE", "host"}, {"SLURM_PROCID", "3"}};
+  EnvMap host = {{"PATH", "/usr/bin"},   {"SHARED", "host"},     {"HOST_ONLY", "host"},
+                 {"HOST_UNSET", "host"}, {"FROM_IMAGE", "host"}, {"SLURM_PROCID", "3"}};
   EnvMap env = c->TaskEnvironment(host);
   EXPECT_EQ(env["SHARED"], "edf");
   EXPECT_EQ(env["FROM_EDF"], "edf");
@@ -141,13 +150,15 @@ TEST_F(RuntimeTest, HooksRunBeforeEdfMountsWithAnnotations) {
   std::string hooks = *work_ / "hooks";
   WriteFile(hooks + "/10-record.sh",
             "#!/bin/sh\n"
-            "echo \"$OCI_ANNOTATION_com__example__enabled $(id -u)\" > \"$STRUN_CONTAINER_ROOT/hook.txt\"\n"
+            "echo \"$OCI_ANNOTATION_com__example__enabled $(id -u)\" > "
+            "\"$STRUN_CONTAINER_ROOT/hook.txt\"\n"
             "ls \"$STRUN_CONTAINER_ROOT/data\" >> \"$STRUN_CONTAINER_ROOT/hook.txt\"\n");
   ::chmod((hooks + "/10-record.sh").c_str(), 0755);
   ::chmod(hooks.c_str(), 0755);
   RuntimeOptions opts = Opts();
   opts.hooks_dir = hooks;
-  auto c = MustCreate(LoadEdf("mounts = [\"" + *dir_ / "data.sqsh" + ":/data:sqsh\"]\n"
+  auto c = MustCreate(LoadEdf("mounts = [\"" + *dir_ / "data.sqsh" +
+                              ":/data:sqsh\"]\n"
                               "[annotations]\ncom.example.enabled = \"yes\"\n"),
                       opts);
   ASSERT_TRUE(c);
@@ -158,7 +169,8 @@ TEST_F(RuntimeTest, HooksRunBeforeEdfMountsWithAnnotations) {
   ::chmod(hooks.c_str(), 0777);
   auto refused = Container::Create(LoadEdf(""), opts);
   ASSERT_FALSE(refused.ok());
-  EXPECT_THAT(refused.error().message, HasSubstr("must be owned by root and not writable by others"));
+  EXPECT_THAT(refused.error().message,
+              HasSubstr("must be owned by root and not writable by others"));
 }
 
 TEST_F(RuntimeTest, FailingHookFailsTheContainerAndCleansUp) {
@@ -205,7 +217,8 @@ TEST_F(RuntimeTest, NothingIsLeftBehind) {
 }
 
 TEST_F(RuntimeTest, PrepareEnvironmentForTheLauncher) {
-  WriteFile(*work_ / "launcher.toml", "image = \"" + *dir_ / "image.sqsh" + "\"\nbogus = 1\n[env]\nL = \"1\"\n");
+  WriteFile(*work_ / "launcher.toml",
+            "image = \"" + *dir_ / "image.sqsh" + "\"\nbogus = 1\n[env]\nL = \"1\"\n");
   std::vector<std::string> warnings;
   auto c = PrepareEnvironment(*work_ / "launcher.toml", &warnings);
   ASSERT_TRUE(c.ok()) << c.error().message;

@@ -23,7 +23,8 @@ TEST_F(RuntimeTest, MountSourceUnreachableByTheUserIsRefused) {
   Edf edf = LoadEdf("mounts = [\"./private/secret:/secret\"]\n");
   auto st = CheckLaunchable(edf, Opts().user);
   ASSERT_FALSE(st.ok());
-  EXPECT_THAT(st.error().message, HasSubstr("private/secret: Permission denied (as uid " + std::to_string(user_uid_)));
+  EXPECT_THAT(st.error().message,
+              HasSubstr("private/secret: Permission denied (as uid " + std::to_string(user_uid_)));
   auto c = Container::Create(edf, Opts());
   ASSERT_FALSE(c.ok());
   EXPECT_THAT(c.error().message, HasSubstr("Permission denied"));
@@ -89,7 +90,8 @@ TEST_F(RuntimeTest, AnotherUserCannotJoinTheContainer) {
   // And so is the container's own user: only root (slurmstepd) joins, then drops privileges.
   st = RunAsUser(Opts().user, [&]() -> std::string {
     int fd = ::open(("/proc/" + std::to_string(keeper) + "/ns/mnt").c_str(), O_RDONLY);
-    if (fd >= 0 && ::setns(fd, CLONE_NEWNS) == 0) return "an unprivileged process joined the container";
+    if (fd >= 0 && ::setns(fd, CLONE_NEWNS) == 0)
+      return "an unprivileged process joined the container";
     return "";
   });
   EXPECT_TRUE(st.ok()) << st.error().message;

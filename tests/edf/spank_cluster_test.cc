@@ -26,7 +26,8 @@ class SpankClusterTest : public strun::testing::ClusterTest {
   static void SetUpTestSuite() {
     strun::testing::ClusterOptions options;
     options.nodes = 2;
-    options.spank_lines = {std::string("required ") + STRUN_SPANK_PLUGIN + " state_dir=" + kStateDir};
+    options.spank_lines = {std::string("required ") + STRUN_SPANK_PLUGIN +
+                           " state_dir=" + kStateDir};
     StartCluster(options);
   }
 
@@ -37,13 +38,15 @@ class SpankClusterTest : public strun::testing::ClusterTest {
     std::filesystem::create_directories(dir_);
     ::chmod(dir_.c_str(), 0755);
     std::string script = std::string(STRUN_EDF_TEST_SOURCE) + "/make-test-rootfs.sh";
-    ASSERT_EQ(std::system((script + " " + dir_ + "/rootfs && mksquashfs " + dir_ + "/rootfs " + dir_ +
-                           "/image.sqsh -noappend -no-progress -quiet >/dev/null")
+    ASSERT_EQ(std::system((script + " " + dir_ + "/rootfs && mksquashfs " + dir_ + "/rootfs " +
+                           dir_ + "/image.sqsh -noappend -no-progress -quiet >/dev/null")
                               .c_str()),
               0);
     ::chmod((dir_ + "/image.sqsh").c_str(), 0644);
-    WriteFile(dir_ + "/test.toml", "image = \"./image.sqsh\"\n[env]\nFROM_EDF = \"edf-${SPANK_TEST_VALUE}\"\n");
-    WriteFile(dir_ + "/bad.toml", "image = \"./image.sqsh\"\nmounts = [\"/nonexistent/strun-src:/x\"]\n");
+    WriteFile(dir_ + "/test.toml",
+              "image = \"./image.sqsh\"\n[env]\nFROM_EDF = \"edf-${SPANK_TEST_VALUE}\"\n");
+    WriteFile(dir_ + "/bad.toml",
+              "image = \"./image.sqsh\"\nmounts = [\"/nonexistent/strun-src:/x\"]\n");
   }
 
   void TearDown() override {
@@ -56,9 +59,12 @@ class SpankClusterTest : public strun::testing::ClusterTest {
 };
 
 TEST_F(SpankClusterTest, EveryTaskRunsInTheContainer) {
-  auto r = cluster().Run("cd " + dir_ + " && SPANK_TEST_VALUE=42 srun -N2 --ntasks-per-node=2 --environment=./test.toml "
-                         "sh -c 'echo task $SLURM_PROCID on $SLURMD_NODENAME: $(cat /hello.txt) $FROM_EDF $FROM_IMAGE $(pwd)'",
-                         std::chrono::seconds(60));
+  auto r = cluster().Run(
+      "cd " + dir_ +
+          " && SPANK_TEST_VALUE=42 srun -N2 --ntasks-per-node=2 --environment=./test.toml "
+          "sh -c 'echo task $SLURM_PROCID on $SLURMD_NODENAME: $(cat /hello.txt) $FROM_EDF "
+          "$FROM_IMAGE $(pwd)'",
+      std::chrono::seconds(60));
   ASSERT_TRUE(r.ok()) << r.Describe();
   for (int task = 0; task < 4; ++task) {
     std::string node = task < 2 ? "nid001" : "nid002";
@@ -71,17 +77,20 @@ TEST_F(SpankClusterTest, EveryTaskRunsInTheContainer) {
     return (!std::filesystem::exists(kStateDir) || std::filesystem::is_empty(kStateDir)) &&
            ProcessesMentioning(kStateDir).empty();
   };
-  for (int i = 0; i < 200 && !clean(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  for (int i = 0; i < 200 && !clean(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_TRUE(!std::filesystem::exists(kStateDir) || std::filesystem::is_empty(kStateDir));
   EXPECT_THAT(ProcessesMentioning(kStateDir), ::testing::IsEmpty());
 }
 
 TEST_F(SpankClusterTest, BadEdfFailsAtSubmission) {
-  auto r = cluster().Run("cd " + dir_ + " && srun -N1 --environment=./bad.toml echo launched", std::chrono::seconds(60));
+  auto r = cluster().Run("cd " + dir_ + " && srun -N1 --environment=./bad.toml echo launched",
+                         std::chrono::seconds(60));
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("/nonexistent/strun-src: No such file or directory"));
   EXPECT_THAT(r.out, Not(HasSubstr("launched")));
-  auto s = cluster().Run("cd " + dir_ + " && sbatch --wrap true --environment=missing-edf", std::chrono::seconds(60));
+  auto s = cluster().Run("cd " + dir_ + " && sbatch --wrap true --environment=missing-edf",
+                         std::chrono::seconds(60));
   EXPECT_NE(s.exit_code, 0);
   EXPECT_THAT(s.err, HasSubstr("EDF 'missing-edf' not found"));
 }
@@ -89,9 +98,11 @@ TEST_F(SpankClusterTest, BadEdfFailsAtSubmission) {
 TEST_F(SpankClusterTest, TasksRunAsTheSubmittingUserWithoutCapabilities) {
   uid_t uid = EnsureUser(kTestUser);
   ASSERT_NE(uid, 0u);
-  auto r = cluster().Run("cd " + dir_ + " && su " + kTestUser + " -s /bin/sh -c \"SPANK_TEST_VALUE=1 srun -N1 -n2 --environment=./test.toml "
-                         "sh -c 'id -u; grep -E \\\"^(CapEff|CapPrm|NoNewPrivs)\\\" /proc/self/status'\"",
-                         std::chrono::seconds(60));
+  auto r = cluster().Run(
+      "cd " + dir_ + " && su " + kTestUser +
+          " -s /bin/sh -c \"SPANK_TEST_VALUE=1 srun -N1 -n2 --environment=./test.toml "
+          "sh -c 'id -u; grep -E \\\"^(CapEff|CapPrm|NoNewPrivs)\\\" /proc/self/status'\"",
+      std::chrono::seconds(60));
   ASSERT_TRUE(r.ok()) << r.Describe();
   EXPECT_THAT(r.out, HasSubstr(std::to_string(uid) + "\n"));
   EXPECT_THAT(r.out, HasSubstr("CapPrm:\t0000000000000000"));

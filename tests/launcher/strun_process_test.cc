@@ -61,7 +61,7 @@ TEST(StrunProcess, RestartsUntilTheBudgetIsSpent) {
   const std::string logs = d.path() + "/logs";
   auto r = RunStrun({"--nproc-per-node=2", "--max-restarts=2", "--log-dir", logs, "--no-python", "sh", "-c",
                      "echo attempt=$TORCHELASTIC_RESTART_COUNT max=$TORCHELASTIC_MAX_RESTARTS; "
-                     "if [ $RANK = 1 ]; then exit 3; fi; sleep 5"},
+                     "if [ $RANK = 1 ]; then sleep 0.3; exit 3; fi; sleep 5"},
                     d);
   EXPECT_EQ(r.rc, 3) << r.err;
   for (int a = 0; a <= 2; ++a)
@@ -187,7 +187,7 @@ TEST(StrunProcess, TwoAgentsRestartTogether) {
   const std::map<std::string, std::string> env = {{"STRUN_SECRET_FILE", d.path() + "/secret"}};
   const std::string script =
       "echo node=$GROUP_RANK rank=$RANK restart=$TORCHELASTIC_RESTART_COUNT port=$MASTER_PORT; "
-      "if [ $RANK = 3 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then exit 9; fi; sleep 0.3";
+      "if [ $RANK = 3 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then sleep 0.5; exit 9; fi; sleep 0.3";
   const std::string id = "--rdzv-id=two-agents-" + std::to_string(getpid());
   pid_t n1 = StartStrun({"--nnodes=2", "--node-rank=1", "--nproc-per-node=2", "--max-restarts=1", id, "--no-python",
                          "sh", "-c", script},
@@ -238,6 +238,15 @@ TEST(StrunProcess, LostAgentStopsTheOtherNode) {
   EXPECT_NE(Slurp(d.path() + "/n0.err").find("lost the connection to strun agent 1"), std::string::npos)
       << Slurp(d.path() + "/n0.err");
   EXPECT_TRUE(WaitFor([&] { return CountProcesses(marker) == 0; }, 5));
+}
+
+TEST(StrunProcess, MissingAgentTimesOutWithAClearError) {
+  TempDir d;
+  auto r = RunStrun({"--nnodes=2", "--node-rank=0", "--rdzv-conf=join_timeout=1",
+                     "--rdzv-id=alone-" + std::to_string(getpid()), "--no-python", "true"},
+                    d, {{"STRUN_SECRET_FILE", d.path() + "/secret"}}, 30);
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("only 1 of 2 strun agents joined in time (missing agents: 1)"), std::string::npos) << r.err;
 }
 
 TEST(StrunProcess, SecondJobOnTheSameNodeDoesNotCollide) {

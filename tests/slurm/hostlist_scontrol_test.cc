@@ -74,8 +74,8 @@ class Random {
   }
 
   std::string Word() {
-    static const std::vector<std::string> words = {"nid", "n", "a", "b", "x", "X", "node-", "gpu.",
-                                                   "r1n", "c", "_", "a1b", "A", ""};
+    static const std::vector<std::string> words = {"nid",  "n",   "a", "b", "x",   "X", "node-",
+                                                   "gpu.", "r1n", "c", "_", "a1b", "A", ""};
     return Pick(words);
   }
 
@@ -88,13 +88,23 @@ class Random {
     }
     if (groups == 0 && Chance(70)) t += Number(Int(0, 200));
     if (t.empty()) t = "h";  // scontrol reads a missing argument as a different command
-    if (Chance(8)) {  // damage: drop, add or move a bracket, or add text after one
+    if (Chance(8)) {         // damage: drop, add or move a bracket, or add text after one
       switch (Int(0, 4)) {
-        case 0: if (auto p = t.rfind(']'); p != std::string::npos) t.erase(p, 1); break;
-        case 1: if (auto p = t.find('['); p != std::string::npos) t.erase(p, 1); break;
-        case 2: t.insert(static_cast<size_t>(Int(0, static_cast<int>(t.size()))), "["); break;
-        case 3: t.insert(static_cast<size_t>(Int(0, static_cast<int>(t.size()))), "]"); break;
-        case 4: t += "]x"; break;
+        case 0:
+          if (auto p = t.rfind(']'); p != std::string::npos) t.erase(p, 1);
+          break;
+        case 1:
+          if (auto p = t.find('['); p != std::string::npos) t.erase(p, 1);
+          break;
+        case 2:
+          t.insert(static_cast<size_t>(Int(0, static_cast<int>(t.size()))), "[");
+          break;
+        case 3:
+          t.insert(static_cast<size_t>(Int(0, static_cast<int>(t.size()))), "]");
+          break;
+        case 4:
+          t += "]x";
+          break;
       }
     }
     return t;
@@ -173,8 +183,8 @@ class ScontrolDiff : public ::testing::Test {
       in << "quit\n";
     }
     // `timeout`: a Slurm bug on some input must fail the test, not hang it.
-    std::string cmd = "SLURM_CONF='" + (dir_ / "slurm.conf").string() + "' timeout 120 '" + scontrol_ +
-                      "' < '" + (dir_ / "commands").string() + "' > '" +
+    std::string cmd = "SLURM_CONF='" + (dir_ / "slurm.conf").string() + "' timeout 120 '" +
+                      scontrol_ + "' < '" + (dir_ / "commands").string() + "' > '" +
                       (dir_ / "out").string() + "' 2> '" + (dir_ / "err").string() + "'";
     int rc = std::system(cmd.c_str());
     EXPECT_NE(rc, -1);
@@ -233,7 +243,8 @@ TEST_F(ScontrolDiff, RandomListsExpandAndCompressLikeScontrol) {
     std::vector<std::string> names(block.begin(), block.end() - 1);
     if (!expanded.ok()) {
       ++failures;
-      ADD_FAILURE() << "scontrol accepts '" << lists[i] << "' but we say: " << expanded.error().message;
+      ADD_FAILURE() << "scontrol accepts '" << lists[i]
+                    << "' but we say: " << expanded.error().message;
       continue;
     }
     if (*expanded != names) {
@@ -286,15 +297,21 @@ TEST_F(ScontrolDiff, ListsWithWhiteSpaceOneInvocationEach) {
     std::string list = rng.List();
     int blanks = rng.Int(1, 3);
     for (int b = 0; b < blanks; ++b) {
-      list.insert(static_cast<size_t>(rng.Int(0, static_cast<int>(list.size()))), rng.Chance(70) ? " " : "\t");
+      list.insert(static_cast<size_t>(rng.Int(0, static_cast<int>(list.size()))),
+                  rng.Chance(70) ? " " : "\t");
     }
     // The list travels through a file so that the shell passes it as one argument, blanks kept.
     std::ofstream(dir_ / "arg") << list;
     std::string arg = "\"$(cat '" + (dir_ / "arg").string() + "')\"";
-    std::string base = "SLURM_CONF='" + (dir_ / "slurm.conf").string() + "' timeout 20 '" + scontrol_ + "' ";
+    std::string base =
+        "SLURM_CONF='" + (dir_ / "slurm.conf").string() + "' timeout 20 '" + scontrol_ + "' ";
     std::string out_names = (dir_ / "names").string(), out_list = (dir_ / "list").string();
-    ASSERT_NE(std::system((base + "show hostnames " + arg + " > '" + out_names + "' 2>/dev/null").c_str()), -1);
-    ASSERT_NE(std::system((base + "show hostlist " + arg + " > '" + out_list + "' 2>/dev/null").c_str()), -1);
+    ASSERT_NE(std::system(
+                  (base + "show hostnames " + arg + " > '" + out_names + "' 2>/dev/null").c_str()),
+              -1);
+    ASSERT_NE(
+        std::system((base + "show hostlist " + arg + " > '" + out_list + "' 2>/dev/null").c_str()),
+        -1);
     const std::string& real_list = list;
     std::ifstream names_in(out_names), list_in(out_list);
     std::vector<std::string> names;

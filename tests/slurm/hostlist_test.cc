@@ -45,20 +45,19 @@ TEST(ExpandHostlist, SeveralBracketGroups) {
   EXPECT_THAT(Expand("r[1-2]n[01-02]"), ElementsAre("r1n01", "r1n02", "r2n01", "r2n02"));
   EXPECT_THAT(Expand("a[1-2].b[1-2]"), ElementsAre("a1.b1", "a1.b2", "a2.b1", "a2.b2"));
   // Slurm's order for three groups: the middle group is outermost.
-  EXPECT_THAT(Expand("a[1-2]b[1-2]c[1-2]"),
-              ElementsAre("a1b1c1", "a1b1c2", "a2b1c1", "a2b1c2", "a1b2c1", "a1b2c2", "a2b2c1",
-                          "a2b2c2"));
+  EXPECT_THAT(Expand("a[1-2]b[1-2]c[1-2]"), ElementsAre("a1b1c1", "a1b1c2", "a2b1c1", "a2b1c2",
+                                                        "a1b2c1", "a1b2c2", "a2b2c1", "a2b2c2"));
 }
 
 TEST(ExpandHostlist, SlurmQuirksAreKept) {
-  EXPECT_THAT(Expand("a[+1]"), ElementsAre("a01"));           // the sign counts for the width
-  EXPECT_THAT(Expand("a[1-]"), ElementsAre("a1"));            // an open range is one number
+  EXPECT_THAT(Expand("a[+1]"), ElementsAre("a01"));  // the sign counts for the width
+  EXPECT_THAT(Expand("a[1-]"), ElementsAre("a1"));   // an open range is one number
   EXPECT_THAT(Expand("n[1a-3]"), ElementsAre("n01", "n02", "n03"));
-  EXPECT_THAT(Expand("a[1-2"), ElementsAre("a]"));            // unclosed '[' is part of a name
+  EXPECT_THAT(Expand("a[1-2"), ElementsAre("a]"));  // unclosed '[' is part of a name
   EXPECT_THAT(Expand("[1-2"), ElementsAre("1-2"));
   EXPECT_THAT(Expand("a[1-2,b"), ElementsAre("a]", "b"));
   EXPECT_THAT(Expand("a]b[1]"), ElementsAre("a]b1"));
-  EXPECT_THAT(Expand("a[3-1]b[1-2]c[1-2]"), ElementsAre());   // Slurm drops, does not reject
+  EXPECT_THAT(Expand("a[3-1]b[1-2]c[1-2]"), ElementsAre());  // Slurm drops, does not reject
   EXPECT_THAT(Expand(""), ElementsAre());
   EXPECT_THAT(Expand(",,"), ElementsAre());
 }

@@ -44,8 +44,8 @@ TEST(ExpandTasksPerNode, Forms) {
 }
 
 TEST(ExpandTasksPerNode, MalformedNamesTheVariable) {
-  for (const char* bad : {"", "4(x2", "4x2", "(x2)", "4(2)", "a", "4,", ",4", "0", "4(x0)",
-                          "-1", "4(x-1)", "4(x)", "4(x2)5", "99999999999"}) {
+  for (const char* bad : {"", "4(x2", "4x2", "(x2)", "4(2)", "a", "4,", ",4", "0", "4(x0)", "-1",
+                          "4(x-1)", "4(x)", "4(x2)5", "99999999999"}) {
     auto r = ExpandTasksPerNode(bad, "SLURM_TASKS_PER_NODE");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_THAT(r.error().message, HasSubstr(std::string("SLURM_TASKS_PER_NODE=") + bad)) << bad;
@@ -159,12 +159,16 @@ TEST(TopologyFromSlurmEnv, InconsistentValuesNameTheVariable) {
     const char* expect;
   };
   for (const Case& c : std::vector<Case>{
-           {"SLURM_NODEID", "5", "SLURM_NODEID=5 but the step has 4 nodes (SLURM_STEP_NODELIST=nid[001-004])"},
+           {"SLURM_NODEID", "5",
+            "SLURM_NODEID=5 but the step has 4 nodes (SLURM_STEP_NODELIST=nid[001-004])"},
            {"SLURM_PROCID", "8", "SLURM_PROCID=8 but the step has 8 tasks"},
            {"SLURM_LOCALID", "2", "SLURM_LOCALID=2 but node 2 runs 2 tasks"},
-           {"SLURM_STEP_NUM_TASKS", "9", "SLURM_STEP_NUM_TASKS=9 but SLURM_STEP_TASKS_PER_NODE=2(x4) adds up to 8"},
-           {"SLURM_STEP_NUM_NODES", "3", "SLURM_STEP_NUM_NODES=3 but SLURM_STEP_NODELIST=nid[001-004] lists 4"},
-           {"SLURM_STEP_TASKS_PER_NODE", "2(x3)", "SLURM_STEP_TASKS_PER_NODE=2(x3) describes 3 nodes"},
+           {"SLURM_STEP_NUM_TASKS", "9",
+            "SLURM_STEP_NUM_TASKS=9 but SLURM_STEP_TASKS_PER_NODE=2(x4) adds up to 8"},
+           {"SLURM_STEP_NUM_NODES", "3",
+            "SLURM_STEP_NUM_NODES=3 but SLURM_STEP_NODELIST=nid[001-004] lists 4"},
+           {"SLURM_STEP_TASKS_PER_NODE", "2(x3)",
+            "SLURM_STEP_TASKS_PER_NODE=2(x3) describes 3 nodes"},
            {"SLURM_STEP_NODELIST", "nid[004-001]", "SLURM_STEP_NODELIST: invalid host list"},
            {"SLURM_STEP_NODELIST", ",", "SLURM_STEP_NODELIST=, names no node"},
            {"SLURMD_NODENAME", "nid001", "SLURMD_NODENAME=nid001 but SLURM_NODEID=2 is nid003"},

@@ -619,9 +619,13 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& sour
   } catch (const ConfigError& e) {
     return MakeError(e.what());
   } catch (const YAML::ParserException& e) {
-    return MakeError(fmt::format("{}:{}:{}: invalid YAML: {}", source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
+    return MakeError(fmt::format("{}:{}:{}: invalid YAML: {} (check the indentation, colons and brackets around "
+                                 "this line)",
+                                 source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
   } catch (const YAML::Exception& e) {
     return MakeError(fmt::format("{}: invalid YAML: {}", source_name, e.what()));
+  } catch (const std::exception& e) {
+    return MakeError(fmt::format("{}: cannot read the config: {}", source_name, e.what()));
   }
 }
 

@@ -12,6 +12,7 @@ namespace {
 
 // Plain scalars that a YAML 1.1 (PyYAML) or 1.2 (yaml-cpp, strun) reader would not read as a string.
 bool ResolvesToNonString(const std::string& s) {
+  if (s.size() > 128) return false;  // no YAML number or keyword is that long; spares std::regex
   static const std::regex kSpecial(
       R"(~|null|Null|NULL|true|True|TRUE|false|False|FALSE|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N)");
   static const std::regex kNumber(

@@ -49,6 +49,8 @@ std::optional<bool> ParseBool(const std::string& s) {
   return std::nullopt;
 }
 
+constexpr size_t kMaxNumberLength = 128;
+
 std::string WithoutUnderscores(const std::string& s) {
   std::string out;
   for (char c : s) {
@@ -78,7 +80,8 @@ int64_t ToInt(const YAML::Node& node, const Where& where, const std::string& key
   // Decimal integers, with YAML 1.1's digit separators ("1_000").
   static const std::regex kInt(R"([-+]?[0-9][0-9_]*)");
   const std::string& s = node.Scalar();
-  if (!std::regex_match(s, kInt)) WrongType(node, where, key, "an integer");
+  // The length bound keeps std::regex (recursive) away from absurd inputs.
+  if (s.size() > kMaxNumberLength || !std::regex_match(s, kInt)) WrongType(node, where, key, "an integer");
   std::string digits = WithoutUnderscores(s[0] == '+' ? s.substr(1) : s);
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
@@ -94,6 +97,7 @@ double ToFloat(const YAML::Node& node, const Where& where, const std::string& ke
   static const std::regex kNumber(R"([-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)([eE][-+]?[0-9]+)?)");
   static const std::regex kInf(R"([-+]?\.(inf|Inf|INF))");
   static const std::regex kNan(R"(\.(nan|NaN|NAN))");
+  if (s.size() > kMaxNumberLength) WrongType(node, where, key, "a number");
   if (std::regex_match(s, kInf)) {
     return s[0] == '-' ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
   }

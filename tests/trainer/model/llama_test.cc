@@ -358,14 +358,20 @@ void CheckGradients(const LlamaModelConfig& c) {
   }
 }
 
-TEST(LlamaTest, GradientsMatchFiniteDifferencesUntiedGqa) { CheckGradients(TinyConfig()); }
+// Head dimension 4 or more: with 2, interleaved and half-split rotary layouts coincide.
+LlamaModelConfig WideHeads(LlamaModelConfig c) {
+  c.hidden_size = 24;  // 4 heads of 6
+  return c;
+}
+
+TEST(LlamaTest, GradientsMatchFiniteDifferencesUntiedGqa) { CheckGradients(WideHeads(TinyConfig())); }
 
 TEST(LlamaTest, GradientsMatchFiniteDifferencesTiedGelu) {
   LlamaModelConfig c = TinyConfig();
   c.tie_word_embeddings = true;
   c.num_key_value_heads = 4;
   c.hidden_act = "gelu_pytorch_tanh";
-  CheckGradients(c);
+  CheckGradients(WideHeads(c));
 }
 
 TEST(LlamaTest, PaddingTokenRowGetsNoGradientFromTheInput) {
@@ -493,7 +499,7 @@ bool PythonTorchAvailable() {
 
 TEST(LlamaTest, MatchesNanotronReferenceInPythonGqaUntied) {
   if (!PythonTorchAvailable()) GTEST_SKIP() << "/usr/bin/python3 has no torch (apt install python3-torch)";
-  CheckAgainstPythonReference(TinyConfig());
+  CheckAgainstPythonReference(WideHeads(TinyConfig()));
 }
 
 TEST(LlamaTest, MatchesNanotronReferenceInPythonTiedWithPadding) {
@@ -503,7 +509,7 @@ TEST(LlamaTest, MatchesNanotronReferenceInPythonTiedWithPadding) {
   c.tie_word_embeddings = true;
   c.hidden_act = "gelu_pytorch_tanh";
   c.pad_token_id = 5;
-  CheckAgainstPythonReference(c);
+  CheckAgainstPythonReference(WideHeads(c));
 }
 
 }  // namespace

@@ -39,16 +39,17 @@
 namespace strun::edf {
 
 struct RuntimeOptions {
-  UserIdentity user;                                // who the tasks run as
-  std::string hooks_dir = "/etc/strun/hooks.d";     // system hooks, run as root
-  std::string user_hooks_dir;                       // run as the user; "" = <home>/.config/strun/hooks.d
-  std::string state_dir = "/run/strun";             // where the staging directory is created
-  std::string squashfuse = "squashfuse";            // program that mounts squashfs images
-  int mount_timeout_ms = 20000;                     // how long a squashfuse mount may take to appear
+  UserIdentity user;                             // who the tasks run as
+  std::string hooks_dir = "/etc/strun/hooks.d";  // system hooks, run as root
+  std::string user_hooks_dir;             // run as the user; "" = <home>/.config/strun/hooks.d
+  std::string state_dir = "/run/strun";   // where the staging directory is created
+  std::string squashfuse = "squashfuse";  // program that mounts squashfs images
+  int mount_timeout_ms = 20000;           // how long a squashfuse mount may take to appear
 };
 
 // Variables that the image's environment never replaces: Slurm's and the process manager's per-task
-// variables (SLURM_*, PMI_*, PMIX_*). The EDF's [env] may still set PMI*/PMIX* (e.g. PMIX_MCA_psec).
+// variables (SLURM_*, PMI_*, PMIX_*). The EDF's [env] may still set PMI*/PMIX* (e.g.
+// PMIX_MCA_psec).
 bool IsProtectedVariable(const std::string& name);
 
 class Container {
@@ -87,7 +88,7 @@ class Container {
  private:
   Container() = default;
 
-  pid_t creator_ = -1;   // Destroy() acts only in the creating process, not in forked tasks
+  pid_t creator_ = -1;  // Destroy() acts only in the creating process, not in forked tasks
   pid_t keeper_ = -1;
   int control_fd_ = -1;  // closing it tells the keeper to tear down
   int mntns_fd_ = -1;    // the container's mount namespace

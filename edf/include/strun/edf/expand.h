@@ -14,6 +14,7 @@
 namespace strun::edf {
 
 // Expands `value`. `where` names the value in errors, e.g. "/home/u/.edf/a.toml: key 'workdir'".
-Result<std::string> ExpandVariables(std::string_view value, const EnvMap& vars, std::string_view where);
+Result<std::string> ExpandVariables(std::string_view value, const EnvMap& vars,
+                                    std::string_view where);
 
 }  // namespace strun::edf

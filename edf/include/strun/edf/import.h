@@ -17,7 +17,8 @@ namespace strun::edf {
 
 struct ImportOptions {
   std::string source;  // directory, or .tar archive
-  std::string output;  // .sqsh file; "" picks enroot's name from the archive's tag (or the directory's name)
+  std::string output;  // .sqsh file; "" picks enroot's name from the archive's tag (or the
+                       // directory's name)
 };
 
 // Imports and returns the path of the written image. Refuses to overwrite an existing file.

@@ -4,8 +4,8 @@
 //   if (!c.ok()) { print c.error().message; exit 1; }
 //   // *c is null when the process already runs inside an EDF container (srun --environment):
 //   // then workers start as usual.
-//   in each worker child after fork():  if (*c) { (*c)->Enter(); env = (*c)->TaskEnvironment(env); }
-//   at exit:                            if (*c) (*c)->Destroy();
+//   in each worker child after fork():  if (*c) { (*c)->Enter(); env = (*c)->TaskEnvironment(env);
+//   } at exit:                            if (*c) (*c)->Destroy();
 #pragma once
 
 #include <memory>

@@ -14,13 +14,13 @@
 namespace strun::edf {
 
 struct MountSpec {
-  std::string source;               // absolute, normalised
-  std::string target;               // absolute, normalised, inside the container
-  std::vector<std::string> flags;   // bind flags in the order written (empty for sqsh)
-  bool squashfs = false;            // `sqsh`: mount the squashfs file `source` at `target`
+  std::string source;              // absolute, normalised
+  std::string target;              // absolute, normalised, inside the container
+  std::vector<std::string> flags;  // bind flags in the order written (empty for sqsh)
+  bool squashfs = false;           // `sqsh`: mount the squashfs file `source` at `target`
 
   bool read_only() const;
-  std::string ToString() const;     // SRC:DST[:FLAGS], the normal form render prints
+  std::string ToString() const;  // SRC:DST[:FLAGS], the normal form render prints
   bool operator==(const MountSpec&) const = default;
 };
 

@@ -12,7 +12,7 @@
 //     listed signal; a pre-emption warning is meant to let workers checkpoint first.)
 // Exit status: 0 when every worker of every node succeeded; else the root-cause worker's exit
 // code, 128+N when it died of signal N (torchrun exits 1); 128+N when strun was stopped by signal
-// N; 1 for launcher errors and lost agents.
+// N; 2 for command-line errors (as argparse); 1 for other launcher errors and lost agents.
 //
 // Logs: <log dir>/<run id>_<random>/attempt_<restart>/<local rank>/{stdout.log,stderr.log,error.json}
 // as torchrun; the log dir defaults to a new $TMPDIR/strun_XXXXXX (torchrun: torchelastic_XXXXXX).

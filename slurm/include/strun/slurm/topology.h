@@ -26,22 +26,22 @@
 namespace strun::slurm {
 
 struct JobTopology {
-  std::string source;                 // "slurm" or "pmix": where the values came from
-  std::string job_id;                 // SLURM_JOB_ID
-  std::optional<std::string> step_id; // SLURM_STEP_ID
-  int rank = 0;                       // SLURM_PROCID: global task rank
-  int local_rank = 0;                 // SLURM_LOCALID: task rank on this node
-  int world_size = 1;                 // SLURM_NTASKS / SLURM_STEP_NUM_TASKS
-  int node_rank = 0;                  // SLURM_NODEID: index of this node in `nodes`
-  int num_nodes = 1;                  // SLURM_NNODES / SLURM_STEP_NUM_NODES
-  std::vector<std::string> nodes;     // the step's nodes in Slurm's order (expanded host list)
-  std::vector<int> tasks_per_node;    // one entry per node, expanded from "4(x2),3"
-  int local_world_size = 1;           // tasks_per_node[node_rank]
-  int gpus_on_node = 0;               // SLURM_GPUS_ON_NODE (0 when unset)
-  std::vector<std::string> gpus;      // SLURM_STEP_GPUS or SLURM_JOB_GPUS, e.g. {"0","1"}
-  int cpus_per_task = 0;              // SLURM_CPUS_PER_TASK (0 when unset)
-  int restart_count = 0;              // SLURM_RESTART_COUNT (0 when unset)
-  std::string node_name;              // SLURMD_NODENAME or nodes[node_rank]
+  std::string source;                  // "slurm" or "pmix": where the values came from
+  std::string job_id;                  // SLURM_JOB_ID
+  std::optional<std::string> step_id;  // SLURM_STEP_ID
+  int rank = 0;                        // SLURM_PROCID: global task rank
+  int local_rank = 0;                  // SLURM_LOCALID: task rank on this node
+  int world_size = 1;                  // SLURM_NTASKS / SLURM_STEP_NUM_TASKS
+  int node_rank = 0;                   // SLURM_NODEID: index of this node in `nodes`
+  int num_nodes = 1;                   // SLURM_NNODES / SLURM_STEP_NUM_NODES
+  std::vector<std::string> nodes;      // the step's nodes in Slurm's order (expanded host list)
+  std::vector<int> tasks_per_node;     // one entry per node, expanded from "4(x2),3"
+  int local_world_size = 1;            // tasks_per_node[node_rank]
+  int gpus_on_node = 0;                // SLURM_GPUS_ON_NODE (0 when unset)
+  std::vector<std::string> gpus;       // SLURM_STEP_GPUS or SLURM_JOB_GPUS, e.g. {"0","1"}
+  int cpus_per_task = 0;               // SLURM_CPUS_PER_TASK (0 when unset)
+  int restart_count = 0;               // SLURM_RESTART_COUNT (0 when unset)
+  std::string node_name;               // SLURMD_NODENAME or nodes[node_rank]
 
   // Global rank of the first task on node `n` (tasks are laid out node by node in block order
   // only for the default distribution; use this only as a fallback when ranks are not exchanged).
