@@ -64,7 +64,7 @@ two_node_launch() {
   local start end rc=0
   start=$(date +%s.%N)
   # Debian's python3 has torch; a python3 earlier in PATH may not.
-  (cd "$out" && STRUN_PYTHON=/usr/bin/python3 CHECK_DIR=$out CHECK_SLURM_MODE=node CHECK_WORLD_SIZE=4 \
+  (cd "$out" && unset OMP_NUM_THREADS && STRUN_PYTHON=/usr/bin/python3 CHECK_DIR=$out CHECK_SLURM_MODE=node CHECK_WORLD_SIZE=4 \
     srun -N2 --ntasks-per-node=1 "$STRUN" --nproc-per-node=2 "$root/tests/integration/torch_check.py") || rc=$?
   end=$(date +%s.%N)
   step "what happened"

@@ -177,6 +177,7 @@ Result<Archive> ReadArchive(const fs::path& dir) {
     const auto& desc = (*index)["manifests"][0];
     if (desc.contains("annotations"))
       a.tag = desc["annotations"].value("org.opencontainers.image.ref.name", "");
+    if (a.tag.find_first_of(":/") == std::string::npos) a.tag.clear();  // a bare tag names no image
     auto manifest = ReadJson(blob(desc.value("digest", "")));
     if (!manifest.ok()) return manifest.error();
     auto cfg = ReadJson(blob((*manifest)["config"].value("digest", "")));

@@ -14,6 +14,7 @@ packages=(
   libtorch-dev libgloo-dev python3-torch
   squashfuse fuse-overlayfs squashfs-tools fuse3
   iproute2 procps psmisc util-linux
+  fortunes
 )
 # Node.js (for the tokenizer files and the independent reference tokenizer): Debian's unless one is
 # already on PATH (a nodesource build brings its own npm).

@@ -73,7 +73,8 @@ Result<std::string> UserSecret(const std::map<std::string, std::string>& env) {
 }  // namespace
 
 Result<std::string> CoordinationKey(const LaunchPlan& plan, const std::map<std::string, std::string>& env) {
-  std::string secret = Get(env, "STRUN_JOB_SECRET");
+  std::string secret = plan.job_secret;
+  if (secret.empty()) secret = Get(env, "STRUN_JOB_SECRET");
   if (secret.empty()) {
     auto s = UserSecret(env);
     if (!s) return s.error();

@@ -4,14 +4,18 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "strun/launcher/agent.h"
 #include "strun/launcher/options.h"
 #include "strun/launcher/plan.h"
+#include "strun/launcher/pmix_bootstrap.h"
 #include "strun/slurm/environment.h"
 #include "strun/slurm/node_address.h"
+#include "strun/slurm/pmix.h"
 #include "strun/slurm/topology.h"
 
 extern char** environ;
@@ -26,6 +30,17 @@ std::map<std::string, std::string> ProcessEnv() {
   }
   return env;
 }
+
+class PmixExchange : public strun::launcher::KeyValueExchange {
+ public:
+  explicit PmixExchange(strun::slurm::PmixSession& s) : s_(s) {}
+  strun::Status Put(const std::string& key, const std::string& value) override { return s_.Put(key, value); }
+  strun::Status Fence() override { return s_.Fence(); }
+  strun::Result<std::string> Get(int rank, const std::string& key) override { return s_.Get(rank, key); }
+
+ private:
+  strun::slurm::PmixSession& s_;
+};
 
 }  // namespace
 
@@ -55,7 +70,32 @@ int main(int argc, char** argv) {
   // STRUN_IGNORE_SLURM=1 makes strun behave as without Slurm.
   const bool ignore_slurm = env.count("STRUN_IGNORE_SLURM") && env.at("STRUN_IGNORE_SLURM") != "0";
   const Environment slurm_env(env);
-  if (!ignore_slurm && slurm::InSlurmStep(slurm_env) && (env.count("SLURM_STEP_ID") || env.count("SLURM_STEPID"))) {
+  const bool slurm_step =
+      slurm::InSlurmStep(slurm_env) && (env.count("SLURM_STEP_ID") || env.count("SLURM_STEPID"));
+  std::unique_ptr<slurm::PmixSession> pmix;
+  std::optional<Error> early_error;  // under PMIx reported after the exchange, so no task waits
+  if (!ignore_slurm && slurm::InPmixStep(slurm_env)) {
+    // srun --mpi=pmix: the topology from PMIx, checked against SLURM_*.
+    auto session = slurm::PmixSession::Create();
+    if (!session) {
+      std::fprintf(stderr, "strun: error: %s\n", session.error().message.c_str());
+      return 1;
+    }
+    pmix = std::move(*session);
+    auto topology = pmix->Topology(slurm_env);
+    if (!topology) {
+      std::fprintf(stderr, "strun: error: PMIx topology: %s\n", topology.error().message.c_str());
+      return 1;
+    }
+    if (slurm_step) {
+      auto from_slurm = slurm::TopologyFromSlurmEnv(slurm_env);
+      if (!from_slurm) early_error = from_slurm.error();
+      else if (auto st = CheckPmixAgainstSlurm(*topology, *from_slurm); !st) early_error = st.error();
+    }
+    in.topology = std::move(*topology);
+    in.node_address = [](const std::string& node) { return slurm::NodeAddress(node); };
+    in.master_addr_from_rank0 = true;
+  } else if (!ignore_slurm && slurm_step) {
     auto topology = slurm::TopologyFromSlurmEnv(slurm_env);
     if (!topology) {
       std::fprintf(stderr, "strun: error: %s\n", topology.error().message.c_str());
@@ -65,7 +105,18 @@ int main(int argc, char** argv) {
     in.node_address = [](const std::string& node) { return slurm::NodeAddress(node); };
   }
   std::vector<std::string> warnings;
-  auto plan = MakeLaunchPlan(in, &warnings);
+  Result<LaunchPlan> plan = early_error ? Result<LaunchPlan>(*early_error) : MakeLaunchPlan(in, &warnings);
+  if (pmix) {
+    PmixExchange exchange(*pmix);
+    Status st = PmixBootstrap(exchange, in.topology->rank, &plan);
+    // A last fence, so that no task finalizes PMIx while another still reads from it.
+    if (st) st = pmix->Fence();
+    pmix.reset();
+    if (!st) {
+      std::fprintf(stderr, "strun: error: %s\n", st.error().message.c_str());
+      return 1;
+    }
+  }
   if (!plan) {
     std::fprintf(stderr, "strun: error: %s\n", plan.error().message.c_str());
     return 1;

@@ -182,6 +182,8 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     }
     if (addr_of.empty()) {
       p.master_addr = o.master_addr;
+    } else if (in.master_addr_from_rank0 && t.rank != 0) {
+      p.master_addr.clear();  // filled by the PMIx bootstrap
     } else if (p.num_agents == 1 && in.node_address == nullptr) {
       p.master_addr = "127.0.0.1";
     } else {

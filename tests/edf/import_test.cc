@@ -92,6 +92,32 @@ TEST(Import, DockerArchiveAppliesLayersAndWhiteouts) {
   EXPECT_THAT(rc, HasSubstr("exec '/bin/entry' '--flag' 'it'\\''s'"));
 }
 
+TEST(Import, OciLayoutArchive) {
+  if (!HaveTools()) GTEST_SKIP() << "needs squashfs-tools";
+  TempDir d;
+  std::string blobs = d / "oci/blobs/sha256";
+  WriteFile(d / "layer/hello.txt", "oci\n");
+  std::filesystem::create_directories(blobs);
+  Sh("tar -C " + d / "layer" + " -czf " + blobs + "/aaaa .");
+  WriteFile(blobs + "/cccc", R"({"config":{"Env":["X=1"],"WorkingDir":"/w"}})");
+  WriteFile(blobs + "/mmmm",
+            R"({"config":{"digest":"sha256:cccc"},"layers":[{"digest":"sha256:aaaa"}]})");
+  WriteFile(d / "oci/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  WriteFile(
+      d / "oci/index.json",
+      R"({"manifests":[{"digest":"sha256:mmmm","annotations":{"org.opencontainers.image.ref.name":"1.0"}}]})");
+  Sh("tar -C " + d / "oci" + " -cf " + d / "oci.tar" + " .");
+  auto unnamed = ImportImage({d / "oci.tar", ""});
+  ASSERT_FALSE(unnamed.ok());
+  EXPECT_THAT(unnamed.error().message, HasSubstr("give the output file with -o"));
+  auto out = ImportImage({d / "oci.tar", d / "oci.sqsh"});
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  std::string root = Unpack(*out, d / "check");
+  EXPECT_EQ(ReadFile(root + "/hello.txt"), "oci\n");
+  EXPECT_EQ(ReadFile(root + "/etc/environment"), "X=1\n");
+  EXPECT_THAT(ReadFile(root + "/etc/rc"), HasSubstr("cd \"/w\""));
+}
+
 TEST(Import, RejectsNonArchives) {
   TempDir d;
   WriteFile(d / "notatar", "hello");

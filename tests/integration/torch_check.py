@@ -9,6 +9,7 @@ Environment it reads besides torchrun's (all optional):
   CHECK_DIR                 write attempt<R>-rank<N>.json records (what this rank saw) here
   CHECK_WORLD_SIZE, CHECK_LOCAL_WORLD_SIZE, CHECK_NNODES, CHECK_MAX_RESTARTS, CHECK_RESTART_COUNT
                             expected values
+  CHECK_OMP_PRESET=1        OMP_NUM_THREADS was set before the launch: do not expect strun's 1
   CHECK_SLURM_MODE          'node' (one strun per node starting LOCAL_WORLD_SIZE workers) or 'task'
                             (one strun per Slurm task): check the ranks against SLURM_*
   FAIL_ONCE_NODE, FAIL_ONCE_LOCAL_RANK

@@ -5,7 +5,8 @@
 // each member after its YAML key, with nanotron's defaults. ParseConfig applies what nanotron's
 // loader (dacite, strict) and the dataclasses' __post_init__ do:
 //   * unknown keys are errors naming the full key path ("cfg.yaml:12: unknown key
-//     model.model_config.hiden_size; did you mean hidden_size?"); wrong types name the key and line;
+//     model.model_config.hiden_size; did you mean hidden_size?"); wrong types name the key and
+//     line;
 //   * defaults are filled in (num_key_value_heads = num_attention_heads, min_decay_lr =
 //     learning_rate, lr_decay_steps = train_steps - lr_warmup_steps, seeds = 42, ...);
 //   * validation: log levels, dtype names (float32, bfloat16, ...), pp_engine (1f1b, afab), tp_mode
@@ -15,7 +16,7 @@
 //
 // Where nanotron has a bug, strun does what nanotron intended (see README in this folder):
 //   * %date and %jobid in general.run are expanded (nanotron computes and discards the result);
-//   * lr_warmup_style defaults to "linear" when absent (nanotron raises before applying its default);
+//   * lr_warmup_style defaults to "linear" when absent (nanotron raises instead);
 //   * a null value for a key that has a non-null default means that default.
 // And it is lenient where leniency is harmless: numbers written as integers are accepted for float
 // keys, and "1e-5" is a float (PyYAML reads it as a string).
@@ -25,8 +26,9 @@
 // parallelism.recompute_layer. DumpConfig writes them only when they differ from their defaults,
 // so a dumped config stays loadable by nanotron 5f8a52b0.
 //
-// Checks that concern a training run rather than the file (tp/pp > 1, sequence_length vs
-// max_position_embeddings, missing sections) are in ValidateForTraining, which the trainer calls.
+// Checks that concern a training run rather than the file (missing sections, sequence_length vs
+// max_position_embeddings, head counts) are in ValidateForTraining, which the trainer calls. Which
+// parallelism (tp/pp > 1) and which features it supports is the trainer's to say, not the config's.
 #pragma once
 
 #include <chrono>
@@ -46,9 +48,22 @@ namespace strun::train {
 // Enumerations nanotron spells as strings in YAML.
 
 // model.dtype: the names of nanotron's utils_config.str_to_dtype.
-enum class DType { kFloat32, kFloat64, kComplex64, kComplex128, kFloat16, kBFloat16, kUInt8, kInt8, kInt16, kInt32, kInt64, kBool };
-std::string_view DTypeName(DType dtype);                     // "bfloat16"
-std::optional<DType> DTypeFromName(std::string_view name);   // exact names only
+enum class DType {
+  kFloat32,
+  kFloat64,
+  kComplex64,
+  kComplex128,
+  kFloat16,
+  kBFloat16,
+  kUInt8,
+  kInt8,
+  kInt16,
+  kInt32,
+  kInt64,
+  kBool
+};
+std::string_view DTypeName(DType dtype);                    // "bfloat16"
+std::optional<DType> DTypeFromName(std::string_view name);  // exact names only
 
 // parallelism.pp_engine: "afab" (AllForwardAllBackward, nanotron's default) or "1f1b".
 enum class PipelineEngine { kAllForwardAllBackward, kOneForwardOneBackward };
@@ -76,11 +91,11 @@ struct NamesOrWeights {
 // general
 
 struct GeneralArgs {
-  std::string project;                             // required
-  std::string run = "%date_%jobid";                // expanded on load (ExpandRunName)
+  std::string project;               // required
+  std::string run = "%date_%jobid";  // expanded on load (ExpandRunName)
   int64_t seed = 42;
-  std::optional<int64_t> step;                     // written into checkpoints' config.yaml
-  std::optional<int64_t> consumed_train_samples;   // idem
+  std::optional<int64_t> step;                    // written into checkpoints' config.yaml
+  std::optional<int64_t> consumed_train_samples;  // idem
   std::optional<std::string> benchmark_csv_path;
   bool ignore_sanity_checks = true;
   bool operator==(const GeneralArgs&) const = default;
@@ -116,7 +131,7 @@ struct LlamaConfig {
   int64_t max_position_embeddings = 2048;
   int64_t num_attention_heads = 32;
   int64_t num_hidden_layers = 32;
-  int64_t num_key_value_heads = 32;                // default: num_attention_heads
+  int64_t num_key_value_heads = 32;  // default: num_attention_heads
   std::optional<int64_t> pad_token_id;
   int64_t pretraining_tp = 1;
   double rms_norm_eps = 1e-6;
@@ -125,13 +140,13 @@ struct LlamaConfig {
   double rope_theta = 10000.0;
   bool tie_word_embeddings = false;
   bool use_cache = true;
-  int64_t vocab_size = 32000;                      // as written; see PaddedVocabSize
+  int64_t vocab_size = 32000;  // as written; see PaddedVocabSize
   bool operator==(const LlamaConfig&) const = default;
 };
 
 struct ModelArgs {
-  LlamaConfig model_config;                        // required
-  InitMethod init_method;                          // required
+  LlamaConfig model_config;  // required
+  InitMethod init_method;    // required
   DType dtype = DType::kBFloat16;
   int64_t make_vocab_size_divisible_by = 1;
   int64_t ddp_bucket_cap_mb = 25;
@@ -149,10 +164,10 @@ struct TokenizerArgs {
 };
 
 struct TokensArgs {
-  int64_t sequence_length = 0;                     // required
-  int64_t train_steps = 0;                         // required
-  int64_t micro_batch_size = 0;                    // required
-  int64_t batch_accumulation_per_replica = 0;      // required
+  int64_t sequence_length = 0;                 // required
+  int64_t train_steps = 0;                     // required
+  int64_t micro_batch_size = 0;                // required
+  int64_t batch_accumulation_per_replica = 0;  // required
   int64_t val_check_interval = -1;
   int64_t limit_val_batches = 0;
   int64_t limit_test_batches = 0;
@@ -163,7 +178,7 @@ struct TokensArgs {
 // optimizer
 
 struct LRSchedulerArgs {
-  double learning_rate = 0;                        // required
+  double learning_rate = 0;  // required
   int64_t lr_warmup_steps = 0;
   WarmupStyle lr_warmup_style = WarmupStyle::kLinear;
   DecayStyle lr_decay_style = DecayStyle::kLinear;
@@ -173,7 +188,7 @@ struct LRSchedulerArgs {
   int64_t lr_decay_steps = 0;
   // Absent: decay starts after warm-up (nanotron's lr_scheduler_builder).
   std::optional<int64_t> lr_decay_starting_step;
-  double min_decay_lr = 0;                         // default: learning_rate
+  double min_decay_lr = 0;  // default: learning_rate
   bool operator==(const LRSchedulerArgs&) const = default;
 };
 
@@ -184,21 +199,21 @@ struct SGDOptimizerArgs {
   bool operator==(const SGDOptimizerArgs&) const = default;
 };
 struct AdamWOptimizerArgs {
-  double adam_eps = 0;                             // required
-  double adam_beta1 = 0;                           // required
-  double adam_beta2 = 0;                           // required
-  bool torch_adam_is_fused = false;                // required
+  double adam_eps = 0;               // required
+  double adam_beta1 = 0;             // required
+  double adam_beta2 = 0;             // required
+  bool torch_adam_is_fused = false;  // required
   bool operator==(const AdamWOptimizerArgs&) const = default;
 };
 using OptimizerFactory = std::variant<SGDOptimizerArgs, AdamWOptimizerArgs>;
 
 struct OptimizerArgs {
-  OptimizerFactory optimizer_factory;              // required
-  int64_t zero_stage = 0;                          // required; nanotron: > 0 means ZeRO-1
-  double weight_decay = 0;                         // required
-  std::optional<double> clip_grad;                 // absent/null: no clipping
-  bool accumulate_grad_in_fp32 = false;            // required
-  LRSchedulerArgs learning_rate_scheduler;         // required
+  OptimizerFactory optimizer_factory;       // required
+  int64_t zero_stage = 0;                   // required; nanotron: > 0 means ZeRO-1
+  double weight_decay = 0;                  // required
+  std::optional<double> clip_grad;          // absent/null: no clipping
+  bool accumulate_grad_in_fp32 = false;     // required
+  LRSchedulerArgs learning_rate_scheduler;  // required
   bool operator==(const OptimizerArgs&) const = default;
 };
 
@@ -206,14 +221,14 @@ struct OptimizerArgs {
 // parallelism
 
 struct ParallelismArgs {
-  int64_t dp = 1;                                  // required
-  int64_t pp = 1;                                  // required
-  int64_t tp = 1;                                  // required
+  int64_t dp = 1;  // required
+  int64_t pp = 1;  // required
+  int64_t tp = 1;  // required
   PipelineEngine pp_engine = PipelineEngine::kAllForwardAllBackward;
   TensorParallelLinearMode tp_mode = TensorParallelLinearMode::kAllReduce;
   bool tp_linear_async_communication = false;
   int64_t expert_parallel_size = 1;
-  bool recompute_layer = false;                    // strun extension (later nanotron)
+  bool recompute_layer = false;  // strun extension (later nanotron)
   bool operator==(const ParallelismArgs&) const = default;
 };
 
@@ -222,7 +237,7 @@ struct ParallelismArgs {
 
 // data.dataset in the Hugging Face form (nanotron's PretrainDatasetsArgs).
 struct PretrainDatasetsArgs {
-  NamesOrWeights hf_dataset_or_datasets;           // required: name, list, or {name: weight}
+  NamesOrWeights hf_dataset_or_datasets;  // required: name, list, or {name: weight}
   NamesOrWeights hf_dataset_splits{NamesOrWeights::Form::kString, {"train"}, {}};  // str or list
   std::optional<std::string> hf_dataset_config_name;
   int64_t dataset_processing_num_proc_per_process = 1;
@@ -234,7 +249,7 @@ struct PretrainDatasetsArgs {
 // data.dataset in the pre-tokenized form (nanotron's NanosetDatasetsArgs): dataset_folder is one
 // folder, a list (weights absent: consume all samples) or {folder: weight}.
 struct NanosetDatasetsArgs {
-  NamesOrWeights dataset_folder;                   // required
+  NamesOrWeights dataset_folder;  // required
   bool operator==(const NanosetDatasetsArgs&) const = default;
 };
 
@@ -246,9 +261,9 @@ struct DataArgs {
 };
 
 struct DatasetStageArgs {
-  std::string name;                                // required, unique
-  int64_t start_training_step = 1;                 // required, unique, >= 0; one stage starts at 1
-  DataArgs data;                                   // required
+  std::string name;                 // required, unique
+  int64_t start_training_step = 1;  // required, unique, >= 0; one stage starts at 1
+  DataArgs data;                    // required
   bool operator==(const DatasetStageArgs&) const = default;
 };
 
@@ -256,14 +271,14 @@ struct DatasetStageArgs {
 // checkpoints, logging, profiler
 
 struct CheckpointsArgs {
-  std::string checkpoints_path;                    // required
-  int64_t checkpoint_interval = 0;                 // required
+  std::string checkpoints_path;     // required
+  int64_t checkpoint_interval = 0;  // required
   bool save_initial_state = false;
   std::optional<std::string> resume_checkpoint_path;
   bool checkpoints_path_is_shared_file_system = false;
-  bool save_final_state = true;                    // strun extension (later nanotron)
-  bool load_lr_scheduler = true;                   // strun extension (later nanotron)
-  bool load_optimizer = true;                      // strun extension (later nanotron)
+  bool save_final_state = true;   // strun extension (later nanotron)
+  bool load_lr_scheduler = true;  // strun extension (later nanotron)
+  bool load_optimizer = true;     // strun extension (later nanotron)
   bool operator==(const CheckpointsArgs&) const = default;
 };
 
@@ -319,7 +334,7 @@ struct LightEvalTasksArgs {
 };
 
 struct LightEvalWandbLoggerConfig {
-  std::string wandb_project;                       // must not be empty
+  std::string wandb_project;  // must not be empty
   std::optional<std::string> wandb_entity;
   std::optional<std::string> wandb_run_name;
   bool operator==(const LightEvalWandbLoggerConfig&) const = default;
@@ -344,10 +359,10 @@ struct LightEvalConfig {
 // needs checkpoints, logging, tokens, optimizer and data_stages (ValidateForTraining says so).
 
 struct Config {
-  GeneralArgs general;                             // required
-  ParallelismArgs parallelism;                     // required
-  ModelArgs model;                                 // required
-  TokenizerArgs tokenizer;                         // required
+  GeneralArgs general;          // required
+  ParallelismArgs parallelism;  // required
+  ModelArgs model;              // required
+  TokenizerArgs tokenizer;      // required
   std::optional<CheckpointsArgs> checkpoints;
   std::optional<LoggingArgs> logging;
   std::optional<TokensArgs> tokens;
@@ -399,8 +414,10 @@ int64_t PaddedVocabSize(int64_t vocab_size, int64_t make_vocab_size_divisible_by
 int64_t PaddedVocabSize(const ModelArgs& model, int64_t tp);
 
 // Number of trainable parameters of nanotron's Llama with the vocabulary padded as above (tied
-// embeddings counted once; no biases). The tutorial model: 109,397,760 at tp=4, 109,395,456 at tp=1.
-int64_t CountParameters(const LlamaConfig& config, int64_t tp, int64_t make_vocab_size_divisible_by = 1);
+// embeddings counted once; no biases). The tutorial model: 109,397,760 at tp=4, 109,395,456 at
+// tp=1.
+int64_t CountParameters(const LlamaConfig& config, int64_t tp,
+                        int64_t make_vocab_size_divisible_by = 1);
 int64_t CountParameters(const ModelArgs& model, int64_t tp);
 
 // micro_batch_size * batch_accumulation_per_replica * dp (samples per optimizer step), and that

@@ -1,5 +1,6 @@
 // Config to YAML in the layout of nanotron's Config.save_as_yaml: every dataclass field, resolved
-// values, null for absent ones, keys sorted. strun extensions appear only when not at their default.
+// values, null for absent ones, keys sorted. strun extensions appear only when not at their
+// default.
 #include <string>
 
 #include "config/config.h"
@@ -30,7 +31,8 @@ Value Names(const NamesOrWeights& n) {
     }
     case NamesOrWeights::Form::kWeights: {
       Value map = Value::Map(/*sorted=*/false);  // file order is the order of the mixture
-      for (size_t i = 0; i < n.names.size(); ++i) map.Set(n.names[i], Float(i < n.weights.size() ? n.weights[i] : 0));
+      for (size_t i = 0; i < n.names.size(); ++i)
+        map.Set(n.names[i], Float(i < n.weights.size() ? n.weights[i] : 0));
       return map;
     }
   }
@@ -58,7 +60,8 @@ Value DumpParallelism(const ParallelismArgs& p) {
   v.Set("tp", Int(p.tp));
   v.Set("tp_linear_async_communication", Bool(p.tp_linear_async_communication));
   // nanotron writes the enum member's name.
-  v.Set("tp_mode", Str(p.tp_mode == TensorParallelLinearMode::kReduceScatter ? "REDUCE_SCATTER" : "ALL_REDUCE"));
+  v.Set("tp_mode", Str(p.tp_mode == TensorParallelLinearMode::kReduceScatter ? "REDUCE_SCATTER"
+                                                                             : "ALL_REDUCE"));
   if (p.recompute_layer) v.Set("recompute_layer", Bool(true));
   return v;
 }
@@ -152,7 +155,9 @@ Value DumpTokens(const TokensArgs& t) {
   return v;
 }
 
-const char* WarmupName(WarmupStyle s) { return s == WarmupStyle::kConstant ? "constant" : "linear"; }
+const char* WarmupName(WarmupStyle s) {
+  return s == WarmupStyle::kConstant ? "constant" : "linear";
+}
 
 const char* DecayName(DecayStyle s) {
   switch (s) {
@@ -200,13 +205,15 @@ Value DumpDataStage(const DatasetStageArgs& s) {
   Value dataset = Value::Map();
   if (const auto* p = std::get_if<PretrainDatasetsArgs>(&s.data.dataset)) {
     dataset.Set("dataset_overwrite_cache", Bool(p->dataset_overwrite_cache));
-    dataset.Set("dataset_processing_num_proc_per_process", Int(p->dataset_processing_num_proc_per_process));
+    dataset.Set("dataset_processing_num_proc_per_process",
+                Int(p->dataset_processing_num_proc_per_process));
     dataset.Set("hf_dataset_config_name", OptStr(p->hf_dataset_config_name));
     dataset.Set("hf_dataset_or_datasets", Names(p->hf_dataset_or_datasets));
     dataset.Set("hf_dataset_splits", Names(p->hf_dataset_splits));
     dataset.Set("text_column_name", Str(p->text_column_name));
   } else {
-    dataset.Set("dataset_folder", Names(std::get<NanosetDatasetsArgs>(s.data.dataset).dataset_folder));
+    dataset.Set("dataset_folder",
+                Names(std::get<NanosetDatasetsArgs>(s.data.dataset).dataset_folder));
   }
   Value data = Value::Map();
   data.Set("dataset", std::move(dataset));
@@ -272,8 +279,10 @@ Value DumpLightEval(const LightEvalConfig& c) {
     tasks.Set("custom_tasks", OptStr(t.custom_tasks));
     tasks.Set("dataset_loading_processes", Int(t.dataset_loading_processes));
     tasks.Set("max_samples", OptInt(t.max_samples));
-    tasks.Set("multichoice_continuations_start_space", OptBool(t.multichoice_continuations_start_space));
-    tasks.Set("no_multichoice_continuations_start_space", OptBool(t.no_multichoice_continuations_start_space));
+    tasks.Set("multichoice_continuations_start_space",
+              OptBool(t.multichoice_continuations_start_space));
+    tasks.Set("no_multichoice_continuations_start_space",
+              OptBool(t.no_multichoice_continuations_start_space));
     tasks.Set("num_fewshot_seeds", OptInt(t.num_fewshot_seeds));
     tasks.Set("tasks", OptStr(t.tasks));
     v.Set("tasks", std::move(tasks));

@@ -77,8 +77,9 @@ NamesOrWeights ParseNamesOrWeights(Fields& f, const std::string& key, bool weigh
       out.weights.push_back(yaml_fields::ToFloat(weights.Get(name), weights.where(), name));
     }
   } else {
-    f.FailValue(key, weights_allowed ? "expected a name, a list of names or a {name: weight} mapping"
-                                     : "expected a name or a list of names");
+    f.FailValue(key, weights_allowed
+                         ? "expected a name, a list of names or a {name: weight} mapping"
+                         : "expected a name or a list of names");
   }
   return out;
 }
@@ -131,7 +132,8 @@ ParallelismArgs ParseParallelism(Fields f) {
     } else if (Upper(*mode) == "REDUCE_SCATTER") {
       p.tp_mode = TensorParallelLinearMode::kReduceScatter;
     } else {
-      f.FailValue("tp_mode", fmt::format("should be one of 'all_reduce', 'reduce_scatter', not '{}'", *mode));
+      f.FailValue("tp_mode",
+                  fmt::format("should be one of 'all_reduce', 'reduce_scatter', not '{}'", *mode));
     }
   }
   f.Bool("tp_linear_async_communication", &p.tp_linear_async_communication);
@@ -148,10 +150,10 @@ LlamaConfig ParseLlama(Fields f) {
                 "Starcoder2 models are not supported by strun-train; only Llama (LlamaConfig) is");
   }
   f.Expect({"bos_token_id", "eos_token_id", "hidden_act", "hidden_size", "initializer_range",
-            "intermediate_size", "is_llama_config", "max_position_embeddings", "num_attention_heads",
-            "num_hidden_layers", "num_key_value_heads", "pad_token_id", "pretraining_tp",
-            "rms_norm_eps", "rope_scaling", "rope_theta", "tie_word_embeddings", "use_cache",
-            "vocab_size"});
+            "intermediate_size", "is_llama_config", "max_position_embeddings",
+            "num_attention_heads", "num_hidden_layers", "num_key_value_heads", "pad_token_id",
+            "pretraining_tp", "rms_norm_eps", "rope_scaling", "rope_theta", "tie_word_embeddings",
+            "use_cache", "vocab_size"});
   LlamaConfig c;
   f.Int("bos_token_id", &c.bos_token_id);
   f.Int("eos_token_id", &c.eos_token_id);
@@ -165,7 +167,8 @@ LlamaConfig ParseLlama(Fields f) {
   f.Int("num_hidden_layers", &c.num_hidden_layers);
   std::optional<int64_t> kv_heads;
   f.OptInt("num_key_value_heads", &kv_heads);
-  c.num_key_value_heads = kv_heads.value_or(c.num_attention_heads);  // nanotron's back-compat default
+  c.num_key_value_heads =
+      kv_heads.value_or(c.num_attention_heads);  // nanotron's back-compat default
   f.OptInt("pad_token_id", &c.pad_token_id);
   f.Int("pretraining_tp", &c.pretraining_tp);
   f.Float("rms_norm_eps", &c.rms_norm_eps);
@@ -184,8 +187,9 @@ LlamaConfig ParseLlama(Fields f) {
   f.Bool("tie_word_embeddings", &c.tie_word_embeddings);
   f.Bool("use_cache", &c.use_cache);
   f.Int("vocab_size", &c.vocab_size);
-  for (const char* key : {"hidden_size", "intermediate_size", "max_position_embeddings", "num_attention_heads",
-                          "num_hidden_layers", "num_key_value_heads", "vocab_size"}) {
+  for (const char* key :
+       {"hidden_size", "intermediate_size", "max_position_embeddings", "num_attention_heads",
+        "num_hidden_layers", "num_key_value_heads", "vocab_size"}) {
     const std::string k = key;
     int64_t v = k == "hidden_size"               ? c.hidden_size
                 : k == "intermediate_size"       ? c.intermediate_size
@@ -203,25 +207,29 @@ InitMethod ParseInitMethod(Fields f) {
   f.Expect({"std", "use_mup", "path"});
   int given = f.Has("std") + f.Has("use_mup") + f.Has("path");
   if (given > 1) {
-    f.FailHere(fmt::format("{}: give exactly one of std (random init), use_mup (spectral muP) or path "
-                           "(existing checkpoint)",
-                           f.where().path));
+    f.FailHere(
+        fmt::format("{}: give exactly one of std (random init), use_mup (spectral muP) or path "
+                    "(existing checkpoint)",
+                    f.where().path));
   }
   if (f.Has("path")) return ExistingCheckpointInit{NormalizePath(f.RequiredString("path"))};
   if (f.Has("use_mup")) {
-    if (!f.RequiredBool("use_mup")) f.FailValue("use_mup", "Remove `use_mup` if you don't want to use it");
+    if (!f.RequiredBool("use_mup"))
+      f.FailValue("use_mup", "Remove `use_mup` if you don't want to use it");
     return SpectralMupInit{true};
   }
   if (!f.Has("std")) {
-    f.FailHere(fmt::format("{}: give one of std (random init), use_mup (spectral muP) or path (existing "
-                           "checkpoint)",
-                           f.where().path));
+    f.FailHere(
+        fmt::format("{}: give one of std (random init), use_mup (spectral muP) or path (existing "
+                    "checkpoint)",
+                    f.where().path));
   }
   return RandomInit{f.RequiredFloat("std")};
 }
 
 ModelArgs ParseModel(Fields f) {
-  f.Expect({"model_config", "init_method", "dtype", "make_vocab_size_divisible_by", "ddp_bucket_cap_mb"});
+  f.Expect({"model_config", "init_method", "dtype", "make_vocab_size_divisible_by",
+            "ddp_bucket_cap_mb"});
   ModelArgs m;
   m.model_config = ParseLlama(Section(f, "model_config", "LlamaConfig"));
   m.init_method = ParseInitMethod(Section(f, "init_method", "init_method"));
@@ -230,14 +238,17 @@ ModelArgs ParseModel(Fields f) {
   if (dtype) {
     std::optional<DType> parsed = DTypeFromName(*dtype);
     if (!parsed) {
-      f.FailValue("dtype", fmt::format("dtype should be one of float32, float64, complex64, complex128, float16, "
-                                       "bfloat16, uint8, int8, int16, int32, int64, bool and not {}",
-                                       *dtype));
+      f.FailValue(
+          "dtype",
+          fmt::format("dtype should be one of float32, float64, complex64, complex128, float16, "
+                      "bfloat16, uint8, int8, int16, int32, int64, bool and not {}",
+                      *dtype));
     }
     m.dtype = *parsed;
   }
   f.Int("make_vocab_size_divisible_by", &m.make_vocab_size_divisible_by);
-  if (m.make_vocab_size_divisible_by < 1) f.FailValue("make_vocab_size_divisible_by", "must be at least 1");
+  if (m.make_vocab_size_divisible_by < 1)
+    f.FailValue("make_vocab_size_divisible_by", "must be at least 1");
   f.Int("ddp_bucket_cap_mb", &m.ddp_bucket_cap_mb);
   return m;
 }
@@ -267,8 +278,8 @@ TokensArgs ParseTokens(Fields f) {
 
 // The lr_decay_steps default needs tokens.train_steps: the caller fills it (has_decay_steps false).
 LRSchedulerArgs ParseLRScheduler(Fields f, bool* has_decay_steps) {
-  f.Expect({"learning_rate", "lr_warmup_steps", "lr_warmup_style", "lr_decay_style", "lr_decay_steps",
-            "lr_decay_starting_step", "min_decay_lr"});
+  f.Expect({"learning_rate", "lr_warmup_steps", "lr_warmup_style", "lr_decay_style",
+            "lr_decay_steps", "lr_decay_starting_step", "min_decay_lr"});
   LRSchedulerArgs s;
   s.learning_rate = f.RequiredFloat("learning_rate");
   f.Int("lr_warmup_steps", &s.lr_warmup_steps);
@@ -281,8 +292,9 @@ LRSchedulerArgs ParseLRScheduler(Fields f, bool* has_decay_steps) {
     } else if (*warmup == "constant") {
       s.lr_warmup_style = WarmupStyle::kConstant;
     } else {
-      f.FailValue("lr_warmup_style",
-                  fmt::format("lr_warmup_style should be one of 'linear', 'constant' and not {}", *warmup));
+      f.FailValue(
+          "lr_warmup_style",
+          fmt::format("lr_warmup_style should be one of 'linear', 'constant' and not {}", *warmup));
     }
   }
   std::optional<std::string> decay;
@@ -295,8 +307,10 @@ LRSchedulerArgs ParseLRScheduler(Fields f, bool* has_decay_steps) {
     } else if (*decay == "1-sqrt") {
       s.lr_decay_style = DecayStyle::kOneMinusSqrt;
     } else {
-      f.FailValue("lr_decay_style",
-                  fmt::format("lr_decay_style should be one of 'linear', 'cosine', '1-sqrt' and not {}", *decay));
+      f.FailValue(
+          "lr_decay_style",
+          fmt::format("lr_decay_style should be one of 'linear', 'cosine', '1-sqrt' and not {}",
+                      *decay));
     }
   }
   std::optional<int64_t> decay_steps;
@@ -315,13 +329,15 @@ LRSchedulerArgs ParseLRScheduler(Fields f, bool* has_decay_steps) {
 
 OptimizerFactory ParseOptimizerFactory(Fields f) {
   f.Expect({"name", "adam_eps", "adam_beta1", "adam_beta2", "torch_adam_is_fused"});
-  bool adam_keys = f.Has("adam_eps") || f.Has("adam_beta1") || f.Has("adam_beta2") || f.Has("torch_adam_is_fused");
+  bool adam_keys = f.Has("adam_eps") || f.Has("adam_beta1") || f.Has("adam_beta2") ||
+                   f.Has("torch_adam_is_fused");
   std::optional<std::string> name;
   f.OptString("name", &name);
   if (!name) name = adam_keys ? "adamW" : "sgd";
   // With name: sgd, nanotron builds SGD and ignores any Adam keys; so does strun.
   if (*name == "sgd") return SGDOptimizerArgs{};
-  if (*name != "adamW") f.FailValue("name", fmt::format("Optimizer {} is not supported (use adamW or sgd)", *name));
+  if (*name != "adamW")
+    f.FailValue("name", fmt::format("Optimizer {} is not supported (use adamW or sgd)", *name));
   AdamWOptimizerArgs a;
   a.adam_eps = f.RequiredFloat("adam_eps");
   a.adam_beta1 = f.RequiredFloat("adam_beta1");
@@ -331,8 +347,8 @@ OptimizerFactory ParseOptimizerFactory(Fields f) {
 }
 
 OptimizerArgs ParseOptimizer(Fields f, bool* has_decay_steps) {
-  f.Expect({"optimizer_factory", "zero_stage", "weight_decay", "clip_grad", "accumulate_grad_in_fp32",
-            "learning_rate_scheduler"});
+  f.Expect({"optimizer_factory", "zero_stage", "weight_decay", "clip_grad",
+            "accumulate_grad_in_fp32", "learning_rate_scheduler"});
   OptimizerArgs o;
   o.optimizer_factory = ParseOptimizerFactory(Section(f, "optimizer_factory", "optimizer_factory"));
   o.zero_stage = f.RequiredInt("zero_stage");
@@ -347,13 +363,14 @@ OptimizerArgs ParseOptimizer(Fields f, bool* has_decay_steps) {
 
 std::variant<PretrainDatasetsArgs, NanosetDatasetsArgs> ParseDataset(Fields f) {
   f.Expect({"hf_dataset_or_datasets", "hf_dataset_splits", "hf_dataset_config_name",
-            "dataset_processing_num_proc_per_process", "dataset_overwrite_cache", "text_column_name",
-            "dataset_folder"});
+            "dataset_processing_num_proc_per_process", "dataset_overwrite_cache",
+            "text_column_name", "dataset_folder"});
   if (f.Has("dataset_folder")) {
     for (const std::string& key : f.Keys()) {
       if (key != "dataset_folder") {
-        f.FailValue(key, "a dataset is either a Hugging Face dataset (hf_dataset_or_datasets, ...) or "
-                         "a Nanoset (dataset_folder alone), not both");
+        f.FailValue(key,
+                    "a dataset is either a Hugging Face dataset (hf_dataset_or_datasets, ...) or "
+                    "a Nanoset (dataset_folder alone), not both");
       }
     }
     if (!f.HasValue("dataset_folder")) f.FailMissing("dataset_folder");
@@ -362,7 +379,8 @@ std::variant<PretrainDatasetsArgs, NanosetDatasetsArgs> ParseDataset(Fields f) {
   PretrainDatasetsArgs d;
   if (!f.HasValue("hf_dataset_or_datasets")) f.FailMissing("hf_dataset_or_datasets");
   d.hf_dataset_or_datasets = ParseNamesOrWeights(f, "hf_dataset_or_datasets", true);
-  if (f.HasValue("hf_dataset_splits")) d.hf_dataset_splits = ParseNamesOrWeights(f, "hf_dataset_splits", false);
+  if (f.HasValue("hf_dataset_splits"))
+    d.hf_dataset_splits = ParseNamesOrWeights(f, "hf_dataset_splits", false);
   f.OptString("hf_dataset_config_name", &d.hf_dataset_config_name);
   f.Int("dataset_processing_num_proc_per_process", &d.dataset_processing_num_proc_per_process);
   f.Bool("dataset_overwrite_cache", &d.dataset_overwrite_cache);
@@ -386,47 +404,55 @@ std::vector<DatasetStageArgs> ParseDataStages(Fields& root) {
   std::vector<DatasetStageArgs> stages;
   std::vector<int> lines;
   for (size_t i = 0; i < node.size(); ++i) {
-    Fields f(node[i], Where{list.source, list.Index(i), yaml_fields::LineOf(node[i])}, "a data stage");
+    Fields f(node[i], Where{list.source, list.Index(i), yaml_fields::LineOf(node[i])},
+             "a data stage");
     f.Expect({"name", "start_training_step", "data"});
     DatasetStageArgs s;
     s.name = f.RequiredString("name");
     s.start_training_step = f.RequiredInt("start_training_step");
     if (s.start_training_step < 0) {
       f.FailValue("start_training_step",
-                  fmt::format("training_steps should be a positive integer and not {}", s.start_training_step));
+                  fmt::format("training_steps should be a positive integer and not {}",
+                              s.start_training_step));
     }
     s.data = ParseData(Section(f, "data", "DataArgs"));
     stages.push_back(std::move(s));
   }
   // nanotron sorts the stages by start step, then requires one at step 1 and unique names/steps.
-  std::stable_sort(stages.begin(), stages.end(), [](const DatasetStageArgs& a, const DatasetStageArgs& b) {
-    return a.start_training_step < b.start_training_step;
-  });
+  std::stable_sort(stages.begin(), stages.end(),
+                   [](const DatasetStageArgs& a, const DatasetStageArgs& b) {
+                     return a.start_training_step < b.start_training_step;
+                   });
   for (size_t i = 0; i < stages.size(); ++i) {
     for (size_t j = i + 1; j < stages.size(); ++j) {
       if (stages[i].name == stages[j].name) {
-        root.FailValue("data_stages", fmt::format("Each stage should have a unique name; '{}' is used twice",
-                                                  stages[i].name));
+        root.FailValue("data_stages",
+                       fmt::format("Each stage should have a unique name; '{}' is used twice",
+                                   stages[i].name));
       }
       if (stages[i].start_training_step == stages[j].start_training_step) {
-        root.FailValue("data_stages",
-                       fmt::format("Each stage should have a unique starting training step; stages '{}' and "
-                                   "'{}' both start at {}",
-                                   stages[i].name, stages[j].name, stages[i].start_training_step));
+        root.FailValue(
+            "data_stages",
+            fmt::format("Each stage should have a unique starting training step; stages '{}' and "
+                        "'{}' both start at {}",
+                        stages[i].name, stages[j].name, stages[i].start_training_step));
       }
     }
   }
-  bool has_first = std::any_of(stages.begin(), stages.end(),
-                               [](const DatasetStageArgs& s) { return s.start_training_step == 1; });
+  bool has_first = std::any_of(stages.begin(), stages.end(), [](const DatasetStageArgs& s) {
+    return s.start_training_step == 1;
+  });
   if (!has_first) {
-    root.FailValue("data_stages", "You must have a training stage starting at 1 in the config's data_stages");
+    root.FailValue("data_stages",
+                   "You must have a training stage starting at 1 in the config's data_stages");
   }
   return stages;
 }
 
 CheckpointsArgs ParseCheckpoints(Fields f) {
-  f.Expect({"checkpoints_path", "checkpoint_interval", "save_initial_state", "resume_checkpoint_path",
-            "checkpoints_path_is_shared_file_system", "save_final_state", "load_lr_scheduler", "load_optimizer"});
+  f.Expect({"checkpoints_path", "checkpoint_interval", "save_initial_state",
+            "resume_checkpoint_path", "checkpoints_path_is_shared_file_system", "save_final_state",
+            "load_lr_scheduler", "load_optimizer"});
   CheckpointsArgs c;
   c.checkpoints_path = NormalizePath(f.RequiredString("checkpoints_path"));
   c.checkpoint_interval = f.RequiredInt("checkpoint_interval");
@@ -446,15 +472,19 @@ LoggingArgs ParseLogging(Fields f) {
   for (const char* key : {"log_level", "log_level_replica"}) {
     std::string* out = key == std::string("log_level") ? &l.log_level : &l.log_level_replica;
     f.String(key, out);
-    static const char* const kLevels[] = {"debug", "info", "warning", "error", "critical", "passive"};
-    if (std::none_of(std::begin(kLevels), std::end(kLevels), [&](const char* v) { return *out == v; })) {
-      f.FailValue(key, fmt::format("{} should be one of debug, info, warning, error, critical, passive and "
-                                   "not {}",
-                                   key, *out));
+    static const char* const kLevels[] = {"debug", "info",     "warning",
+                                          "error", "critical", "passive"};
+    if (std::none_of(std::begin(kLevels), std::end(kLevels),
+                     [&](const char* v) { return *out == v; })) {
+      f.FailValue(
+          key, fmt::format("{} should be one of debug, info, warning, error, critical, passive and "
+                           "not {}",
+                           key, *out));
     }
   }
   f.Int("iteration_step_info_interval", &l.iteration_step_info_interval);
-  if (l.iteration_step_info_interval < 1) f.FailValue("iteration_step_info_interval", "must be at least 1");
+  if (l.iteration_step_info_interval < 1)
+    f.FailValue("iteration_step_info_interval", "must be at least 1");
   return l;
 }
 
@@ -481,7 +511,8 @@ GenerationArgs ParseGeneration(Fields f) {
     } else if (s == "BASIC") {
       g.sampler = SamplerType::kBasic;
     } else {
-      f.FailValue("sampler", fmt::format("should be one of top_p, top_k, greedy, basic, not '{}'", *sampler));
+      f.FailValue("sampler",
+                  fmt::format("should be one of top_p, top_k, greedy, basic, not '{}'", *sampler));
     }
   }
   f.OptFloat("temperature", &g.temperature);
@@ -495,20 +526,21 @@ GenerationArgs ParseGeneration(Fields f) {
 }
 
 LightEvalConfig ParseLightEval(Fields f) {
-  f.Expect({"slurm_template", "slurm_script_dir", "checkpoints_path", "parallelism", "batch_size", "generation",
-            "tasks", "logging", "wandb"});
+  f.Expect({"slurm_template", "slurm_script_dir", "checkpoints_path", "parallelism", "batch_size",
+            "generation", "tasks", "logging", "wandb"});
   LightEvalConfig c;
   f.OptString("slurm_template", &c.slurm_template);
   f.OptString("slurm_script_dir", &c.slurm_script_dir);
   f.OptString("checkpoints_path", &c.checkpoints_path);
-  if (f.HasValue("parallelism")) c.parallelism = ParseParallelism(Section(f, "parallelism", "ParallelismArgs"));
+  if (f.HasValue("parallelism"))
+    c.parallelism = ParseParallelism(Section(f, "parallelism", "ParallelismArgs"));
   f.OptInt("batch_size", &c.batch_size);
   if (f.HasValue("generation")) {
     YAML::Node node = f.Get("generation");
     if (!node.IsMap()) f.FailValue("generation", "expected a mapping");
     // nanotron's union tries GenerationArgs first, then {task: GenerationArgs}.
-    static const std::vector<std::string> kGenerationKeys = {"sampler", "temperature", "top_k", "top_p",
-                                                             "n_samples", "eos",        "seed",  "use_cache"};
+    static const std::vector<std::string> kGenerationKeys = {
+        "sampler", "temperature", "top_k", "top_p", "n_samples", "eos", "seed", "use_cache"};
     Fields gen(node, f.ChildWhere("generation"), "GenerationArgs");
     std::vector<std::string> keys = gen.Keys();
     bool single = std::all_of(keys.begin(), keys.end(), [](const std::string& k) {
@@ -530,8 +562,9 @@ LightEvalConfig ParseLightEval(Fields f) {
   }
   if (f.HasValue("tasks")) {
     Fields t = Section(f, "tasks", "LightEvalTasksArgs");
-    t.Expect({"tasks", "custom_tasks", "max_samples", "num_fewshot_seeds", "dataset_loading_processes",
-              "multichoice_continuations_start_space", "no_multichoice_continuations_start_space"});
+    t.Expect({"tasks", "custom_tasks", "max_samples", "num_fewshot_seeds",
+              "dataset_loading_processes", "multichoice_continuations_start_space",
+              "no_multichoice_continuations_start_space"});
     LightEvalTasksArgs a;
     t.OptString("tasks", &a.tasks);
     t.OptString("custom_tasks", &a.custom_tasks);
@@ -539,13 +572,15 @@ LightEvalConfig ParseLightEval(Fields f) {
     t.OptInt("num_fewshot_seeds", &a.num_fewshot_seeds);
     t.Int("dataset_loading_processes", &a.dataset_loading_processes);
     t.OptBool("multichoice_continuations_start_space", &a.multichoice_continuations_start_space);
-    t.OptBool("no_multichoice_continuations_start_space", &a.no_multichoice_continuations_start_space);
+    t.OptBool("no_multichoice_continuations_start_space",
+              &a.no_multichoice_continuations_start_space);
     c.tasks = a;
   }
   if (f.HasValue("logging")) {
     Fields l = Section(f, "logging", "LightEvalLoggingArgs");
-    l.Expect({"local_output_path", "push_results_to_hub", "push_details_to_hub", "push_results_to_tensorboard",
-              "hub_repo_results", "hub_repo_details", "hub_repo_tensorboard", "tensorboard_metric_prefix"});
+    l.Expect({"local_output_path", "push_results_to_hub", "push_details_to_hub",
+              "push_results_to_tensorboard", "hub_repo_results", "hub_repo_details",
+              "hub_repo_tensorboard", "tensorboard_metric_prefix"});
     LightEvalLoggingArgs a;
     PathKey(l, "local_output_path", &a.local_output_path);
     l.OptBool("push_results_to_hub", &a.push_results_to_hub);
@@ -572,36 +607,44 @@ LightEvalConfig ParseLightEval(Fields f) {
 
 Config ParseRoot(const YAML::Node& doc, const std::string& source, const LoadOptions& options) {
   Fields root(doc, Where{&source, ""}, "a nanotron config");
-  root.Expect({"general", "parallelism", "model", "tokenizer", "checkpoints", "logging", "tokens", "optimizer",
-               "data_stages", "profiler", "lighteval"});
+  root.Expect({"general", "parallelism", "model", "tokenizer", "checkpoints", "logging", "tokens",
+               "optimizer", "data_stages", "profiler", "lighteval"});
   Config c;
   c.general = ParseGeneral(Section(root, "general", "GeneralArgs"), options);
   c.parallelism = ParseParallelism(Section(root, "parallelism", "ParallelismArgs"));
   c.model = ParseModel(Section(root, "model", "ModelArgs"));
   c.tokenizer = ParseTokenizer(Section(root, "tokenizer", "TokenizerArgs"));
-  if (root.HasValue("checkpoints")) c.checkpoints = ParseCheckpoints(Section(root, "checkpoints", "CheckpointsArgs"));
+  if (root.HasValue("checkpoints"))
+    c.checkpoints = ParseCheckpoints(Section(root, "checkpoints", "CheckpointsArgs"));
   if (root.HasValue("logging")) c.logging = ParseLogging(Section(root, "logging", "LoggingArgs"));
   if (root.HasValue("tokens")) c.tokens = ParseTokens(Section(root, "tokens", "TokensArgs"));
   bool has_decay_steps = true;
-  if (root.HasValue("optimizer")) c.optimizer = ParseOptimizer(Section(root, "optimizer", "OptimizerArgs"), &has_decay_steps);
+  if (root.HasValue("optimizer"))
+    c.optimizer = ParseOptimizer(Section(root, "optimizer", "OptimizerArgs"), &has_decay_steps);
   if (root.HasValue("data_stages")) c.data_stages = ParseDataStages(root);
-  if (root.HasValue("profiler")) c.profiler = ParseProfiler(Section(root, "profiler", "ProfilerArgs"));
-  if (root.HasValue("lighteval")) c.lighteval = ParseLightEval(Section(root, "lighteval", "LightEvalConfig"));
+  if (root.HasValue("profiler"))
+    c.profiler = ParseProfiler(Section(root, "profiler", "ProfilerArgs"));
+  if (root.HasValue("lighteval"))
+    c.lighteval = ParseLightEval(Section(root, "lighteval", "LightEvalConfig"));
 
   // Config.__post_init__: checks across sections.
   if (c.profiler && c.profiler->profiler_export_path) {
-    if (!c.tokens) root.FailValue("profiler", "profiling needs the tokens section (train_steps < 10)");
+    if (!c.tokens)
+      root.FailValue("profiler", "profiling needs the tokens section (train_steps < 10)");
     if (c.tokens->train_steps >= 10) {
-      root.FailValue("profiler", fmt::format("profiling is for short runs: tokens.train_steps must be below 10, "
-                                             "not {}",
-                                             c.tokens->train_steps));
+      root.FailValue(
+          "profiler",
+          fmt::format("profiling is for short runs: tokens.train_steps must be below 10, "
+                      "not {}",
+                      c.tokens->train_steps));
     }
   }
   if (c.optimizer && !has_decay_steps) {
     LRSchedulerArgs& s = c.optimizer->learning_rate_scheduler;
     if (!c.tokens) {
-      root.FailValue("optimizer", "optimizer.learning_rate_scheduler.lr_decay_steps defaults to "
-                                  "tokens.train_steps - lr_warmup_steps: give one or the tokens section");
+      root.FailValue("optimizer",
+                     "optimizer.learning_rate_scheduler.lr_decay_steps defaults to "
+                     "tokens.train_steps - lr_warmup_steps: give one or the tokens section");
     }
     // Negative when the run is shorter than the warm-up (a shortened test run): the schedule then
     // never leaves warm-up, as in nanotron.
@@ -612,16 +655,18 @@ Config ParseRoot(const YAML::Node& doc, const std::string& source, const LoadOpt
 
 }  // namespace
 
-Result<Config> ParseConfig(const std::string& yaml_text, const std::string& source_name, const LoadOptions& options) {
+Result<Config> ParseConfig(const std::string& yaml_text, const std::string& source_name,
+                           const LoadOptions& options) {
   try {
     YAML::Node doc = YAML::Load(yaml_text);
     return ParseRoot(doc, source_name, options);
   } catch (const ConfigError& e) {
     return MakeError(e.what());
   } catch (const YAML::ParserException& e) {
-    return MakeError(fmt::format("{}:{}:{}: invalid YAML: {} (check the indentation, colons and brackets around "
-                                 "this line)",
-                                 source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
+    return MakeError(
+        fmt::format("{}:{}:{}: invalid YAML: {} (check the indentation, colons and brackets around "
+                    "this line)",
+                    source_name, e.mark.line + 1, e.mark.column + 1, e.msg));
   } catch (const YAML::Exception& e) {
     return MakeError(fmt::format("{}: invalid YAML: {}", source_name, e.what()));
   } catch (const std::exception& e) {
@@ -631,7 +676,9 @@ Result<Config> ParseConfig(const std::string& yaml_text, const std::string& sour
 
 Result<Config> LoadConfig(const std::string& path, const LoadOptions& options) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return MakeError(fmt::format("{}: cannot open the config file (does it exist and is it readable?)", path));
+  if (!in)
+    return MakeError(
+        fmt::format("{}: cannot open the config file (does it exist and is it readable?)", path));
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) return MakeError(fmt::format("{}: cannot read the config file", path));

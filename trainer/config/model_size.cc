@@ -26,7 +26,8 @@ int64_t CountParameters(const LlamaConfig& c, int64_t tp, int64_t make_vocab_siz
   const int64_t down = c.intermediate_size * h;
   const int64_t layer = 2 * h + qkv + o + gate_up + down;
   const int64_t embeddings = vocab * h;
-  const int64_t lm_head = c.tie_word_embeddings ? 0 : vocab * h;  // tied: the same tensor, counted once
+  const int64_t lm_head =
+      c.tie_word_embeddings ? 0 : vocab * h;  // tied: the same tensor, counted once
   return embeddings + c.num_hidden_layers * layer + h /* final RMSNorm */ + lm_head;
 }
 
@@ -36,7 +37,8 @@ int64_t CountParameters(const ModelArgs& model, int64_t tp) {
 
 int64_t GlobalBatchSize(const Config& config) {
   if (!config.tokens) return 0;
-  return config.tokens->micro_batch_size * config.tokens->batch_accumulation_per_replica * config.parallelism.dp;
+  return config.tokens->micro_batch_size * config.tokens->batch_accumulation_per_replica *
+         config.parallelism.dp;
 }
 
 int64_t TokensPerStep(const Config& config) {

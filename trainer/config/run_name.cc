@@ -21,7 +21,8 @@ std::string ExpandRunName(const std::string& run, const LoadOptions& options) {
   std::string out = run;
   if (out.find("%date") != std::string::npos) {
     // Local time, as Python's datetime.now().strftime("%Y%m%d_%H%M%S").
-    std::time_t t = std::chrono::system_clock::to_time_t(options.now.value_or(std::chrono::system_clock::now()));
+    std::time_t t = std::chrono::system_clock::to_time_t(
+        options.now.value_or(std::chrono::system_clock::now()));
     std::tm local{};
     localtime_r(&t, &local);
     char date[32];

@@ -10,7 +10,8 @@
 namespace strun::train::yaml_emitter {
 namespace {
 
-// Plain scalars that a YAML 1.1 (PyYAML) or 1.2 (yaml-cpp, strun) reader would not read as a string.
+// Plain scalars that a YAML 1.1 (PyYAML) or 1.2 (yaml-cpp, strun) reader would not read as a
+// string.
 bool ResolvesToNonString(const std::string& s) {
   if (s.size() > 128) return false;  // no YAML number or keyword is that long; spares std::regex
   static const std::regex kSpecial(
@@ -89,11 +90,13 @@ std::string FormatFloat(double v) {
     } else if (static_cast<size_t>(exponent) + 1 >= digits.size()) {
       out = digits + std::string(static_cast<size_t>(exponent) + 1 - digits.size(), '0') + ".0";
     } else {
-      out = digits.substr(0, static_cast<size_t>(exponent) + 1) + "." + digits.substr(static_cast<size_t>(exponent) + 1);
+      out = digits.substr(0, static_cast<size_t>(exponent) + 1) + "." +
+            digits.substr(static_cast<size_t>(exponent) + 1);
     }
   } else {
     // PyYAML turns Python's "1e-08" into "1.0e-08" so that YAML 1.1 reads it as a float.
-    std::string mantissa = digits.size() == 1 ? digits + ".0" : digits.substr(0, 1) + "." + digits.substr(1);
+    std::string mantissa =
+        digits.size() == 1 ? digits + ".0" : digits.substr(0, 1) + "." + digits.substr(1);
     char exp[16];
     std::snprintf(exp, sizeof(exp), "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
     out = mantissa + exp;
@@ -145,7 +148,8 @@ void Value::EmitMap(int indent, bool first_inline, std::string* out) const {
   std::vector<const std::pair<std::string, Value>*> order;
   for (const auto& item : items_) order.push_back(&item);
   if (sorted_) {
-    std::stable_sort(order.begin(), order.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto* a, const auto* b) { return a->first < b->first; });
   }
   bool first = true;
   for (const auto* item : order) {

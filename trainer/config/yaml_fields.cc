@@ -33,13 +33,16 @@ std::string Describe(const YAML::Node& node) {
 
 [[noreturn]] void WrongType(const YAML::Node& node, const Where& where, const std::string& key,
                             const char* expected) {
-  where.Fail(node, fmt::format("{}: expected {}, got {}", where.Child(key), expected, Describe(node)));
+  where.Fail(node,
+             fmt::format("{}: expected {}, got {}", where.Child(key), expected, Describe(node)));
 }
 
 // YAML 1.1 booleans as PyYAML resolves them.
 std::optional<bool> ParseBool(const std::string& s) {
-  static const char* const kTrue[] = {"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
-  static const char* const kFalse[] = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+  static const char* const kTrue[] = {"true", "True", "TRUE", "yes", "Yes",
+                                      "YES",  "on",   "On",   "ON"};
+  static const char* const kFalse[] = {"false", "False", "FALSE", "no", "No",
+                                       "NO",    "off",   "Off",   "OFF"};
   for (const char* t : kTrue) {
     if (s == t) return true;
   }
@@ -81,7 +84,8 @@ int64_t ToInt(const YAML::Node& node, const Where& where, const std::string& key
   static const std::regex kInt(R"([-+]?[0-9][0-9_]*)");
   const std::string& s = node.Scalar();
   // The length bound keeps std::regex (recursive) away from absurd inputs.
-  if (s.size() > kMaxNumberLength || !std::regex_match(s, kInt)) WrongType(node, where, key, "an integer");
+  if (s.size() > kMaxNumberLength || !std::regex_match(s, kInt))
+    WrongType(node, where, key, "an integer");
   std::string digits = WithoutUnderscores(s[0] == '+' ? s.substr(1) : s);
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
@@ -94,12 +98,14 @@ int64_t ToInt(const YAML::Node& node, const Where& where, const std::string& key
 double ToFloat(const YAML::Node& node, const Where& where, const std::string& key) {
   if (!node.IsScalar() || !IsPlain(node)) WrongType(node, where, key, "a number");
   const std::string& s = node.Scalar();
-  static const std::regex kNumber(R"([-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)([eE][-+]?[0-9]+)?)");
+  static const std::regex kNumber(
+      R"([-+]?([0-9][0-9_]*(\.[0-9_]*)?|\.[0-9][0-9_]*)([eE][-+]?[0-9]+)?)");
   static const std::regex kInf(R"([-+]?\.(inf|Inf|INF))");
   static const std::regex kNan(R"(\.(nan|NaN|NAN))");
   if (s.size() > kMaxNumberLength) WrongType(node, where, key, "a number");
   if (std::regex_match(s, kInf)) {
-    return s[0] == '-' ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+    return s[0] == '-' ? -std::numeric_limits<double>::infinity()
+                       : std::numeric_limits<double>::infinity();
   }
   if (std::regex_match(s, kNan)) return std::numeric_limits<double>::quiet_NaN();
   if (!std::regex_match(s, kNumber)) WrongType(node, where, key, "a number");
@@ -127,14 +133,16 @@ std::string ToString(const YAML::Node& node, const Where& where, const std::stri
 Fields::Fields(const YAML::Node& node, Where where, const std::string& what)
     : node_(node), where_(std::move(where)), what_(what) {
   if (!node.IsMap()) {
-    where_.Fail(node, fmt::format("{}: expected a mapping ({}), got {}",
-                                  where_.path.empty() ? "the file" : where_.path, what, Describe(node)));
+    where_.Fail(node,
+                fmt::format("{}: expected a mapping ({}), got {}",
+                            where_.path.empty() ? "the file" : where_.path, what, Describe(node)));
   }
   // Note: YAML::Node's assignment rewrites the node it refers to, so entries are only ever
   // copy-constructed here, never assigned (no erase, no sort).
   std::vector<Entry> all;
   for (const auto& kv : node) {
-    if (!kv.first.IsScalar()) where_.Fail(kv.first, fmt::format("{}: keys must be names", where_.path));
+    if (!kv.first.IsScalar())
+      where_.Fail(kv.first, fmt::format("{}: keys must be names", where_.path));
     all.push_back({kv.first.Scalar(), kv.first, kv.second});
   }
   // A repeated key replaces the earlier one (PyYAML keeps the last value).
@@ -178,7 +186,8 @@ void Fields::FailValue(const std::string& key, const std::string& message) {
 }
 
 void Fields::FailHere(const std::string& message) const {
-  if (where_.line > 0) throw ConfigError(fmt::format("{}:{}: {}", *where_.source, where_.line, message));
+  if (where_.line > 0)
+    throw ConfigError(fmt::format("{}:{}: {}", *where_.source, where_.line, message));
   where_.Fail(node_, message);
 }
 
@@ -291,7 +300,8 @@ std::string Suggest(const std::string& word, const std::vector<std::string>& can
       row[0] = i;
       for (size_t j = 1; j <= c.size(); ++j) {
         size_t above = row[j];
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (word[i - 1] == c[j - 1] ? 0 : 1)});
+        row[j] =
+            std::min({row[j] + 1, row[j - 1] + 1, diagonal + (word[i - 1] == c[j - 1] ? 0 : 1)});
         diagonal = above;
       }
     }

@@ -4,8 +4,8 @@
 
 #include <cmath>
 #include <fstream>
-#include <sstream>
 #include <limits>
+#include <sstream>
 
 #include "config/config.h"
 #include "config/yaml_emitter.h"
@@ -43,7 +43,8 @@ TEST(ConfigDump, TutorialDumpReadsLikeNanotrons) {
   std::string d = DumpConfig(*r);
   // Sorted top-level keys; the list under data_stages is not indented (PyYAML's default).
   EXPECT_EQ(d.substr(0, d.find('\n')), "checkpoints:");
-  EXPECT_THAT(d, HasSubstr("data_stages:\n- data:\n    dataset:\n      dataset_overwrite_cache: false\n"));
+  EXPECT_THAT(
+      d, HasSubstr("data_stages:\n- data:\n    dataset:\n      dataset_overwrite_cache: false\n"));
   EXPECT_THAT(d, HasSubstr("      hf_dataset_config_name: wikitext-103-v1\n"));
   EXPECT_THAT(d, HasSubstr("  name: stable training stage\n  start_training_step: 1\n"));
   EXPECT_THAT(d, HasSubstr("  rms_norm_eps: 1.0e-05\n"));
@@ -62,8 +63,8 @@ TEST(ConfigDump, TutorialDumpReadsLikeNanotrons) {
   EXPECT_THAT(d, ::testing::Not(HasSubstr("recompute_layer")));
 }
 
-// testdata/tutorial_saved_by_nanotron.yaml is what nanotron 5f8a52b0's Config.save_as_yaml wrote for
-// the tutorial's file (its own config code, run under python3 with dacite and PyYAML).
+// testdata/tutorial_saved_by_nanotron.yaml is what nanotron 5f8a52b0's Config.save_as_yaml wrote
+// for the tutorial's file (its own config code, run under python3 with dacite and PyYAML).
 TEST(ConfigDump, TutorialDumpIsByteIdenticalToNanotronsSave) {
   LoadOptions o;
   o.job_id = "99";
@@ -71,7 +72,8 @@ TEST(ConfigDump, TutorialDumpIsByteIdenticalToNanotronsSave) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   Config c = *r;
   c.general.run = "tiny_llama_%date_%jobid";  // nanotron leaves it unexpanded (its bug)
-  std::ifstream in(std::string(STRUN_SOURCE_DIR) + "/tests/trainer/config/testdata/tutorial_saved_by_nanotron.yaml");
+  std::ifstream in(std::string(STRUN_SOURCE_DIR) +
+                   "/tests/trainer/config/testdata/tutorial_saved_by_nanotron.yaml");
   std::ostringstream expected;
   expected << in.rdbuf();
   ASSERT_FALSE(expected.str().empty());
@@ -129,15 +131,18 @@ lighteval:
   logging: {push_details_to_hub: true}
   parallelism: {dp: 2, pp: 1, tp: 1, recompute_layer: true}
 )";
-  text = Replace(text, "  project: p", "  project: '%weird # project'\n  step: 12\n  consumed_train_samples: 3");
+  text = Replace(text, "  project: p",
+                 "  project: '%weird # project'\n  step: 12\n  consumed_train_samples: 3");
   text = Replace(text, "model_config: {}",
-                 "model_config:\n    pad_token_id: 0\n    rope_scaling: {type: linear, factor: 2.0}\n    hidden_act: gelu");
+                 "model_config:\n    pad_token_id: 0\n    rope_scaling: {type: linear, factor: "
+                 "2.0}\n    hidden_act: gelu");
   text = Replace(text, "  dp: 1", "  dp: 1\n  recompute_layer: true");
   Result<Config> r = ParseConfig(text, "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   ExpectRoundTrip(*r);
   std::string d = DumpConfig(*r);
-  EXPECT_THAT(d, HasSubstr("      hf_dataset_or_datasets:\n        zeta: 2.0\n        alpha: 1.5\n"));
+  EXPECT_THAT(d,
+              HasSubstr("      hf_dataset_or_datasets:\n        zeta: 2.0\n        alpha: 1.5\n"));
   EXPECT_THAT(d, HasSubstr("  name: 'yes'\n"));
   EXPECT_THAT(d, HasSubstr("  save_final_state: false\n"));
   EXPECT_THAT(d, HasSubstr("  recompute_layer: true\n"));

@@ -197,16 +197,18 @@ TEST(ConfigLoad, MinimalConfigGetsNanotronDefaults) {
   EXPECT_EQ(c.model.model_config.hidden_size, 4096);
   EXPECT_EQ(c.model.model_config.num_key_value_heads, 32);
   EXPECT_EQ(c.model.model_config.vocab_size, 32000);
-  EXPECT_FALSE(c.checkpoints || c.logging || c.tokens || c.optimizer || c.data_stages || c.profiler ||
-               c.lighteval);
+  EXPECT_FALSE(c.checkpoints || c.logging || c.tokens || c.optimizer || c.data_stages ||
+               c.profiler || c.lighteval);
   // A training run needs more than nanotron's loader does.
   Status s = ValidateForTraining(c, "min.yaml");
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.error().message, ::testing::HasSubstr("min.yaml: the checkpoints section is missing"));
+  EXPECT_THAT(s.error().message,
+              ::testing::HasSubstr("min.yaml: the checkpoints section is missing"));
 }
 
 TEST(ConfigLoad, KeyValueHeadsDefaultToAttentionHeads) {
-  std::string text = Replace(kMinimalConfig, "model_config: {}", "model_config:\n    num_attention_heads: 6");
+  std::string text =
+      Replace(kMinimalConfig, "model_config: {}", "model_config:\n    num_attention_heads: 6");
   Result<Config> r = ParseConfig(text, "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->model.model_config.num_key_value_heads, 6);
@@ -236,7 +238,8 @@ optimizer:
   EXPECT_EQ(s.lr_decay_steps, 100);
   EXPECT_DOUBLE_EQ(s.min_decay_lr, 3.0);  // = learning_rate
   EXPECT_FALSE(r->optimizer->clip_grad.has_value());
-  EXPECT_TRUE(std::holds_alternative<SGDOptimizerArgs>(r->optimizer->optimizer_factory));  // {} is sgd
+  EXPECT_TRUE(
+      std::holds_alternative<SGDOptimizerArgs>(r->optimizer->optimizer_factory));  // {} is sgd
   EXPECT_EQ(r->tokens->val_check_interval, -1);
   EXPECT_EQ(GlobalBatchSize(*r), 6);
 }
@@ -257,7 +260,8 @@ TEST(ConfigLoad, ExplicitDecayStepsAreKept) {
 
 TEST(ConfigLoad, RunShorterThanWarmupIsAccepted) {
   // A shortened test run of the tutorial: nanotron trains it (all steps in warm-up).
-  Result<Config> r = ParseConfig(Replace(TutorialText(), "train_steps: 1500", "train_steps: 100"), "t.yaml");
+  Result<Config> r =
+      ParseConfig(Replace(TutorialText(), "train_steps: 1500", "train_steps: 100"), "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->optimizer->learning_rate_scheduler.lr_decay_steps, -50);
   Result<Config> again = ParseConfig(DumpConfig(*r), "dumped.yaml");
@@ -272,8 +276,10 @@ TEST(ConfigLoad, SgdIgnoresAdamKeys) {
 }
 
 TEST(ConfigLoad, PathsAreNormalizedAsPathlibDoes) {
-  std::string text = Replace(TutorialText(), "  checkpoints_path: checkpoints", "  checkpoints_path: ./out//ckpt/");
-  text = Replace(text, "  resume_checkpoint_path: checkpoints", "  resume_checkpoint_path: /abs/./x/");
+  std::string text = Replace(TutorialText(), "  checkpoints_path: checkpoints",
+                             "  checkpoints_path: ./out//ckpt/");
+  text =
+      Replace(text, "  resume_checkpoint_path: checkpoints", "  resume_checkpoint_path: /abs/./x/");
   Result<Config> r = ParseConfig(text, "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->checkpoints->checkpoints_path, "out/ckpt");
@@ -339,8 +345,9 @@ TEST(ConfigLoad, OtherInitMethodsAndNanoset) {
 
 TEST(ConfigLoad, DTypeNames) {
   for (const char* name : {"float32", "float16", "bfloat16", "float64"}) {
-    Result<Config> r = ParseConfig(Replace(kMinimalConfig, "model:\n", std::string("model:\n  dtype: ") + name + "\n"),
-                                   "t.yaml");
+    Result<Config> r = ParseConfig(
+        Replace(kMinimalConfig, "model:\n", std::string("model:\n  dtype: ") + name + "\n"),
+        "t.yaml");
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_EQ(DTypeName(r->model.dtype), name);
   }
@@ -388,8 +395,9 @@ checkpoints:
 }
 
 TEST(ConfigLoad, YamlNumberForms) {
-  std::string text = Replace(kMinimalConfig, "model_config: {}",
-                             "model_config:\n    rms_norm_eps: 1e-5\n    vocab_size: 50_257\n    rope_theta: 500000");
+  std::string text = Replace(
+      kMinimalConfig, "model_config: {}",
+      "model_config:\n    rms_norm_eps: 1e-5\n    vocab_size: 50_257\n    rope_theta: 500000");
   Result<Config> r = ParseConfig(text, "t.yaml");
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_DOUBLE_EQ(r->model.model_config.rms_norm_eps, 1e-5);
@@ -443,8 +451,9 @@ TEST(ConfigLoad, ValidateForTrainingChecksShapes) {
   c.tokens->sequence_length = 256;
   Status s = ValidateForTraining(c, "cfg.yaml");
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.error().message, ::testing::HasSubstr("tokens.sequence_length (256) does not match "
-                                                      "model.model_config.max_position_embeddings (512)"));
+  EXPECT_THAT(s.error().message,
+              ::testing::HasSubstr("tokens.sequence_length (256) does not match "
+                                   "model.model_config.max_position_embeddings (512)"));
   c.model.init_method = ExistingCheckpointInit{"ck/10"};
   EXPECT_TRUE(ValidateForTraining(c).ok());  // fine-tuning may change the length
 
@@ -452,8 +461,9 @@ TEST(ConfigLoad, ValidateForTrainingChecksShapes) {
   c.model.model_config.num_key_value_heads = 5;
   s = ValidateForTraining(c);
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.error().message, ::testing::HasSubstr("num_attention_heads (12) must be a multiple of "
-                                                      "num_key_value_heads (5)"));
+  EXPECT_THAT(s.error().message,
+              ::testing::HasSubstr("num_attention_heads (12) must be a multiple of "
+                                   "num_key_value_heads (5)"));
   c = *r;
   c.model.model_config.hidden_size = 770;
   EXPECT_FALSE(ValidateForTraining(c).ok());
@@ -461,7 +471,8 @@ TEST(ConfigLoad, ValidateForTrainingChecksShapes) {
   c.tokens->micro_batch_size = 0;
   s = ValidateForTraining(c);
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.error().message, ::testing::HasSubstr("tokens.micro_batch_size must be at least 1"));
+  EXPECT_THAT(s.error().message,
+              ::testing::HasSubstr("tokens.micro_batch_size must be at least 1"));
 }
 
 TEST(ConfigLoad, MissingFileIsAnError) {

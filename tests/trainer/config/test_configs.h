@@ -8,7 +8,9 @@
 namespace strun::train::testing {
 
 // The tutorial's config, as shipped in etc/examples (unchanged from the tutorial).
-inline std::string TutorialPath() { return std::string(STRUN_SOURCE_DIR) + "/etc/examples/config_tiny_llama_wikitext.yaml"; }
+inline std::string TutorialPath() {
+  return std::string(STRUN_SOURCE_DIR) + "/etc/examples/config_tiny_llama_wikitext.yaml";
+}
 
 inline std::string TutorialText() {
   std::ifstream in(TutorialPath());

@@ -10,7 +10,8 @@
 //   --rdzv-id none          --rdzv-conf ""            --max-restarts 0        --monitor-interval 0.1
 //   --start-method spawn    --event-log-handler null  --role default          --log-dir (temp dir)
 //   -r/--redirects 0        -t/--tee 0                --local-ranks-filter "" --node-rank 0
-//   --master-addr 127.0.0.1 --master-port (29500, or a free port, see plan.h)
+//   --master-addr 127.0.0.1 --master-port (none: agent 0 picks a free port for every attempt;
+//                                         torchrun uses 29500 for several nodes)
 //   --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT
 //   --shutdown-timeout (TORCH_ELASTIC_SHUTDOWN_TIMEOUT, else 30)
 //

@@ -69,6 +69,9 @@ struct LaunchPlan {
   std::optional<int> master_port;       // explicit --master-port; otherwise agent 0 picks a free port
   std::optional<int> coordination_port; // from --rdzv-endpoint; otherwise derived (coordination.h)
   double join_timeout_s = 600;
+  // The coordination secret agreed through PMIx (pmix_bootstrap.h); empty: STRUN_JOB_SECRET or the
+  // user's secret file (coordination.h).
+  std::string job_secret;
 };
 
 struct PlanInputs {
@@ -78,6 +81,9 @@ struct PlanInputs {
   // Resolves a node name to an address (slurm::NodeAddress in strun; a fake in tests).
   std::function<Result<std::string>(const std::string&)> node_address;
   std::string hostname;  // this machine, for messages
+  // Under PMIx only the task of global rank 0 resolves the master address; the others leave it
+  // empty and learn it from rank 0 (pmix_bootstrap.h).
+  bool master_addr_from_rank0 = false;
 };
 
 Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>* warnings);
