@@ -6,12 +6,15 @@
 #   ./etc/main-job.sh -- COMMAND...   the same with COMMAND as the payload (it sees SLURM_CONF,
 #                                     STRUN (the built strun), STRUN_CLUSTER_SHARED, ...)
 #
-# The default payload is a two-node launch of a real PyTorch script (gloo all-reduce, checks of
-# torchrun's worker environment):
-#   srun -N2 --ntasks-per-node=1 strun --nproc-per-node=2 tests/integration/torch_check.py
+# The default payload trains the small Llama of etc/examples/cpu_tiny_llama.yaml on CPU with two
+# data-parallel ranks on two Slurm nodes, on English text from Debian's `fortunes` package:
+#   srun -N2 --ntasks-per-node=1 strun --nproc-per-node=1 --no-python strun-train --config-file ...
+# first for 100 steps (the loss falls, checkpoints are written), then a second run to step 200
+# that resumes from the first one's checkpoint. `-- two_node_launch` runs the older payload: a
+# two-node launch of a real PyTorch script (gloo all-reduce, checks of torchrun's environment).
 # The cluster is stopped however the payload ends (tests/cluster/slurm-cluster.sh explains how).
 #
-# Environment: MAIN_JOB_TARGETS (the targets to build, default "strun"), MAIN_JOB_SKIP_SETUP=1
+# Environment: MAIN_JOB_TARGETS (the targets to build, default "strun strun-train"), MAIN_JOB_SKIP_SETUP=1
 # (skip install-deps.sh and the build, for a second run).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,10 +33,10 @@ step() { printf '\n== %s\n' "$*"; }
 if [ "${MAIN_JOB_SKIP_SETUP:-0}" != 1 ]; then
   step "installing dependencies (etc/setup/install-deps.sh)"
   ./etc/setup/install-deps.sh
-  step "building preset release: ${MAIN_JOB_TARGETS:-strun}"
+  step "building preset release: ${MAIN_JOB_TARGETS:-strun strun-train}"
   cmake --preset release >/dev/null
   # shellcheck disable=SC2086
-  cmake --build --preset release -j"$(nproc)" --target ${MAIN_JOB_TARGETS:-strun}
+  cmake --build --preset release -j"$(nproc)" --target ${MAIN_JOB_TARGETS:-strun strun-train}
 fi
 export STRUN=$root/build/release/launcher/strun
 [ -x "$STRUN" ] || { echo "main-job: $STRUN was not built" >&2; exit 1; }
@@ -83,10 +86,27 @@ EOF
   return "$rc"
 }
 
+# --- the default payload: train on two nodes, then resume -------------------------------------
+train_two_nodes() {
+  local train=$root/build/release/trainer/train/strun-train
+  [ -x "$train" ] || { echo "main-job: $train was not built" >&2; return 1; }
+  local ckpt=checkpoints/main-job-$(date +%Y%m%d-%H%M%S)
+  local launch="srun -N2 --ntasks-per-node=1 $STRUN --nproc-per-node=1"
+  step "training run 1: steps 1-100 on nid001+nid002 ($launch --no-python strun-train ...)"
+  STRUN_LAUNCH=$launch STRUN_TRAIN_STEPS=100 STRUN_CHECKPOINTS_PATH=$ckpt \
+    ./etc/examples/train-cpu.sh build/release
+  step "training run 2: resumes from $ckpt/$(cat "$ckpt/latest.txt") and continues to step 200"
+  STRUN_LAUNCH=$launch STRUN_TRAIN_STEPS=200 STRUN_CHECKPOINTS_PATH=$ckpt \
+    ./etc/examples/train-cpu.sh build/release
+  step "checkpoints in $ckpt"
+  ls "$ckpt"
+  echo "latest.txt: $(cat "$ckpt/latest.txt")"
+}
+
 cluster_up --nodes 4
 if ((${#payload[@]})); then
   step "payload: ${payload[*]}"
   "${payload[@]}"
 else
-  two_node_launch
+  train_two_nodes
 fi

@@ -9,7 +9,8 @@
 #   4. runs the peer, transformers' LlamaForCausalLM of the same shape under torch.compile
 #      (pure bf16, fused AdamW, clip 1.0) on the same tokens: tokens/s, MFU, and the ratio;
 #   5. export-hf: transformers loads the export and its logits match ours (bf16 tolerance).
-# Everything it writes is under build-gpu/ ($OUT/ gets the summary when OUT is set).
+# Everything it writes is under build-gpu/; its logs go to $OUT when set (the device tool sends
+# that folder back, also after a failure), else to build-gpu/logs/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -19,9 +20,13 @@ PEAK_TFLOPS=${PEAK_TFLOPS:-989}  # H100 SXM dense bf16
 carry=$root/build-gpu-carry
 work=$root/build-gpu
 mkdir -p "$work"
-summary=$work/summary.txt
+logs=${OUT:-$work/logs}
+mkdir -p "$logs"
+summary=$logs/summary.txt
 : >"$summary"
 say() { echo "$*" | tee -a "$summary"; }
+# On failure: name the stage and show the log's errors (the whole log is in $logs).
+fail() { say "FAILED: $1 (log: $2)"; grep -n -m 60 -E 'error|Error|ERROR' "$2" || tail -40 "$2"; exit 1; }
 
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "transformers", transformers.__version__)' | tee -a "$summary"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$summary" || true
@@ -36,8 +41,9 @@ cp -n "$carry"/tokenizers/gpt2/* etc/data/tokenizers/gpt2/ 2>/dev/null || true
 t0=$(date +%s.%N)
 cmake -S bench/trainer/gpu-build -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$carry/deps/usr" -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc \
-  -DCMAKE_CUDA_ARCHITECTURES=90 >"$work/cmake.log" 2>&1 || { tail -40 "$work/cmake.log"; exit 1; }
-ninja -C "$work/build" -j"$(nproc)" strun-train >"$work/ninja.log" 2>&1 || { tail -60 "$work/ninja.log"; exit 1; }
+  -DCMAKE_CUDA_ARCHITECTURES=90 >"$logs/cmake.log" 2>&1 || fail cmake "$logs/cmake.log"
+# -k 0: every translation unit's errors in one call.
+ninja -C "$work/build" -k 0 -j"$(nproc)" strun-train >"$logs/ninja.log" 2>&1 || fail build "$logs/ninja.log"
 bin=$work/build/trainer/train/strun-train
 say "build: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b-a}') s"
 
@@ -47,7 +53,8 @@ if [ ! -f "$STRUN_DATA_HOME/english/default/train.idx" ]; then
   rm -rf "$work/corpus" && mkdir -p "$work/corpus"
   tar -C "$work/corpus" -xzf "$carry/corpus/english.tar.gz"
   "$bin" prepare --input "$work/corpus/english" --output english --format text --sample-by document \
-    --quiet 2>&1 | tail -3 | tee -a "$summary"
+    --quiet >"$logs/prepare.log" 2>&1 || fail prepare "$logs/prepare.log"
+  tail -3 "$logs/prepare.log" | tee -a "$summary"
 fi
 
 # ---- 3. strun-train ----
@@ -64,15 +71,17 @@ sed -e "s/^  dp: 2/  dp: 1/" -e "s/^  tp: 4/  tp: 1/" \
 rm -rf "$work/checkpoints"
 "$bin" --config-file "$cfg" --check | tail -2 | tee -a "$summary"
 t0=$(date +%s.%N)
-"$bin" --config-file "$cfg" >"$work/train.log" 2>&1 || { tail -40 "$work/train.log"; exit 1; }
+"$bin" --config-file "$cfg" >"$logs/train.log" 2>&1 || fail train "$logs/train.log"
 say "strun-train wall (start-up, $STEPS steps, checkpoint): $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
-grep 'iteration: ' "$work/train.log" | sed -n '1,3p;$p' | tee -a "$summary"
-ours=$(python3 bench/trainer/parse_iterations.py "$work/train.log" --skip 5)
+# Steps 1-3, every 10th and the last (once).
+grep 'iteration: ' "$logs/train.log" | awk 'NR <= 3 || NR % 10 == 0 { print; next } { last = $0 }
+  END { if (NR > 3 && NR % 10 != 0) print last }' | tee -a "$summary"
+ours=$(python3 bench/trainer/parse_iterations.py "$logs/train.log" --skip 5)
 say "strun-train: $ours"
 
 # ---- 4. the peer ----
 peer=$(python3 bench/trainer/hf_peer.py --data "$STRUN_DATA_HOME/english/default/train" --steps "$STEPS" \
-  --warmup 5 2>"$work/peer.err") || { tail -30 "$work/peer.err"; exit 1; }
+  --warmup 5 2>"$logs/peer.log") || fail peer "$logs/peer.log"
 say "transformers+torch.compile: $peer"
 python3 - "$ours" "$peer" "$PEAK_TFLOPS" <<'PY' | tee -a "$summary"
 import json, sys
@@ -84,8 +93,6 @@ print(f"MFU (peak {peak:.0f} TFLOP/s): strun-train {o['model_tflops'] / peak:.1%
 PY
 
 # ---- 5. export-hf against transformers ----
-"$bin" export-hf --checkpoint "$work/checkpoints" --output "$work/hf_export" | tee -a "$summary"
+"$bin" export-hf --checkpoint "$work/checkpoints" --output "$work/hf_export" 2>&1 | tee -a "$summary"
 python3 bench/trainer/check_export.py --bin "$bin" --checkpoint "$work/checkpoints" \
-  --export "$work/hf_export" --work "$work" | tee -a "$summary"
-
-if [ -n "${OUT:-}" ]; then cp "$summary" "$work/train.log" "$OUT/" 2>/dev/null || true; fi
+  --export "$work/hf_export" --work "$work" 2>&1 | tee -a "$summary"

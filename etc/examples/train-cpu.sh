@@ -6,6 +6,9 @@
 #
 #   etc/examples/train-cpu.sh [BUILD_DIR]          (default: build/default, then build)
 # Environment: STRUN_TRAIN_STEPS overrides tokens.train_steps (e.g. 300 to continue a finished run);
+# STRUN_CHECKPOINTS_PATH overrides checkpoints.checkpoints_path and resume_checkpoint_path;
+# STRUN_LAUNCH replaces the launcher command (e.g. "srun -N2 --ntasks-per-node=1 strun
+# --nproc-per-node=1" on a Slurm cluster; strun-train is appended with --no-python);
 # STRUN_NO_LAUNCHER=1 starts the two ranks by hand instead of through strun.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,10 +22,14 @@ launcher=${build:+$build/launcher/strun}
 [ -n "$train" ] && [ -x "$train" ] || { echo "train-cpu.sh: build strun-train first (cmake --preset default && cmake --build --preset default), or pass the build directory" >&2; exit 1; }
 
 config=etc/examples/cpu_tiny_llama.yaml
-if [ -n "${STRUN_TRAIN_STEPS:-}" ]; then
-  mkdir -p checkpoints
-  sed "s/^  train_steps: .*/  train_steps: $STRUN_TRAIN_STEPS/" "$config" >checkpoints/cpu_tiny_llama.yaml
-  config=checkpoints/cpu_tiny_llama.yaml
+if [ -n "${STRUN_TRAIN_STEPS:-}${STRUN_CHECKPOINTS_PATH:-}" ]; then
+  ckpt=${STRUN_CHECKPOINTS_PATH:-checkpoints/cpu_tiny_llama}
+  mkdir -p "$ckpt"
+  steps=${STRUN_TRAIN_STEPS:-$(sed -n 's/^  train_steps: //p' "$config")}
+  sed -e "s/^  train_steps: .*/  train_steps: $steps/" \
+      -e "s#^  checkpoints_path: .*#  checkpoints_path: $ckpt#" \
+      -e "s#^  resume_checkpoint_path: .*#  resume_checkpoint_path: $ckpt#" "$config" >"$ckpt/config-$steps.yaml"
+  config=$ckpt/config-$steps.yaml
 fi
 
 # The dataset "fortunes": the fortune cookies of Debian's `fortunes` package (English text).
@@ -37,6 +44,10 @@ fi
 
 # One intra-op thread per rank: two ranks share the cores (torchrun sets the same).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+if [ -n "${STRUN_LAUNCH:-}" ]; then
+  # shellcheck disable=SC2086
+  exec $STRUN_LAUNCH --no-python "$train" --config-file "$config"
+fi
 if [ -x "$launcher" ] && [ -z "${STRUN_NO_LAUNCHER:-}" ]; then
   exec "$launcher" --standalone --nproc-per-node=2 --no-python "$train" --config-file "$config"
 fi

@@ -129,7 +129,8 @@ struct Worker {
 
 class Agent {
  public:
-  Agent(const LaunchOptions& o, const LaunchPlan& p, const EnvMap& env) : o_(o), p_(p), env_(env) {}
+  Agent(const LaunchOptions& o, const LaunchPlan& p, const EnvMap& env, const WorkerWrapper* wrapper)
+      : o_(o), p_(p), env_(env), wrapper_(wrapper) {}
   int Run();
 
  private:
@@ -154,6 +155,7 @@ class Agent {
   const LaunchOptions& o_;
   const LaunchPlan& p_;
   EnvMap env_;
+  const WorkerWrapper* wrapper_ = nullptr;
   int sigfd_ = -1;
   std::unique_ptr<CoordinationServer> server_;
   std::unique_ptr<GroupLink> link_;
@@ -308,7 +310,8 @@ void Agent::StartAttempt(const Json& m) {
     };
     w.out = make_relay(1, "stdout.log", 1);
     w.err = make_relay(2, "stderr.log", 2);
-    auto spawned = SpawnWorker(argv, *env);
+    if (wrapper_ && wrapper_->environment) *env = wrapper_->environment(*env);
+    auto spawned = SpawnWorker(argv, *env, wrapper_ ? wrapper_->enter : std::function<Status()>());
     if (!spawned) {
       spawn_failures.push_back(FailureOf(w, WallSeconds(), 127, spawned.error().message));
       continue;
@@ -599,8 +602,9 @@ int Agent::Run() {
 
 }  // namespace
 
-int RunAgent(const LaunchOptions& options, const LaunchPlan& plan, const std::map<std::string, std::string>& env) {
-  Agent agent(options, plan, env);
+int RunAgent(const LaunchOptions& options, const LaunchPlan& plan, const std::map<std::string, std::string>& env,
+             const WorkerWrapper* wrapper) {
+  Agent agent(options, plan, env, wrapper);
   return agent.Run();
 }
 

@@ -53,6 +53,8 @@ const std::vector<Spec>& Specs() {
       {{"--signals-to-handle", "--signals_to_handle"}, "signals_to_handle", Kind::kString, true},
       {{"--shutdown-timeout", "--shutdown_timeout"}, "shutdown_timeout", Kind::kInt, true},
       {{"--virtual-local-rank", "--virtual_local_rank"}, "virtual_local_rank", Kind::kFlag, true},
+      // strun's own (not torchrun's): STRUN_ENVIRONMENT instead of a PET_ variable.
+      {{"--environment"}, "environment", Kind::kString, false},
       {{"-h", "--help"}, "help", Kind::kFlag, false},
   };
   return specs;
@@ -179,6 +181,10 @@ Status Assign(LaunchOptions& o, const Spec& spec, const std::string& value, cons
     o.master_port = p;
   } else if (d == "local_addr") o.local_addr = value;
   else if (d == "logs_specs") o.logs_specs = value;
+  else if (d == "environment") {
+    if (value.empty()) return MakeError(source + ": expected an EDF name or path");
+    o.environment = value;
+  }
   else if (d == "numa_binding") {
     if (value != "node" && value != "socket" && value != "exclusive" && value != "core-complex")
       return MakeError(source + ": invalid choice: " + Quote(value) +
@@ -303,6 +309,9 @@ Status Finish(LaunchOptions& o, const std::map<std::string, std::string>& env) {
   if (o.logs_specs)
     return MakeError("--logs-specs=" + *o.logs_specs +
                      ": strun has only the default log layout (the option names a Python entry point); drop the flag");
+  if (!o.environment) {
+    if (auto it = env.find("STRUN_ENVIRONMENT"); it != env.end() && !it->second.empty()) o.environment = it->second;
+  }
   if (o.numa_binding)
     o.warnings.push_back("--numa-binding=" + *o.numa_binding + " is not implemented by strun; workers are not bound to NUMA nodes");
   if (!o.duplicate_stdout_filters.empty() || !o.duplicate_stderr_filters.empty())
@@ -465,7 +474,7 @@ std::string UsageText() {
              [--node-rank NODE_RANK] [--master-addr MASTER_ADDR] [--master-port MASTER_PORT]
              [--local-addr LOCAL_ADDR] [--logs-specs LOGS_SPECS] [--numa-binding MODE]
              [--signals-to-handle SIGNALS_TO_HANDLE] [--shutdown-timeout SHUTDOWN_TIMEOUT]
-             [--virtual-local-rank]
+             [--virtual-local-rank] [--environment EDF]
              training_script ...
 
 strun: a native, Slurm-aware drop-in for torchrun (torch.distributed.run). Every flag is also
@@ -474,6 +483,10 @@ accepted with underscores (--nproc_per_node) and as PET_<NAME> in the environmen
 Under Slurm (srun) the topology comes from the job step: one strun per node starts
 --nproc-per-node workers; with several tasks per node each strun runs one worker whose RANK is
 the task's rank. Without Slurm use --standalone or --nnodes/--node-rank/--master-addr.
+
+--environment EDF (or STRUN_ENVIRONMENT): run the workers in the container an Environment
+Definition File describes (a path starting with / or ., else a name looked up in EDF_PATH or
+~/.edf), as `srun --environment` does where strun's SPANK plugin is not installed. Needs root.
 
 Worker command: python3 -u [-m] training_script args... where python3 is $STRUN_PYTHON, else
 $PYTHON_EXEC, else python3 from PATH; --no-python runs training_script itself.

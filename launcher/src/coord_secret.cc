@@ -73,8 +73,10 @@ Result<std::string> UserSecret(const std::map<std::string, std::string>& env) {
 }  // namespace
 
 Result<std::string> CoordinationKey(const LaunchPlan& plan, const std::map<std::string, std::string>& env) {
-  std::string secret = plan.job_secret;
-  if (secret.empty()) secret = Get(env, "STRUN_JOB_SECRET");
+  // An explicit job secret (strund or the batch script sets it for every task) wins over the one
+  // agreed through PMIx, so that a service hosted outside the step can still authenticate agents.
+  std::string secret = Get(env, "STRUN_JOB_SECRET");
+  if (secret.empty()) secret = plan.job_secret;
   if (secret.empty()) {
     auto s = UserSecret(env);
     if (!s) return s.error();

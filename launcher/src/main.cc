@@ -17,6 +17,9 @@
 #include "strun/slurm/node_address.h"
 #include "strun/slurm/pmix.h"
 #include "strun/slurm/topology.h"
+#ifdef STRUN_HAVE_EDF
+#include "strun/edf/launch.h"
+#endif
 
 extern char** environ;
 
@@ -122,5 +125,31 @@ int main(int argc, char** argv) {
     return 1;
   }
   for (const auto& w : warnings) std::fprintf(stderr, "strun: warning: %s\n", w.c_str());
-  return RunAgent(*options, *plan, env);
+  if (!options->environment) return RunAgent(*options, *plan, env);
+#ifdef STRUN_HAVE_EDF
+  // strun --environment: one container for this agent's workers, entered by each worker child.
+  std::vector<std::string> edf_warnings;
+  auto container = edf::PrepareEnvironment(*options->environment, &edf_warnings);
+  for (const auto& w : edf_warnings) std::fprintf(stderr, "strun: warning: %s\n", w.c_str());
+  if (!container) {
+    std::fprintf(stderr, "strun: error: --environment=%s: %s\n", options->environment->c_str(),
+                 container.error().message.c_str());
+    return 1;
+  }
+  if (!*container) return RunAgent(*options, *plan, env);  // already inside an EDF container
+  const edf::Container& c = **container;
+  WorkerWrapper wrapper;
+  wrapper.environment = [&c](const std::map<std::string, std::string>& e) { return c.TaskEnvironment(e); };
+  wrapper.enter = [&c]() { return c.Enter(); };
+  int code = RunAgent(*options, *plan, env, &wrapper);
+  if (auto st = (*container)->Destroy(); !st)
+    std::fprintf(stderr, "strun: warning: removing the container: %s\n", st.error().message.c_str());
+  return code;
+#else
+  std::fprintf(stderr,
+               "strun: error: --environment=%s: this strun was built without EDF support (STRUN_WITH_EDF=OFF); "
+               "rebuild with -DSTRUN_WITH_EDF=ON, or use srun --environment where strun's SPANK plugin is installed\n",
+               options->environment->c_str());
+  return 1;
+#endif
 }

@@ -187,10 +187,14 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     } else if (p.num_agents == 1 && in.node_address == nullptr) {
       p.master_addr = "127.0.0.1";
     } else {
-      auto a = in.node_address ? in.node_address(first) : Result<std::string>(MakeError("no resolver"));
+      // Under PMIx the task of rank 0 resolves the node it runs on (the step's first node with the
+      // default distribution).
+      const std::string& rank0_node =
+          in.master_addr_from_rank0 && size_t(t.node_rank) < t.nodes.size() ? t.nodes[size_t(t.node_rank)] : first;
+      auto a = in.node_address ? in.node_address(rank0_node) : Result<std::string>(MakeError("no resolver"));
       if (!a) {
         if (p.num_agents > 1)
-          return MakeError("cannot find an address for " + first + ", the node of global rank 0: " + a.error().message +
+          return MakeError("cannot find an address for " + rank0_node + ", the node of global rank 0: " + a.error().message +
                            "; pass --master-addr=<its address>");
         p.master_addr = "127.0.0.1";
       } else {

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <set>
 
+extern char** environ;
+
 namespace strun::launcher {
 namespace {
 
@@ -102,7 +104,8 @@ void SignalGroup(pid_t pgid, int sig) {
   if (pgid > 1) kill(-pgid, sig);
 }
 
-Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                                  const std::function<Status()>& in_child) {
   if (argv.empty()) return MakeError("strun: empty worker command");
   int out[2], err[2], status_pipe[2];
   if (pipe2(out, O_CLOEXEC) != 0) return MakeError(std::string("strun: pipe: ") + strerror(errno));
@@ -145,6 +148,14 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const st
     sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(out[1], 1);
     dup2(err[1], 2);
+    if (in_child) {
+      if (Status st = in_child(); !st) {
+        std::string m = "strun: " + st.error().message + "\n";
+        WriteAll(2, m.data(), m.size());
+        _exit(126);
+      }
+      environ = envp.data();  // execvpe searches the PATH of the (container's) task environment
+    }
     execvpe(args[0], args.data(), envp.data());
     int e = errno;
     WriteAll(status_pipe[1], reinterpret_cast<const char*>(&e), sizeof e);

@@ -94,6 +94,19 @@ std::vector<ValueFlag> ValueFlags() {
   };
 }
 
+TEST(Cli, EnvironmentFlagAndStrunEnvironmentVariable) {
+  EXPECT_FALSE(Parse({"train.py"}).environment);
+  EXPECT_EQ(Parse({"--environment=./x.toml", "train.py"}).environment.value_or(""), "./x.toml");
+  EXPECT_EQ(Parse({"--environment", "ngc", "train.py"}).environment.value_or(""), "ngc");
+  EXPECT_EQ(Parse({"train.py"}, {{"STRUN_ENVIRONMENT", "ngc"}}).environment.value_or(""), "ngc");
+  // The flag wins over the variable; it is not a torchrun flag, so PET_ENVIRONMENT means nothing.
+  EXPECT_EQ(Parse({"--environment=a", "train.py"}, {{"STRUN_ENVIRONMENT", "b"}}).environment.value_or(""), "a");
+  EXPECT_FALSE(Parse({"train.py"}, {{"PET_ENVIRONMENT", "b"}}).environment);
+  // Arguments after the script belong to the script.
+  EXPECT_FALSE(Parse({"train.py", "--environment=x"}).environment);
+  EXPECT_NE(ParseError({"--environment=", "train.py"}).find("--environment"), std::string::npos);
+}
+
 TEST(Cli, EveryValueFlagInBothSpellingsAndBothForms) {
   for (const auto& f : ValueFlags()) {
     for (const std::string& name : {f.dash, f.underscore}) {

@@ -123,11 +123,14 @@ TEST(PmixBootstrap, EveryTaskGetsRankZerosAddressAndOneFreshSecret) {
       EXPECT_EQ(p->master_addr, "10.0.0.1");
       EXPECT_EQ(p->job_secret, secret);
     }
-    // The agreed secret makes the coordination key, whatever the environment holds.
-    auto k0 = CoordinationKey(*plans[0], {{"STRUN_JOB_SECRET", "other"}});
-    auto k1 = CoordinationKey(*plans[1], {{"HOME", "/nonexistent-home"}});
-    ASSERT_TRUE(k0.ok() && k1.ok());
+    // The agreed secret makes the coordination key, with no secret file (no usable HOME) anywhere;
+    // an explicit STRUN_JOB_SECRET (strund's) still wins.
+    auto k0 = CoordinationKey(*plans[0], {{"HOME", "/nonexistent-home-0"}});
+    auto k1 = CoordinationKey(*plans[1], {{"HOME", "/nonexistent-home-1"}});
+    auto kx = CoordinationKey(*plans[1], {{"STRUN_JOB_SECRET", "explicit"}});
+    ASSERT_TRUE(k0.ok() && k1.ok() && kx.ok());
     EXPECT_EQ(*k0, *k1);
+    EXPECT_NE(*kx, *k1);
     // A second job gets another secret.
     Store other;
     auto again = PlanFor(tpn, 0, "10.0.0.1");

@@ -94,7 +94,7 @@ TEST(StrunProcess, RedirectsTeeFilterAndErrorFiles) {
        "echo to-stdout-$RANK; echo to-stderr-$RANK >&2; "
        "if [ $RANK = 2 ]; then printf '{\"message\": {\"message\": \"ValueError: bad\", \"extraInfo\": "
        "{\"py_callstack\": \"Traceback: ValueError: bad\", \"timestamp\": \"1700000000\"}}}' > "
-       "$TORCHELASTIC_ERROR_FILE; exit 5; fi; sleep 5"},
+       "$TORCHELASTIC_ERROR_FILE; sleep 1; exit 5; fi; sleep 5"},  // (the others print first)
       d, {{"TORCHELASTIC_ERROR_FILE", parent}});
   EXPECT_EQ(r.rc, 5) << r.err;
   EXPECT_EQ(r.out.find("to-stdout"), std::string::npos) << r.out;  // -r 1: stdout to files only

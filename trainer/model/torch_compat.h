@@ -1,12 +1,37 @@
 // model/torch_compat.h: every difference between Debian's libtorch 1.13 (CPU, CI) and libtorch
 // 2.x (the GPU host) that trainer code must paper over, in one place.
 //
-// Sections are owned by the helper named in their heading; add new differences here rather than
-// scattering TORCH_VERSION_MAJOR checks through the code.
+// Add new differences here rather than scattering TORCH_VERSION_MAJOR checks through the code.
 #pragma once
 
 #include <ATen/ATen.h>
 #include <torch/version.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if TORCH_VERSION_MAJOR >= 2
+// 2.x: the collectives live on c10d::Backend (CommBackend below); nothing else here declares it
+// when neither the gloo nor the NCCL header is included.
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#else
+#include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
+#endif
+
+// gloo: Debian's libtorch-dev has its headers (libgloo-dev); a pip wheel's libtorch may not.
+#if __has_include(<gloo/context.h>)
+#define STRUN_HAVE_GLOO 1
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO 1
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+
+// NCCL: only where the build asked for it (the GPU host) and the header exists.
+#if defined(STRUN_WITH_NCCL) && __has_include(<nccl.h>)
+#define STRUN_HAVE_NCCL 1
+#ifndef USE_C10D_NCCL
+#define USE_C10D_NCCL 1
+#endif
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cmath>
 #include <limits>
@@ -46,6 +71,15 @@ inline at::Tensor CausalAttention(const at::Tensor& q, const at::Tensor& k, cons
 
 inline constexpr bool kHasFusedAttention = TORCH_VERSION_MAJOR >= 2;
 
-// ---- train (owned by helper "train"): c10d-related items go below ------------------------------
+// ---- c10d (torch.distributed's C++ API) ------------------------------------------------------
+
+// 1.13: ProcessGroupGloo/NCCL derive from c10d::ProcessGroup and carry the collectives.
+// 2.x:  they derive from c10d::Backend (ProcessGroup became a dispatcher over backends); the
+//       collectives have the same signatures on the Backend, so we call the backend directly.
+#if TORCH_VERSION_MAJOR >= 2
+using CommBackend = ::c10d::Backend;
+#else
+using CommBackend = ::c10d::ProcessGroup;
+#endif
 
 }  // namespace strun::compat

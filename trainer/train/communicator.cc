@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
-#include "c10d_compat.h"
+#include "model/torch_compat.h"
 
 namespace strun::train {
 

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <c10/core/GradMode.h>  // c10::NoGradGuard: libtorch 2.x's ATen.h no longer brings it
 #include <fmt/format.h>
 #include <sys/statvfs.h>
 #include <torch/version.h>
@@ -553,13 +554,13 @@ static int TrainImpl(const Config& config_in, const std::string& config_path) {
       at::Tensor loss = llama.Loss(input, labels, mask).div(static_cast<double>(n_micro));
       loss.backward();
       {
-        at::NoGradGuard no_grad;
+        c10::NoGradGuard no_grad;
         ts.layout.Accumulate(ParamGrads(params), ts.grads);
         loss_sum.add_(loss.detach().to(at::kFloat));
       }
       llama.ZeroGrad();
     }
-    at::NoGradGuard no_grad;
+    c10::NoGradGuard no_grad;
     // DP mean of the gradients, bucket by bucket, and of the loss (nanotron: ReduceOp.AVG).
     for (int64_t b = 0; b < ts.grads.numel(); b += bucket_elems) {
       at::Tensor bucket = ts.grads.narrow(0, b, std::min(bucket_elems, ts.grads.numel() - b));
@@ -724,7 +725,7 @@ Status WriteLogits(const std::string& checkpoint, const std::string& input_ids,
   if (auto s = model->LoadNamedParameters(st->model); !s) return s;
   auto ids = TensorFromSafetensors(input_ids, "input_ids");
   if (!ids) return ids.error();
-  at::NoGradGuard no_grad;
+  c10::NoGradGuard no_grad;
   at::Tensor logits = model->Logits(ids->to(at::kLong).to(opts.device())).to(at::kFloat).cpu();
   return WriteTensorsSafetensors(output, {{"logits", logits}}, {});
 }

@@ -23,7 +23,8 @@
 // with a challenge-response on fresh random nonces from both sides (so the server also proves
 // itself to the agent), then every message carries HMAC-SHA256(session key, direction, sequence
 // number, payload), session key = HMAC(key, "session"|nonces). Nothing secret is ever sent. The
-// secret is, in order: $STRUN_JOB_SECRET (strund or the batch script sets it; a process's
+// secret is, in order: $STRUN_JOB_SECRET, else under `srun --mpi=pmix` a random one agent 0 hands
+// out through PMIx (LaunchPlan::job_secret, pmix_bootstrap.h), else (strund or the batch script sets it; a process's
 // environment is readable only by its user), else the per-user secret file $STRUN_SECRET_FILE or
 // ~/.strun/secret (32 random bytes, created 0600 on first use; must be owned by the user and not
 // readable by group or others; home directories are shared across a cluster's nodes). Another

@@ -74,6 +74,9 @@ struct LaunchOptions {
   std::vector<int> signals;  // signals_to_handle parsed
   int shutdown_timeout = 30;
   bool virtual_local_rank = false;
+  // --environment / STRUN_ENVIRONMENT: the EDF whose container the workers run in (strun's own flag;
+  // see agent.h). Not a torchrun flag, so no PET_ variable.
+  std::optional<std::string> environment;
   std::string training_script;
   std::vector<std::string> training_script_args;
 

@@ -9,6 +9,8 @@
 //      worker with RANK = SLURM_PROCID, LOCAL_RANK = SLURM_LOCALID, LOCAL_WORLD_SIZE = the tasks on
 //      its node, WORLD_SIZE = SLURM_NTASKS, GROUP_RANK = SLURM_NODEID. --nproc-per-node must then
 //      be 1 (or absent).
+//  Under `srun --mpi=pmix` the topology of (a) and (b) comes from PMIx instead, checked against
+//  SLURM_* (pmix_bootstrap.h), and the master address and coordination secret come from rank 0.
 //  (c) No Slurm: --standalone (one node), or --nnodes N --node-rank R --master-addr A as with
 //      torchrun's static rendezvous.
 // Under Slurm, explicit --nnodes, --node-rank, --nproc-per-node (mode b), --standalone or a
@@ -69,8 +71,8 @@ struct LaunchPlan {
   std::optional<int> master_port;       // explicit --master-port; otherwise agent 0 picks a free port
   std::optional<int> coordination_port; // from --rdzv-endpoint; otherwise derived (coordination.h)
   double join_timeout_s = 600;
-  // The coordination secret agreed through PMIx (pmix_bootstrap.h); empty: STRUN_JOB_SECRET or the
-  // user's secret file (coordination.h).
+  // The coordination secret agreed through PMIx (pmix_bootstrap.h); used unless STRUN_JOB_SECRET
+  // is set; empty: the user's secret file (coordination.h).
   std::string job_secret;
 };
 

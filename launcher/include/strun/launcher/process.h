@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,7 +30,11 @@ struct SpawnedWorker {
 // the caller are unblocked and handlers reset in the worker. Returns at once, so that many workers
 // exec in parallel; WaitForExec then turns an exec failure ("python3: No such file or directory")
 // into an error (and reaps the child) instead of a worker that exits 127.
-Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
+// `in_child`, when given, runs in the forked child just before exec (single-threaded there), e.g. to
+// enter a container; on error its message goes to the worker's stderr and the worker exits 126. The
+// program is then looked up in `env`'s PATH.
+Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                                  const std::function<Status()>& in_child = nullptr);
 Status WaitForExec(SpawnedWorker& worker, const std::string& program);
 
 // The guardian. Start() once, early; Track/Untrack as groups come and go.
