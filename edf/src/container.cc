@@ -20,31 +20,10 @@
 #include <thread>
 
 #include "rootfs.h"
+#include "process.h"
 
 namespace strun::edf {
 namespace {
-
-void WriteAll(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
-  }
-}
-
-std::string ReadAll(int fd) {
-  std::string s;
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    s.append(buf, static_cast<size_t>(n));
-  }
-  return s;
-}
 
 // Waits for `pid` up to `timeout`, then kills it. Returns its wait status.
 int WaitOrKill(pid_t pid, std::chrono::milliseconds timeout) {
@@ -96,7 +75,7 @@ Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts,
     ::_exit(127);
   }
   ::close(p[1]);
-  std::string out = ReadAll(p[0]);
+  std::string out = internal::ReadAll(p[0]);
   ::close(p[0]);
   int status = WaitOrKill(pid, std::chrono::milliseconds(120000));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -134,7 +113,7 @@ Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts,
   std::signal(SIGPIPE, SIG_IGN);
   // In slurmstepd the creator may have dropped its effective ids for now; the keeper needs root.
   if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) {
-    WriteAll(report_fd,
+    internal::WriteAll(report_fd,
              nlohmann::json{{"error", "the container runtime needs root privileges"}}.dump());
     ::_exit(1);
   }
@@ -170,7 +149,7 @@ Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts,
       report["image_env"] = image_env;
     }
   }
-  WriteAll(report_fd, report.dump());
+  internal::WriteAll(report_fd, report.dump());
   ::close(report_fd);
   if (!report.contains("error")) {
     char c;
@@ -234,7 +213,7 @@ Result<std::unique_ptr<Container>> Container::Create(const Edf& edf, const Runti
   ::close(control[0]);
   c->keeper_ = pid;
   c->control_fd_ = control[1];
-  std::string text = ReadAll(report[0]);
+  std::string text = internal::ReadAll(report[0]);
   ::close(report[0]);
   nlohmann::json r = nlohmann::json::parse(text, nullptr, false);
   if (r.is_discarded() || r.contains("error")) {

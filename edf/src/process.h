@@ -15,6 +15,12 @@ Status RunProgram(const std::vector<std::string>& argv);
 // Runs argv and returns its standard output (standard error is kept for the error message).
 Result<std::string> RunProgramOutput(const std::vector<std::string>& argv);
 
+// Writes all of `s` to `fd`, retrying on EINTR; stops silently at the first real error (the reader
+// then sees a short message).
+void WriteAll(int fd, const std::string& s);
+// Reads `fd` to end of file, retrying on EINTR.
+std::string ReadAll(int fd);
+
 // Absolute path of `program` in PATH, or "" when absent.
 std::string FindProgram(const std::string& program);
 

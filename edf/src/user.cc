@@ -11,32 +11,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "process.h"
+
 namespace strun::edf {
-namespace {
-
-void WriteAll(int fd, const std::string& s) {
-  size_t off = 0;
-  while (off < s.size()) {
-    ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    off += static_cast<size_t>(n);
-  }
-}
-
-std::string ReadAll(int fd) {
-  std::string s;
-  char buf[4096];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    s.append(buf, static_cast<size_t>(n));
-  }
-  return s;
-}
-
-}  // namespace
 
 UserIdentity UserIdentity::OfProcess() {
   UserIdentity u;
@@ -108,11 +85,11 @@ Status RunAsUser(const UserIdentity& user, const std::function<std::string()>& f
       if (auto st = BecomeUser(user); !st.ok()) err = st.error().message;
     }
     if (err.empty()) err = fn();
-    WriteAll(p[1], err);
+    internal::WriteAll(p[1], err);
     ::_exit(err.empty() ? 0 : 1);
   }
   ::close(p[1]);
-  std::string err = ReadAll(p[0]);
+  std::string err = internal::ReadAll(p[0]);
   ::close(p[0]);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {

@@ -30,10 +30,40 @@
 set -euo pipefail
 
 self=$(readlink -f "$0")
+repo_root=$(cd "$(dirname "$self")/../.." && pwd)
 base_dir=${STRUN_CLUSTER_BASE:-/var/tmp}
 max_clusters=8
 
 log() { echo "slurm-cluster: $*" >&2; }
+
+# Runs inside a node's own mount namespace: a private tmpfs /tmp (PMIx's per-step files collide
+# between nodes otherwise), but the directories the jobs need -- the repository (binaries, scripts,
+# build tree), the caller's working directory and STRUN_CLUSTER_KEEP_PATHS -- stay visible at their
+# paths even when they lie under /tmp (a CI checkout in /tmp, say).
+#   node_slurmd MNTNS_FILE CONF NODE HOLD_DIR KEEP_PATH...
+node_slurmd() {
+  local mntns=$1 conf=$2 name=$3 hold=$4
+  shift 4
+  local p i=0 kept=()
+  for p in "$@"; do
+    case "$p" in /tmp/*) ;; *) continue ;; esac
+    [ -d "$p" ] || continue
+    mkdir -p "$hold/$i"
+    mount --rbind "$p" "$hold/$i"
+    kept+=("$p")
+    i=$((i + 1))
+  done
+  mount -t tmpfs -o mode=1777 tmpfs /tmp
+  i=0
+  for p in "${kept[@]}"; do
+    mkdir -p "$p"
+    mount --rbind "$hold/$i" "$p"
+    umount -l "$hold/$i"
+    i=$((i + 1))
+  done
+  readlink /proc/self/ns/mnt >"$mntns"
+  exec slurmd -D -f "$conf" -N "$name"
+}
 die() { log "error: $*"; exit 1; }
 
 cluster_dir() { echo "$base_dir/strun-cluster-$1"; }
@@ -316,13 +346,13 @@ start_cluster() {
     log "no writable cgroup v2: clean-up falls back to process trees and mount namespaces"
   fi
 
-  local conf=$dir/slurm.conf n name
+  local conf=$dir/slurm.conf n name keep=${STRUN_CLUSTER_KEEP_PATHS:-}
   spawn_daemon "$dir" "$cg" slurmctld slurmctld -D -c -f "$conf"
   for ((n = 1; n <= nodes; n++)); do
     name=$(printf 'nid%03d' "$n")
     spawn_daemon "$dir" "$cg" "$name" unshare --mount --propagation private \
-      sh -c 'mount -t tmpfs -o mode=1777 tmpfs /tmp && readlink /proc/self/ns/mnt >"$1" && exec slurmd -D -f "$2" -N "$3"' \
-      sh "$dir/run/$name.mntns" "$conf" "$name"
+      "$self" __slurmd "$dir/run/$name.mntns" "$conf" "$name" "$dir/run/hold-$name" \
+      "$repo_root" "$PWD" ${keep//:/ }
   done
 
   # Ready when every node is idle. Daemons that die on start-up end the wait at once.
@@ -429,6 +459,7 @@ case "$cmd" in
     exit "$rc"
     ;;
   __keeper) keeper_main "$@" ;;
+  __slurmd) node_slurmd "$@" ;;
   *)
     echo "usage: $0 start|stop|status|run ... (options at the top of $self)" >&2
     exit 2

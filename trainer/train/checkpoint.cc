@@ -299,12 +299,12 @@ Status SaveCheckpoint(Communicator& comm, const SaveOptions& o, const Checkpoint
     if (!status) return status;
     return MakeError("checkpoint " + final_dir.string() + " not written: another rank failed");
   }
-  if (owner) {
+  auto commit = [&]() -> Status {
     MaybeInjectKill(o.step, "before the rename");
-    status = FsyncTree(tmp.string());
-    if (status) status = RenameDirectoryReplacing(tmp.string(), final_dir.string());
-    if (status) status = WriteFileAtomic((root / "latest.txt").string(), step_name);
-    if (status) {
+    Status s = FsyncTree(tmp.string());
+    if (s) s = RenameDirectoryReplacing(tmp.string(), final_dir.string());
+    if (s) s = WriteFileAtomic((root / "latest.txt").string(), step_name);
+    if (s) {
       // Directories left by checkpoints that were killed half-way.
       std::error_code ec;
       for (const auto& entry : fs::directory_iterator(root, ec)) {
@@ -312,7 +312,19 @@ Status SaveCheckpoint(Communicator& comm, const SaveOptions& o, const Checkpoint
         if (n.find(".tmp-") != std::string::npos && entry.is_directory()) fs::remove_all(entry.path(), ec);
       }
     }
+    return s;
+  };
+  // Rank 0 commits first. Without a shared file system each node's local rank 0 then commits its
+  // own copy; where the "unshared" path is in fact shared, rank 0 already renamed the temporary
+  // directory away and there is nothing left to commit (two concurrent renames would race).
+  if (owner && rank == 0) status = commit();
+  at::Tensor failed_first = at::full({1}, status.ok() ? 0.0f : 1.0f, at::kFloat);
+  comm.AllReduceSum(failed_first);
+  if (failed_first.item<float>() > 0) {
+    if (!status) return status;
+    return MakeError("checkpoint " + final_dir.string() + " not committed: rank 0 failed");
   }
+  if (owner && rank != 0 && fs::exists(tmp)) status = commit();
   at::Tensor failed2 = at::full({1}, status.ok() ? 0.0f : 1.0f, at::kFloat);
   comm.AllReduceSum(failed2);
   if (!status) return status;
