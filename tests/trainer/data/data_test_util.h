@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../scoped_env.h"
 #include "tokenizer/byte_level.h"
 
 namespace strun::data::testing {
@@ -69,22 +70,6 @@ inline std::vector<int32_t> Bytes(const std::string& s) {
   return v;
 }
 
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using ::strun::test::ScopedEnv;
 
 }  // namespace strun::data::testing

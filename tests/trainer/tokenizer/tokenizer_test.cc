@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../scoped_env.h"
 #include "tokenizer/bpe_tokenizer.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/pretokenizer.h"
@@ -166,24 +167,7 @@ TEST_F(Gpt2Test, HuggingFaceTokenizerJsonGivesTheSameIds) {
   fs::remove_all(dir);
 }
 
-// A scoped environment variable.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
+using ::strun::test::ScopedEnv;
 
 TEST(TokenizerResolve, SearchPathOrder) {
   ScopedEnv path("STRUN_TOKENIZER_PATH", "/a:/b");
