@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "strun/launcher/failure.h"
 #include "strun/launcher/output.h"
 #include "strun/launcher/process.h"
+#include "strun/launcher/progress.h"
 #include "strun/launcher/worker_env.h"
 
 namespace strun::launcher {
@@ -82,8 +84,8 @@ class GroupLink {
 
 class LocalLink : public GroupLink {
  public:
-  LocalLink(int max_restarts, std::string addr, std::function<int()> pick)
-      : state_(1, max_restarts, std::move(addr), std::move(pick)) {}
+  LocalLink(RestartPolicy policy, std::string addr, std::function<int()> pick)
+      : state_(1, policy, std::move(addr), std::move(pick)) {}
   void Send(const Json& m) override {
     for (auto& o : state_.OnMessage(0, m)) inbox_.push_back(o.message);
   }
@@ -125,6 +127,17 @@ struct Worker {
   bool running = false;
   int status = 0;
   std::string error_file;
+  // Progress channel (progress.h).
+  int progress_fd = -1;  // strun's end of the socket pair
+  std::string progress_partial;
+  bool reporting = false;  // sent at least one report: hang detection is armed
+  ProgressPhase phase = ProgressPhase::kStartup;
+  double last_report = 0;  // monotonic
+  long long step = -1;
+  double last_step_at = 0;
+  std::deque<double> step_times;  // seconds between consecutive training reports, newest last
+  bool preempted = false;
+  std::string hang_evidence;  // set when strun declared it hung and killed it
 };
 
 class Agent {
@@ -144,6 +157,11 @@ class Agent {
   void CloseOutput(Worker& w);
   WorkerFailure FailureOf(const Worker& w, double seen_at, int exitcode, const std::string& message = "");
   void HandleSignal(int sig);
+  void ReadProgress(Worker& w);
+  void OnProgress(Worker& w, const ProgressReport& r);
+  double HangDeadline(const Worker& w) const;
+  void CheckHangs();
+  void ClosePhase(Worker& w);
   int Finish(int code, const std::string& reason, const Json& root, const Json& failures);
   bool AnyRunning() const {
     for (const auto& w : workers_)
@@ -169,6 +187,10 @@ class Agent {
   double kill_deadline_ = 0;
   bool killed_ = false;
   std::optional<Json> pending_exit_;
+  std::optional<Json> pending_start_;  // a start that waits for its back-off delay
+  double start_at_ = 0;
+  long long sent_step_ = -1;        // highest step reported to the group
+  bool attempt_progress_sent_ = false;
   int abort_signal_ = 0;
   std::string run_dir_;
   StdSpec redirects_, tee_;
@@ -218,16 +240,23 @@ Status Agent::Setup() {
     auto port = FreePort();
     return port ? *port : 29500;
   };
-  if (p_.num_agents == 1) {
-    link_ = std::make_unique<LocalLink>(o_.max_restarts, p_.master_addr, pick_port);
+  const RestartPolicy policy{o_.max_restarts, o_.restart_backoff, o_.restart_backoff_max,
+                             o_.max_same_step_failures};
+  // strund hosts the service for the whole job (coordination.h): connect there, host nothing.
+  std::string external_host;
+  if (auto it = env_.find("STRUN_COORD_HOST"); it != env_.end()) external_host = it->second;
+  if (!external_host.empty() && (!env_.count("STRUN_COORD_PORT") || env_["STRUN_COORD_PORT"].empty()))
+    return MakeError("strun: STRUN_COORD_HOST is set but STRUN_COORD_PORT is not; both name the service strund hosts");
+  if (p_.num_agents == 1 && external_host.empty()) {
+    link_ = std::make_unique<LocalLink>(policy, p_.master_addr, pick_port);
     return {};
   }
   auto key = CoordinationKey(p_, env_);
   if (!key) return key.error();
   auto ports = CandidatePorts(*key, env_, p_);
-  std::string host = p_.master_addr;
-  if (p_.agent_index == 0) {
-    auto server = CoordinationServer::Start(*key, ports, p_.num_agents, o_.max_restarts, p_.master_addr, pick_port,
+  std::string host = external_host.empty() ? p_.master_addr : external_host;
+  if (p_.agent_index == 0 && external_host.empty()) {
+    auto server = CoordinationServer::Start(*key, ports, p_.num_agents, policy, p_.master_addr, pick_port,
                                             p_.join_timeout_s);
     if (!server) return server.error();
     server_ = std::move(*server);
@@ -261,6 +290,7 @@ WorkerFailure Agent::FailureOf(const Worker& w, double seen_at, int exitcode, co
 
 void Agent::StartAttempt(const Json& m) {
   attempt_ = m.value("attempt", 0);
+  attempt_progress_sent_ = false;
   AttemptInfo info;
   info.restart_count = m.value("restart_count", 0);
   info.master_addr = m.value("master_addr", p_.master_addr);
@@ -310,8 +340,18 @@ void Agent::StartAttempt(const Json& m) {
     };
     w.out = make_relay(1, "stdout.log", 1);
     w.err = make_relay(2, "stderr.log", 2);
+    // The progress channel: one SOCK_SEQPACKET pair per worker (progress.h).
+    int sp[2] = {-1, -1};
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == 0) {
+      fcntl(sp[0], F_SETFL, fcntl(sp[0], F_GETFL) | O_NONBLOCK);
+      w.progress_fd = sp[0];
+      (*env)["STRUN_PROGRESS_FD"] = std::to_string(sp[1]);
+    } else {
+      env->erase("STRUN_PROGRESS_FD");
+    }
     if (wrapper_ && wrapper_->environment) *env = wrapper_->environment(*env);
-    auto spawned = SpawnWorker(argv, *env, wrapper_ ? wrapper_->enter : std::function<Status()>());
+    auto spawned = SpawnWorker(argv, *env, wrapper_ ? wrapper_->enter : std::function<Status()>(), sp[1]);
+    if (sp[1] >= 0) close(sp[1]);
     if (!spawned) {
       spawn_failures.push_back(FailureOf(w, WallSeconds(), 127, spawned.error().message));
       continue;
@@ -362,7 +402,109 @@ void Agent::DrainOutput(Worker& w, bool to_eof) {
   }
 }
 
+void Agent::ClosePhase(Worker& w) {
+  if (w.progress_fd >= 0) {
+    ReadProgress(w);
+    close(w.progress_fd);
+    w.progress_fd = -1;
+  }
+}
+
+void Agent::ReadProgress(Worker& w) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(w.progress_fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0 || errno != EAGAIN) {
+        close(w.progress_fd);
+        w.progress_fd = -1;
+      }
+      return;
+    }
+    w.progress_partial.append(buf, size_t(n));
+    size_t nl;
+    while ((nl = w.progress_partial.find('\n')) != std::string::npos) {
+      std::string line = w.progress_partial.substr(0, nl);
+      w.progress_partial.erase(0, nl + 1);
+      if (auto r = ParseProgressLine(line)) OnProgress(w, *r);
+    }
+    if (w.progress_partial.size() > 4096) w.progress_partial.clear();  // not our protocol
+  }
+}
+
+void Agent::OnProgress(Worker& w, const ProgressReport& r) {
+  const double now = MonoSeconds();
+  if (r.phase == ProgressPhase::kTraining) {
+    // Step times only between consecutive training reports: a checkpoint or the start-up in
+    // between would make the derived timeout needlessly long.
+    if (w.reporting && w.phase == ProgressPhase::kTraining && r.step > w.step) {
+      w.step_times.push_back((now - w.last_step_at) / double(r.step - w.step));
+      if (w.step_times.size() > 20) w.step_times.pop_front();
+    }
+    w.last_step_at = now;
+  }
+  w.reporting = true;
+  w.phase = r.phase;
+  w.last_report = now;
+  if (r.step >= 0) w.step = r.step;
+  if (r.phase == ProgressPhase::kPreempted) w.preempted = true;
+  // The group hears of new steps (and the first of each attempt, for time-lost accounting).
+  const bool step_report = r.step >= 0 && (r.phase == ProgressPhase::kTraining || r.phase == ProgressPhase::kPreempted);
+  if (step_report && (r.step > sent_step_ || !attempt_progress_sent_ || w.preempted)) {
+    sent_step_ = std::max(sent_step_, r.step);
+    attempt_progress_sent_ = true;
+    link_->Send({{"type", "progress"}, {"attempt", attempt_}, {"step", r.step}, {"preempted", w.preempted}});
+  }
+}
+
+double Agent::HangDeadline(const Worker& w) const {
+  if (!w.running || !w.reporting || !w.hang_evidence.empty()) return 0;
+  if (w.phase != ProgressPhase::kTraining) return w.last_report + o_.startup_timeout;
+  double timeout = o_.hang_timeout;
+  if (timeout <= 0) {
+    double slowest = 0;
+    for (double t : w.step_times) slowest = std::max(slowest, t);
+    timeout = std::max(o_.hang_timeout_floor, o_.hang_timeout_factor * slowest);
+  }
+  return w.last_report + timeout;
+}
+
+// A worker past its deadline is killed (SIGKILL also ends a stopped process) and its exit is
+// then reported as a hang.
+void Agent::CheckHangs() {
+  if (phase_ != Phase::kRunning) return;
+  const double now = MonoSeconds();
+  for (auto& w : workers_) {
+    const double deadline = HangDeadline(w);
+    if (deadline == 0 || now < deadline) continue;
+    std::string state;
+    {
+      // /proc/PID/stat's third field: T = stopped, D = uninterruptible (I/O), S = sleeping.
+      FILE* f = std::fopen(("/proc/" + std::to_string(w.pid) + "/stat").c_str(), "r");
+      if (f) {
+        char buf[512] = {0};
+        size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+        std::fclose(f);
+        std::string st(buf, n);
+        auto close_paren = st.rfind(')');
+        if (close_paren != std::string::npos && close_paren + 2 < st.size()) state = st.substr(close_paren + 2, 1);
+      }
+    }
+    const char* state_name = state == "T" ? "stopped" : state == "D" ? "in uninterruptible I/O"
+                             : state == "S" ? "sleeping" : state == "R" ? "running" : "unknown";
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "no progress report for %.1f s (phase %s, last step %lld, timeout %.1f s); process %s",
+                  now - w.last_report, std::string(ProgressPhaseName(w.phase)).c_str(), w.step,
+                  deadline - w.last_report, state_name);
+    w.hang_evidence = buf;
+    Say("rank " + std::to_string(w.rank) + " is hung: " + w.hang_evidence + "; killing it");
+    SignalGroup(w.pid, SIGKILL);
+  }
+}
+
 void Agent::CloseOutput(Worker& w) {
+  ClosePhase(w);
   DrainOutput(w, true);
   for (int* fd : {&w.out_fd, &w.err_fd}) {
     if (*fd >= 0) {
@@ -379,13 +521,21 @@ void Agent::OnWorkerExit(Worker& w, int status) {
   w.status = status;
   const double seen_at = WallSeconds();
   DrainOutput(w, false);
+  if (w.progress_fd >= 0) ReadProgress(w);  // a last report (preempted) may still be queued
   if (verbose_) Say("rank " + std::to_string(w.rank) + " exited: status " + std::to_string(ExitCodeOf(status)));
   if (phase_ != Phase::kRunning) return;
   const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (!ok) {
     if (!reported_) {
       reported_ = true;
-      Json fs = Json::array({FailureOf(w, seen_at, TorchExitCodeOf(status)).ToJson()});
+      WorkerFailure f = FailureOf(w, seen_at, TorchExitCodeOf(status));
+      if (!w.hang_evidence.empty()) {
+        f.kind = "hang";
+        f.evidence = w.hang_evidence;
+        f.message = "strun declared the worker hung: " + w.hang_evidence;
+      }
+      ClassifyFailure(f);
+      Json fs = Json::array({f.ToJson()});
       link_->Send({{"type", "failed"}, {"attempt", attempt_}, {"failures", fs}});
     }
     // Do not wait for the group: stop the local workers now.
@@ -396,7 +546,9 @@ void Agent::OnWorkerExit(Worker& w, int status) {
     reported_ = true;
     phase_ = Phase::kIdle;
     for (auto& x : workers_) CloseOutput(x);
-    link_->Send({{"type", "succeeded"}, {"attempt", attempt_}});
+    bool preempted = false;
+    for (const auto& x : workers_) preempted |= x.preempted;
+    link_->Send({{"type", "succeeded"}, {"attempt", attempt_}, {"preempted", preempted}});
   }
 }
 
@@ -429,14 +581,31 @@ void Agent::HandleMessage(const Json& m) {
   const std::string type = m.value("type", "");
   if (type == "start") {
     if (AnyRunning()) return;  // cannot happen: the group waits for every agent to stop
+    const double delay = m.value("delay_s", 0.0);
+    if (delay > 0) {
+      // Back-off (coordination.h): every agent waits, then starts; a stop meanwhile cancels it.
+      attempt_ = m.value("attempt", 0);
+      stop_acked_ = false;
+      stop_requested_ = false;
+      pending_start_ = m;
+      start_at_ = MonoSeconds() + delay;
+      if (p_.agent_index == 0 || p_.num_agents == 1) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.1f", delay);
+        Say(std::string("restarting the worker group in ") + buf + " s (back-off: no progress since the last failure)");
+      }
+      return;
+    }
     StartAttempt(m);
   } else if (type == "stop") {
     if (m.value("attempt", -1) != attempt_) return;
+    pending_start_.reset();
     stop_requested_ = true;
     if (p_.agent_index == 0 || p_.num_agents == 1) Say("stopping the worker group: " + m.value("reason", std::string()));
     if (phase_ == Phase::kRunning) BeginStop(SIGTERM);
     else MaybeStopped();
   } else if (type == "exit") {
+    pending_start_.reset();
     pending_exit_ = m;
     if (AnyRunning()) BeginStop(abort_signal_ ? abort_signal_ : SIGTERM);
   }
@@ -482,6 +651,7 @@ int Agent::Finish(int code, const std::string& reason, const Json& root, const J
         std::string s = FormatFailureSummary(o_.training_script + " FAILED (strun exit code " + std::to_string(code) + ")",
                                              r, others);
         (void)!write(2, s.data(), s.size());
+        if (reason != DescribeFailure(r)) Say(reason);  // why it was not restarted
       } else {
         Say("the worker group failed: " + reason);
       }
@@ -503,7 +673,7 @@ int Agent::Run() {
   if (verbose_)
     Say(std::string("mode: ") + LaunchModeName(p_.mode) + ", agent " + std::to_string(p_.agent_index) + " of " +
         std::to_string(p_.num_agents) + ", logs in " + run_dir_);
-  link_->Send({{"type", "ready"}, {"attempt", 0}});
+  link_->Send({{"type", "ready"}, {"attempt", 0}, {"node", p_.node_name}});
   bool link_broken = false;
   std::string link_why;
   for (;;) {
@@ -516,6 +686,8 @@ int Agent::Run() {
       if (server_) server_->WaitFinished(5.0);
       int code = m.value("code", 1);
       if (abort_signal_ && code == 0) code = 128 + abort_signal_;
+      if (code == 0 && m.value("preempted", false) && (p_.agent_index == 0 || p_.num_agents == 1))
+        Say(m.value("reason", std::string()));
       return Finish(code, m.value("reason", std::string()), m.value("root_cause", Json()),
                     m.value("failures", Json::array()));
     }
@@ -526,6 +698,12 @@ int Agent::Run() {
           "): strun on the first node has stopped or its node failed");
       return 1;
     }
+    if (pending_start_ && MonoSeconds() >= start_at_) {
+      Json m = *pending_start_;
+      pending_start_.reset();
+      StartAttempt(m);
+    }
+    CheckHangs();
     std::vector<pollfd> pfds;
     pfds.push_back({sigfd_, POLLIN, 0});
     pfds.push_back({link_broken ? -1 : link_->fd(), POLLIN, 0});
@@ -536,9 +714,22 @@ int Agent::Run() {
           pfds.push_back({*fd, POLLIN, 0});
           outs.push_back({&w, fd});
         }
+    std::vector<Worker*> progress;
+    for (auto& w : workers_)
+      if (w.progress_fd >= 0) {
+        pfds.push_back({w.progress_fd, POLLIN, 0});
+        progress.push_back(&w);
+      }
+    double wake_at = 0;  // the earliest timer: kill deadline, back-off start, hang deadline
+    auto earliest = [&](double t) {
+      if (t > 0 && (wake_at == 0 || t < wake_at)) wake_at = t;
+    };
+    if (phase_ == Phase::kStopping && !killed_) earliest(kill_deadline_);
+    if (pending_start_) earliest(start_at_);
+    if (phase_ == Phase::kRunning)
+      for (const auto& w : workers_) earliest(HangDeadline(w));
     int timeout_ms = -1;
-    if (phase_ == Phase::kStopping && !killed_)
-      timeout_ms = std::max(0, int(std::ceil((kill_deadline_ - MonoSeconds()) * 1000)));
+    if (wake_at > 0) timeout_ms = std::max(0, int(std::ceil((wake_at - MonoSeconds()) * 1000)));
     int n = poll(pfds.data(), nfds_t(pfds.size()), timeout_ms);
     if (n < 0 && errno != EINTR) {
       Say(std::string("poll: ") + std::strerror(errno));
@@ -570,6 +761,10 @@ int Agent::Run() {
         close(*fd);
         *fd = -1;
       }
+    }
+    for (size_t i = 0; i < progress.size(); ++i) {
+      const pollfd& pf = pfds[2 + outs.size() + i];
+      if ((pf.revents & (POLLIN | POLLHUP | POLLERR)) && progress[i]->progress_fd >= 0) ReadProgress(*progress[i]);
     }
     if (pfds[0].revents & POLLIN) {
       signalfd_siginfo si;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <regex>
@@ -55,6 +56,14 @@ const std::vector<Spec>& Specs() {
       {{"--virtual-local-rank", "--virtual_local_rank"}, "virtual_local_rank", Kind::kFlag, true},
       // strun's own (not torchrun's): STRUN_ENVIRONMENT instead of a PET_ variable.
       {{"--environment"}, "environment", Kind::kString, false},
+      // strun's recovery settings (progress.h, coordination.h); no PET_ variables either.
+      {{"--startup-timeout", "--startup_timeout"}, "startup_timeout", Kind::kFloat, false},
+      {{"--hang-timeout", "--hang_timeout"}, "hang_timeout", Kind::kFloat, false},
+      {{"--hang-timeout-floor", "--hang_timeout_floor"}, "hang_timeout_floor", Kind::kFloat, false},
+      {{"--hang-timeout-factor", "--hang_timeout_factor"}, "hang_timeout_factor", Kind::kFloat, false},
+      {{"--restart-backoff", "--restart_backoff"}, "restart_backoff", Kind::kFloat, false},
+      {{"--restart-backoff-max", "--restart_backoff_max"}, "restart_backoff_max", Kind::kFloat, false},
+      {{"--max-same-step-failures", "--max_same_step_failures"}, "max_same_step_failures", Kind::kInt, false},
       {{"-h", "--help"}, "help", Kind::kFlag, false},
   };
   return specs;
@@ -192,6 +201,26 @@ Status Assign(LaunchOptions& o, const Spec& spec, const std::string& value, cons
     o.numa_binding = value;
   } else if (d == "signals_to_handle") o.signals_to_handle = value;
   else if (d == "shutdown_timeout") return int_value(o.shutdown_timeout);
+  else if (d == "max_same_step_failures") {
+    if (auto s = int_value(o.max_same_step_failures); !s) return s;
+    if (o.max_same_step_failures < 1) return MakeError(source + ": must be at least 1");
+  } else {
+    double* target = d == "startup_timeout"       ? &o.startup_timeout
+                     : d == "hang_timeout"        ? &o.hang_timeout
+                     : d == "hang_timeout_floor"  ? &o.hang_timeout_floor
+                     : d == "hang_timeout_factor" ? &o.hang_timeout_factor
+                     : d == "restart_backoff"     ? &o.restart_backoff
+                     : d == "restart_backoff_max" ? &o.restart_backoff_max
+                                                  : nullptr;
+    if (target) {
+      auto v = ToFloat(value);
+      if (!v || !(*v >= 0) || std::isinf(*v))
+        return MakeError(source + ": invalid value " + Quote(value) + " (seconds, or a factor, >= 0)");
+      if (d != "restart_backoff" && d != "restart_backoff_max" && *v <= 0)
+        return MakeError(source + ": must be greater than 0");
+      *target = *v;
+    }
+  }
   return {};
 }
 
@@ -475,6 +504,9 @@ std::string UsageText() {
              [--local-addr LOCAL_ADDR] [--logs-specs LOGS_SPECS] [--numa-binding MODE]
              [--signals-to-handle SIGNALS_TO_HANDLE] [--shutdown-timeout SHUTDOWN_TIMEOUT]
              [--virtual-local-rank] [--environment EDF]
+             [--startup-timeout S] [--hang-timeout S] [--hang-timeout-floor S]
+             [--hang-timeout-factor F] [--restart-backoff S] [--restart-backoff-max S]
+             [--max-same-step-failures N]
              training_script ...
 
 strun: a native, Slurm-aware drop-in for torchrun (torch.distributed.run). Every flag is also
@@ -487,6 +519,13 @@ the task's rank. Without Slurm use --standalone or --nnodes/--node-rank/--master
 --environment EDF (or STRUN_ENVIRONMENT): run the workers in the container an Environment
 Definition File describes (a path starting with / or ., else a name looked up in EDF_PATH or
 ~/.edf), as `srun --environment` does where strun's SPANK plugin is not installed. Needs root.
+
+Recovery (strun's own; launcher/README.md): workers that report progress on STRUN_PROGRESS_FD are
+declared hung without a report within --startup-timeout (900 s; start-up and checkpoints) or,
+while training, --hang-timeout (default: max(--hang-timeout-floor 60 s, --hang-timeout-factor 5 x
+the slowest recent step)). With --max-restarts N the group restarts after a failure or hang, at
+once after progress, then waiting --restart-backoff (1 s) doubling up to --restart-backoff-max
+(60 s); --max-same-step-failures (2) failures at one step without progress stop the job.
 
 Worker command: python3 -u [-m] training_script args... where python3 is $STRUN_PYTHON, else
 $PYTHON_EXEC, else python3 from PATH; --no-python runs training_script itself.

@@ -143,6 +143,16 @@ std::optional<Json> Channel::Next() {
   return j;
 }
 
+void EnableKeepalive(int fd) {
+  int on = 1, idle = 5, interval = 2, count = 3;
+  unsigned user_timeout_ms = 15000;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+  setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
+}
+
 namespace {
 
 // Non-blocking connect with a timeout. Returns the fd or -1 (errno-like reason in *why).
@@ -182,6 +192,7 @@ int ConnectTcp(const std::string& host, int port, double timeout_s, std::string*
   if (fd >= 0) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    EnableKeepalive(fd);
   }
   return fd;
 }

@@ -82,7 +82,10 @@ Result<std::string> CoordinationKey(const LaunchPlan& plan, const std::map<std::
     if (!s) return s.error();
     secret = *s;
   }
-  return DigestBytes(HmacSha256(secret, "strun-coordination-v1|" + plan.run_key));
+  // A service hosted by strund names the run key of its launch (coordination.h).
+  std::string run_key = Get(env, "STRUN_COORD_RUN_KEY");
+  if (run_key.empty()) run_key = plan.run_key;
+  return DeriveCoordinationKey(secret, run_key);
 }
 
 std::vector<int> CandidatePorts(const std::string& key, const std::map<std::string, std::string>& env,

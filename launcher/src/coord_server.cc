@@ -30,12 +30,13 @@ struct Conn {
 }  // namespace
 
 Result<std::unique_ptr<CoordinationServer>> CoordinationServer::Start(
-    const std::string& key, const std::vector<int>& ports, int num_agents, int max_restarts,
-    const std::string& master_addr, std::function<int()> pick_port, double join_timeout_s) {
+    const std::string& key, const std::vector<int>& ports, int num_agents, RestartPolicy policy,
+    const std::string& master_addr, std::function<int()> pick_port, double join_timeout_s, EventSink on_event) {
   std::unique_ptr<CoordinationServer> s(new CoordinationServer());
   s->key_ = key;
   s->num_agents_ = num_agents;
   s->join_timeout_s_ = join_timeout_s;
+  s->on_event_ = std::move(on_event);
   std::string last_error = "no candidate port";
   for (int port : ports) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -48,7 +49,9 @@ Result<std::unique_ptr<CoordinationServer>> CoordinationServer::Start(
     a.sin_port = htons(uint16_t(port));
     if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && listen(fd, 1024) == 0) {
       s->listen_fd_ = fd;
-      s->port_ = port;
+      socklen_t len = sizeof a;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);  // port 0: the one the kernel chose
+      s->port_ = ntohs(a.sin_port);
       break;
     }
     last_error = "port " + std::to_string(port) + ": " + std::strerror(errno);
@@ -59,7 +62,7 @@ Result<std::unique_ptr<CoordinationServer>> CoordinationServer::Start(
                      "); set STRUN_COORD_PORT to a free port");
   if (pipe2(s->wake_fd_, O_CLOEXEC | O_NONBLOCK) != 0)
     return MakeError(std::string("strun: pipe: ") + std::strerror(errno));
-  s->state_ = std::make_unique<GroupState>(num_agents, max_restarts, master_addr, std::move(pick_port));
+  s->state_ = std::make_unique<GroupState>(num_agents, policy, master_addr, std::move(pick_port));
   s->thread_ = std::thread([srv = s.get()] { srv->Run(); });
   return s;
 }
@@ -76,6 +79,11 @@ CoordinationServer::~CoordinationServer() {
   if (wake_fd_[1] >= 0) close(wake_fd_[1]);
 }
 
+Json CoordinationServer::outcome() const {
+  if (!finished_) return Json();
+  return outcome_;
+}
+
 void CoordinationServer::WaitFinished(double timeout_s) {
   double deadline = NowSeconds() + timeout_s;
   while (!finished_ && NowSeconds() < deadline) usleep(1000);
@@ -88,6 +96,8 @@ void CoordinationServer::Run() {
   double drain_deadline = 0;  // once finished: wait for agents to hang up, bounded
 
   auto send_out = [&](const std::vector<Outgoing>& out) {
+    for (auto& e : state_->TakeEvents())
+      if (on_event_) on_event_(e);
     for (const auto& o : out) {
       for (int a = 0; a < num_agents_; ++a) {
         if (o.target != -1 && o.target != a) continue;
@@ -136,6 +146,7 @@ void CoordinationServer::Run() {
         if (fd < 0) break;
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        EnableKeepalive(fd);
         auto c = std::make_unique<Conn>();
         c->fd = fd;
         c->accepted_at = NowSeconds();
@@ -206,6 +217,7 @@ void CoordinationServer::Run() {
     c->channel.reset();
     if (c->fd >= 0 && c->agent < 0) close(c->fd);
   }
+  outcome_ = state_->outcome();
   finished_ = true;
 }
 

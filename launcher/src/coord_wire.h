@@ -20,5 +20,8 @@ std::string HelloMac(const std::string& key, const std::string& nonce_s, const s
 std::string WelcomeMac(const std::string& key, const std::string& nonce_s, const std::string& nonce_c, uint32_t agent);
 std::string SessionKey(const std::string& key, const std::string& nonce_s, const std::string& nonce_c);
 Status WriteFully(int fd, const std::string& data);
+// TCP keep-alive and a user timeout, so that a peer whose node vanished (no FIN ever comes) is
+// noticed within ~15 s on an idle connection.
+void EnableKeepalive(int fd);
 
 }  // namespace strun::launcher

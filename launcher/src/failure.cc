@@ -7,7 +7,9 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <optional>
 #include <sstream>
+#include <string_view>
 
 #include "strun/launcher/process.h"
 
@@ -17,7 +19,7 @@ nlohmann::json WorkerFailure::ToJson() const {
   return {{"rank", rank},       {"local_rank", local_rank}, {"node", node},
           {"pid", pid},        {"exitcode", exitcode},     {"timestamp", timestamp},
           {"error_file", error_file}, {"error_data", error_data}, {"message", message},
-          {"tail", tail}};
+          {"tail", tail}, {"kind", kind}, {"evidence", evidence}, {"step", step}};
 }
 
 WorkerFailure WorkerFailure::FromJson(const nlohmann::json& j) {
@@ -34,6 +36,9 @@ WorkerFailure WorkerFailure::FromJson(const nlohmann::json& j) {
   if (j.contains("tail") && j["tail"].is_array())
     for (const auto& l : j["tail"])
       if (l.is_string()) f.tail.push_back(l.get<std::string>());
+  f.kind = j.value("kind", "");
+  f.evidence = j.value("evidence", "");
+  f.step = j.value("step", -1LL);
   return f;
 }
 
@@ -86,6 +91,58 @@ void ReadErrorFile(const std::string& path, double seen_at, WorkerFailure& f) {
   }
 }
 
+namespace {
+
+bool Contains(const std::string& text, std::string_view needle) { return text.find(needle) != std::string::npos; }
+
+// The first line of the worker's output tail or message that contains one of `needles`.
+std::optional<std::string> FindLine(const WorkerFailure& f, std::initializer_list<std::string_view> needles) {
+  auto match = [&](const std::string& line) {
+    for (auto n : needles)
+      if (Contains(line, n)) return true;
+    return false;
+  };
+  for (const auto& l : f.tail)
+    if (match(l)) return l.size() > 300 ? l.substr(0, 300) + "..." : l;
+  std::istringstream in(f.message);
+  for (std::string l; std::getline(in, l);)
+    if (match(l)) return l.size() > 300 ? l.substr(0, 300) + "..." : l;
+  return std::nullopt;
+}
+
+}  // namespace
+
+void ClassifyFailure(WorkerFailure& f) {
+  if (!f.kind.empty()) return;
+  // PyTorch's ProcessGroupNCCL watchdog: it logs the timed-out collective, then aborts the process
+  // (SIGABRT) when TORCH_NCCL_ASYNC_ERROR_HANDLING is on; older versions raise and exit instead.
+  if (auto l = FindLine(f, {"Watchdog caught collective operation timeout", "watchdog thread terminated",
+                            "Some NCCL operations have failed or timed out", "ProcessGroupNCCL's watchdog",
+                            "NCCL watchdog"})) {
+    f.kind = "nccl_watchdog";
+    f.evidence = (f.exitcode < 0 ? SignalName(-f.exitcode) : "exit code " + std::to_string(f.exitcode)) +
+                 " after: " + *l;
+    return;
+  }
+  if (auto l = FindLine(f, {"CUDA out of memory", "CUDA error: out of memory", "torch.OutOfMemoryError",
+                            "cudaErrorMemoryAllocation"})) {
+    f.kind = "cuda_oom";
+    f.evidence = *l;
+    return;
+  }
+  if (f.exitcode < 0) {
+    f.kind = "signal";
+    f.evidence = "killed by " + SignalName(-f.exitcode);
+    return;
+  }
+  f.kind = "exit_code";
+  f.evidence = "exit code " + std::to_string(f.exitcode);
+  if (f.error_file != "<N/A>" && !f.error_file.empty()) {
+    std::string first = f.message.substr(0, f.message.find('\n'));
+    if (!first.empty()) f.evidence += "; error file: " + first.substr(0, 200);
+  }
+}
+
 const WorkerFailure& RootCause(const std::vector<WorkerFailure>& failures) {
   const WorkerFailure* best = &failures.front();
   for (const auto& f : failures)
@@ -120,6 +177,7 @@ Status WriteParentErrorFile(const std::string& parent, const WorkerFailure& root
 
 std::string DescribeFailure(const WorkerFailure& f) {
   std::string s = "rank " + std::to_string(f.rank) + " (local_rank " + std::to_string(f.local_rank) + ") on " + f.node;
+  if (f.kind == "hang") return s + " hung: " + f.evidence;
   if (f.exitcode < 0) return s + " was killed by " + SignalName(-f.exitcode) + " (exit code " +
                              std::to_string(f.ShellExitCode()) + ")";
   return s + " exited with code " + std::to_string(f.exitcode);
@@ -157,6 +215,7 @@ std::string FormatFailureSummary(const std::string& title, const WorkerFailure& 
   if (root.exitcode < 0) o << " (" << SignalName(-root.exitcode) << ")";
   o << " (pid: " << root.pid << ")\n";
   o << "  error_file: " << root.error_file << "\n";
+  if (!root.kind.empty()) o << "  failure   : " << root.kind << " (" << root.evidence << ")\n";
   o << "  traceback : " << Indent(root.message) << "\n";
   if (!root.tail.empty()) {
     o << "  last output lines of rank " << root.rank << ":\n";

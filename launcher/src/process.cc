@@ -105,7 +105,7 @@ void SignalGroup(pid_t pgid, int sig) {
 }
 
 Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                                  const std::function<Status()>& in_child) {
+                                  const std::function<Status()>& in_child, int inherit_fd) {
   if (argv.empty()) return MakeError("strun: empty worker command");
   int out[2], err[2], status_pipe[2];
   if (pipe2(out, O_CLOEXEC) != 0) return MakeError(std::string("strun: pipe: ") + strerror(errno));
@@ -148,6 +148,7 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const st
     sigprocmask(SIG_SETMASK, &none, nullptr);
     dup2(out[1], 1);
     dup2(err[1], 2);
+    if (inherit_fd > 2) fcntl(inherit_fd, F_SETFD, 0);
     if (in_child) {
       if (Status st = in_child(); !st) {
         std::string m = "strun: " + st.error().message + "\n";

@@ -35,7 +35,7 @@ std::vector<int> TestPorts() {
 
 TEST(Coordination, TwoAgentsStartAndFinishTogether) {
   const std::string key = DigestBytes(Sha256("job key"));
-  auto server = CoordinationServer::Start(key, TestPorts(), 2, 0, "10.0.0.1", [] { return 41234; }, 30);
+  auto server = CoordinationServer::Start(key, TestPorts(), 2, RestartPolicy{0}, "10.0.0.1", [] { return 41234; }, 30);
   ASSERT_TRUE(server.ok()) << server.error().message;
   const std::vector<int> port = {(*server)->port()};
   auto a0 = ConnectToCoordinator("127.0.0.1", port, key, 0, 5);
@@ -62,7 +62,7 @@ TEST(Coordination, TwoAgentsStartAndFinishTogether) {
 
 TEST(Coordination, WrongKeyCannotJoin) {
   const std::string key = DigestBytes(Sha256("right"));
-  auto server = CoordinationServer::Start(key, TestPorts(), 2, 0, "a", [] { return 1; }, 30);
+  auto server = CoordinationServer::Start(key, TestPorts(), 2, RestartPolicy{0}, "a", [] { return 1; }, 30);
   ASSERT_TRUE(server.ok()) << server.error().message;
   auto bad = ConnectToCoordinator("127.0.0.1", {(*server)->port()}, DigestBytes(Sha256("wrong")), 1, 1.5);
   ASSERT_FALSE(bad.ok());
@@ -74,7 +74,7 @@ TEST(Coordination, WrongKeyCannotJoin) {
 
 TEST(Coordination, LostAgentStopsTheGroup) {
   const std::string key = DigestBytes(Sha256("lost"));
-  auto server = CoordinationServer::Start(key, TestPorts(), 2, 3, "a", [] { return 1; }, 30);
+  auto server = CoordinationServer::Start(key, TestPorts(), 2, RestartPolicy{3}, "a", [] { return 1; }, 30);
   ASSERT_TRUE(server.ok());
   const std::vector<int> port = {(*server)->port()};
   auto a0 = ConnectToCoordinator("127.0.0.1", port, key, 0, 5);

@@ -138,5 +138,46 @@ TEST(ErrorFile, JsonRoundTripAndSummary) {
   EXPECT_EQ(DescribeFailure(g), "rank 3 (local_rank 1) on nid002 was killed by SIGSEGV (exit code 139)");
 }
 
+
+TEST(Classify, KindsAndEvidence) {
+  WorkerFailure f;
+  f.exitcode = -6;
+  f.tail = {"some output", "[rank3]:[E ProcessGroupNCCL.cpp:616] [Rank 3] Watchdog caught collective operation timeout: "
+                           "WorkNCCL(SeqNum=5, OpType=ALLREDUCE, Timeout(ms)=600000) ran for 600123 milliseconds"};
+  ClassifyFailure(f);
+  EXPECT_EQ(f.kind, "nccl_watchdog");
+  EXPECT_NE(f.evidence.find("SIGABRT after: [rank3]"), std::string::npos) << f.evidence;
+
+  WorkerFailure oom;
+  oom.exitcode = 1;
+  oom.message = "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB";
+  ClassifyFailure(oom);
+  EXPECT_EQ(oom.kind, "cuda_oom");
+  EXPECT_NE(oom.evidence.find("Tried to allocate 2.00 GiB"), std::string::npos);
+
+  WorkerFailure killed;
+  killed.exitcode = -9;
+  ClassifyFailure(killed);
+  EXPECT_EQ(killed.kind, "signal");
+  EXPECT_EQ(killed.evidence, "killed by SIGKILL");
+
+  WorkerFailure plain;
+  plain.exitcode = 3;
+  ClassifyFailure(plain);
+  EXPECT_EQ(plain.kind, "exit_code");
+  EXPECT_EQ(plain.evidence, "exit code 3");
+
+  WorkerFailure hang;  // set by the agent: kept
+  hang.exitcode = -9;
+  hang.kind = "hang";
+  hang.evidence = "no progress report for 61.0 s";
+  ClassifyFailure(hang);
+  EXPECT_EQ(hang.kind, "hang");
+  auto back = WorkerFailure::FromJson(hang.ToJson());
+  EXPECT_EQ(back.kind, "hang");
+  EXPECT_EQ(back.evidence, hang.evidence);
+  EXPECT_NE(DescribeFailure(back).find("hung: no progress report"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace strun::launcher

@@ -84,6 +84,50 @@ TEST(StrunProcess, FailOnceThenSucceed) {
   EXPECT_NE(r.err.find("restarting the worker group (restart 1 of 1)"), std::string::npos) << r.err;
 }
 
+// Progress channel (progress.h): a stopped worker is declared hung, killed and the group restarts;
+// the restarted group runs to the end.
+TEST(StrunProcess, HungWorkerIsKilledAndTheGroupRestarts) {
+  TempDir d;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = RunStrun({"--nproc-per-node=2", "--max-restarts=1", "--hang-timeout-floor=0.5", "--no-python", "bash", "-c",
+                     "echo '{\"phase\": \"startup\"}' >&$STRUN_PROGRESS_FD; "
+                     "for i in 1 2 3 4 5 6; do sleep 0.05; printf '{\"phase\": \"training\", \"step\": %d}\\n' $i "
+                     ">&$STRUN_PROGRESS_FD; "
+                     "if [ $RANK = 1 ] && [ $i = 3 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then kill -STOP $$; fi; "
+                     "done; echo done=$RANK.$TORCHELASTIC_RESTART_COUNT"},
+                    d);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("rank 1 is hung: no progress report for"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("last step 3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("process stopped"), std::string::npos) << r.err;
+  EXPECT_NE(r.out.find("[default1]:done=1.1"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("done=1.0"), std::string::npos) << r.out;
+  EXPECT_LT(secs, 10) << r.err;  // the floor (0.5 s) applies, not the 900 s start-up timeout
+}
+
+// A worker that never reports is never declared hung, however long it is quiet.
+TEST(StrunProcess, SilentWorkerIsNotAHang) {
+  TempDir d;
+  auto r = RunStrun({"--nproc-per-node=1", "--hang-timeout=0.2", "--no-python", "sh", "-c",
+                     "test -n \"$STRUN_PROGRESS_FD\" && sleep 1 && echo quiet-ok"},
+                    d);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("quiet-ok"), std::string::npos) << r.out;
+}
+
+// A failure that repeats at one step without progress stops the job despite restarts left.
+TEST(StrunProcess, RepeatedFailureAtOneStepStops) {
+  TempDir d;
+  auto r = RunStrun({"--nproc-per-node=1", "--max-restarts=5", "--restart-backoff=0.1", "--no-python", "bash", "-c",
+                     "for i in 1 2 3; do printf '{\"phase\": \"training\", \"step\": %d}\\n' $i >&$STRUN_PROGRESS_FD; "
+                     "done; exit 4"},
+                    d);
+  EXPECT_EQ(r.rc, 4) << r.err;
+  EXPECT_NE(r.err.find("failed 2 times at step 3"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("restart 2 of 5"), std::string::npos) << r.err;
+}
+
 TEST(StrunProcess, RedirectsTeeFilterAndErrorFiles) {
   TempDir d;
   const std::string logs = d.path() + "/logs";

@@ -35,6 +35,27 @@
 // users cannot predict them); agent 0 binds the first free one and the others try them in turn
 // until one authenticates.
 // A group of a single agent uses GroupState in-process, without network or secret.
+//
+// Hosted by strund (daemon/): when STRUN_COORD_HOST is set, no agent hosts the service; every
+// agent connects to STRUN_COORD_HOST:STRUN_COORD_PORT and the run key is STRUN_COORD_RUN_KEY
+// (the host picks one per launch, so agents of an old launch cannot join a new one). strund sets
+// these with STRUN_JOB_SECRET in the step's environment.
+//
+// Recovery policy (RestartPolicy): a failed attempt is restarted while restarts are left. The
+// first restart after progress starts at once; each further one without a new step in between
+// waits backoff_initial_s, doubling up to backoff_max_s (the delay travels in "start" as
+// delay_s and every agent waits it before spawning). When workers report progress (progress.h),
+// a failure at the same high-water step as the previous failure, with no step beyond it done in
+// between, counts as a repeat; max_same_step_failures failures at one step stop the job.
+//
+// Events: the service reports what happens as JSON objects ({"event": "...", "time": epoch s,
+// ...}) to an optional callback (strund writes them to its event log):
+//   agent_joined {agent, node}       started {attempt, restart_count, delay_s}
+//   progress {step} (new high-water steps only; "preempted" reports too, with preempted: true)
+//   failure {attempt, kind, reason, root_cause, failures}   (kinds: failure.h)
+//   restart {restart_count, delay_s, reason}
+//   agent_lost {agent, node}
+//   exit {code, reason, preempted, root_cause, failures, lost_agents: [{agent, node}]}
 #pragma once
 
 #include <atomic>
@@ -62,10 +83,20 @@ struct Outgoing {
   Json message;
 };
 
+struct RestartPolicy {
+  int max_restarts = 0;
+  double backoff_initial_s = 1.0;
+  double backoff_max_s = 60.0;
+  int max_same_step_failures = 2;
+};
+
+// Receives the service's events (see above). Called from the service's thread.
+using EventSink = std::function<void(const Json& event)>;
+
 class GroupState {
  public:
-  // pick_port: agent 0's choice of MASTER_PORT for an attempt.
-  GroupState(int num_agents, int max_restarts, std::string master_addr, std::function<int()> pick_port);
+  // pick_port: the choice of MASTER_PORT for an attempt.
+  GroupState(int num_agents, RestartPolicy policy, std::string master_addr, std::function<int()> pick_port);
 
   // A message from agent `agent`; returns what to send.
   std::vector<Outgoing> OnMessage(int agent, const Json& message);
@@ -77,6 +108,10 @@ class GroupState {
   bool finished() const { return phase_ == Phase::kFinished; }
   int attempt() const { return attempt_; }
   bool all_joined() const { return joined_ == num_agents_; }
+  // The exit message once finished (null before).
+  const Json& outcome() const { return outcome_; }
+  // Events since the last call, oldest first.
+  std::vector<Json> TakeEvents();
 
  private:
   enum class Phase { kWaiting, kRunning, kStopping, kFinished };
@@ -84,18 +119,36 @@ class GroupState {
   std::vector<Outgoing> Exit(int code, const std::string& reason, const std::optional<WorkerFailure>& root);
   std::vector<Outgoing> MaybeFinishStop();
 
+  void Emit(Json event);
+
   int num_agents_;
-  int max_restarts_;
+  RestartPolicy policy_;
   std::string master_addr_;
   std::function<int()> pick_port_;
   Phase phase_ = Phase::kWaiting;
   int attempt_ = 0;
   int restarts_used_ = 0;
   int joined_ = 0;
-  std::vector<bool> ready_, succeeded_, stopped_, seen_;
+  std::vector<bool> ready_, succeeded_, stopped_, seen_, preempted_;
+  std::vector<std::string> nodes_;
   std::vector<WorkerFailure> failures_;  // of the current attempt
   std::string stop_reason_;
+  // Progress (progress.h): the highest step any worker reported, whether any did, the high-water
+  // step at the last failure and how many failures in a row happened there.
+  long long high_water_ = -1;
+  bool progress_seen_ = false;
+  long long failure_step_ = -2;
+  int same_step_failures_ = 0;
+  int failures_without_progress_ = 0;
+  double next_delay_s_ = 0;
+  Json lost_agents_ = Json::array();
+  Json outcome_;
+  std::vector<Json> events_;
 };
+
+// HMAC-SHA256(secret, "strun-coordination-v1|" + run_key), 32 raw bytes: the key every agent and
+// the service derive (strund uses it for a service it hosts).
+std::string DeriveCoordinationKey(const std::string& secret, const std::string& run_key);
 
 // The job key (see above). Empty secret sources are an error that says how to provide one.
 Result<std::string> CoordinationKey(const LaunchPlan& plan, const std::map<std::string, std::string>& env);
@@ -127,14 +180,20 @@ class Channel {
 // Hosts GroupState for the job in a thread of agent 0's strun.
 class CoordinationServer {
  public:
+  // ports: candidates, the first free one is bound (0: any free port).
   static Result<std::unique_ptr<CoordinationServer>> Start(const std::string& key, const std::vector<int>& ports,
-                                                           int num_agents, int max_restarts,
+                                                           int num_agents, RestartPolicy policy,
                                                            const std::string& master_addr,
-                                                           std::function<int()> pick_port, double join_timeout_s);
+                                                           std::function<int()> pick_port, double join_timeout_s,
+                                                           EventSink on_event = {});
   ~CoordinationServer();
   int port() const { return port_; }
   // Waits (bounded) until the exit message went out to every agent still connected.
   void WaitFinished(double timeout_s);
+  bool finished() const { return finished_; }
+  // The group's exit message once the service finished (null before, or when it ended without
+  // one: e.g. never joined). Safe to call from any thread after finished() is true.
+  Json outcome() const;
 
  private:
   CoordinationServer() = default;
@@ -146,6 +205,8 @@ class CoordinationServer {
   int num_agents_ = 0;
   double join_timeout_s_ = 600;
   std::unique_ptr<GroupState> state_;
+  EventSink on_event_;
+  Json outcome_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> finished_{false};

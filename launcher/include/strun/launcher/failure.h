@@ -32,12 +32,33 @@ struct WorkerFailure {
   std::string error_data;  // the error file's JSON text, "" when none
   std::string message;     // traceback, message, or "Signal 9 (SIGKILL) received by PID 123"
   std::vector<std::string> tail;  // last lines of the worker's output
+  // Classification (ClassifyFailure): one of the kinds below, and the evidence it rests on.
+  std::string kind;
+  std::string evidence;
+  long long step = -1;  // the worker's last reported step (progress.h), -1 when none
 
   // Shell convention (what strun exits with): the code, or 128+N for signal N.
   int ShellExitCode() const { return exitcode < 0 ? 128 - exitcode : exitcode; }
   nlohmann::json ToJson() const;
   static WorkerFailure FromJson(const nlohmann::json& j);
 };
+
+// Failure kinds, as they appear in JSON, summaries and strund's event log:
+//   exit_code      exited with a non-zero code (evidence: the code, the error file's message)
+//   signal         killed by a signal not covered below (evidence: the signal)
+//   nccl_watchdog  PyTorch's NCCL watchdog aborted it (SIGABRT, or an exit, with the watchdog's
+//                  message in its output; evidence: that line)
+//   cuda_oom       CUDA out of memory (evidence: the line)
+//   hang           no progress within its timeout (progress.h); strun killed it
+//   spawn          could not be started (evidence: why)
+//   lost_agent     the strun agent of a node vanished (its connection dropped)
+//   node_down      Slurm marks a node of the step DOWN, DRAIN, FAIL or NOT_RESPONDING (strund)
+//   preempted      a pre-emption or time-limit signal (strund)
+inline constexpr const char* kFailureKinds[] = {"exit_code", "signal",     "nccl_watchdog", "cuda_oom", "hang",
+                                                "spawn",     "lost_agent", "node_down",     "preempted"};
+
+// Sets kind and evidence from the exit code, message and output tail, unless kind is set already.
+void ClassifyFailure(WorkerFailure& failure);
 
 // Fills error_file/error_data/message/timestamp from `path` when it holds a valid error file;
 // otherwise error_file = "<N/A>", message from the exit code, timestamp = `seen_at`.

@@ -77,6 +77,14 @@ struct LaunchOptions {
   // --environment / STRUN_ENVIRONMENT: the EDF whose container the workers run in (strun's own flag;
   // see agent.h). Not a torchrun flag, so no PET_ variable.
   std::optional<std::string> environment;
+  // Recovery (strun's own flags; progress.h and coordination.h say what they do).
+  double startup_timeout = 900;
+  double hang_timeout = 0;  // 0: derived from the step times
+  double hang_timeout_floor = 60;
+  double hang_timeout_factor = 5;
+  double restart_backoff = 1;
+  double restart_backoff_max = 60;
+  int max_same_step_failures = 2;
   std::string training_script;
   std::vector<std::string> training_script_args;
 

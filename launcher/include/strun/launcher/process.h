@@ -33,8 +33,9 @@ struct SpawnedWorker {
 // `in_child`, when given, runs in the forked child just before exec (single-threaded there), e.g. to
 // enter a container; on error its message goes to the worker's stderr and the worker exits 126. The
 // program is then looked up in `env`'s PATH.
+// `inherit_fd`, when >= 0, stays open in the worker under its own number (the progress channel).
 Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                                  const std::function<Status()>& in_child = nullptr);
+                                  const std::function<Status()>& in_child = nullptr, int inherit_fd = -1);
 Status WaitForExec(SpawnedWorker& worker, const std::string& program);
 
 // The guardian. Start() once, early; Track/Untrack as groups come and go.
