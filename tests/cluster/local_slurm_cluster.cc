@@ -103,6 +103,22 @@ Status LocalSlurmCluster::Stop() {
   return {};
 }
 
+Status LocalSlurmCluster::KillNode(const std::string& name) const {
+  CommandResult r = RunCommand(ShellQuote(ClusterScriptPath()) + " kill-node " + ShellQuote(name) + " --id " +
+                                   env_.at("STRUN_CLUSTER_ID"),
+                               std::chrono::seconds(30));
+  if (!r.ok()) return MakeError("cannot kill node " + name + ":\n" + r.Describe());
+  return {};
+}
+
+Status LocalSlurmCluster::RestartNode(const std::string& name) const {
+  CommandResult r = RunCommand(ShellQuote(ClusterScriptPath()) + " restart-node " + ShellQuote(name) + " --id " +
+                                   env_.at("STRUN_CLUSTER_ID"),
+                               std::chrono::seconds(30));
+  if (!r.ok()) return MakeError("cannot restart node " + name + ":\n" + r.Describe());
+  return {};
+}
+
 CommandResult LocalSlurmCluster::Run(const std::string& command, std::chrono::duration<double> timeout,
                                      const Env& extra_env) const {
   Env env = env_;

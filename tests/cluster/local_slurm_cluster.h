@@ -86,6 +86,12 @@ class LocalSlurmCluster {
   // slurmstepds and the jobs' processes, wherever they detached to.
   std::vector<ClusterProcess> JobProcesses() const;
 
+  // A node failure: SIGKILLs node `name`'s slurmd and every process of its jobs at once. Slurm
+  // marks it NOT_RESPONDING, then DOWN after SlurmdTimeout (set it with ClusterOptions::conf_lines).
+  Status KillNode(const std::string& name) const;
+  // Starts a killed node's slurmd again (ReturnToService=2 makes it usable once it registers).
+  Status RestartNode(const std::string& name) const;
+
   // The last lines of the daemons' logs, for failure messages.
   std::string LogTail(int lines = 30) const;
 

@@ -10,6 +10,10 @@
 #       node), STRUN_CLUSTER_NODELIST. Progress goes to stderr.
 #   slurm-cluster.sh stop [--id K]      kills the daemons and every process of their jobs, removes files
 #   slurm-cluster.sh status [--id K]    prints the state of the cluster, exit 1 when it is not running
+#   slurm-cluster.sh kill-node NAME [--id K]
+#       a node failure: SIGKILLs the node's slurmd and every process of its jobs at once (its cgroup),
+#       so slurmctld stops hearing from it; the node turns DOWN after SlurmdTimeout.
+#   slurm-cluster.sh restart-node NAME [--id K]   starts a killed node's slurmd again
 #   slurm-cluster.sh run [start options] -- COMMAND...
 #       starts a cluster, runs COMMAND with its environment, stops the cluster however COMMAND ends,
 #       and exits with COMMAND's status.
@@ -422,9 +426,56 @@ status_cluster() {
   print_env "$id" "$nodes"
 }
 
+# The node's cgroup, or its process tree without cgroups: everything is SIGKILLed at once.
+kill_node() {
+  local id=$1 name=$2 dir cg pid
+  dir=$(cluster_dir "$id")
+  [ -f "$dir/run/$name.pid" ] || die "kill-node: no node '$name' in cluster $id"
+  cg=$(cat "$dir/run/cgroup" 2>/dev/null || true)
+  if [ -n "$cg" ] && [ -d "$cg/$name" ]; then
+    echo 1 >"$cg/$name/cgroup.kill"
+    local i
+    for i in $(seq 100); do
+      grep -q '^populated 1' "$cg/$name/cgroup.events" 2>/dev/null || break
+      sleep 0.05
+    done
+  else
+    pid=$(cat "$dir/run/$name.pid")
+    local victims=("$pid") queue=("$pid") p c
+    while ((${#queue[@]})); do
+      p=${queue[0]}
+      queue=("${queue[@]:1}")
+      for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do victims+=("$c"); queue+=("$c"); done
+    done
+    kill -KILL "${victims[@]}" 2>/dev/null || true
+  fi
+  log "node $name of cluster $id killed"
+}
+
+restart_node() {
+  local id=$1 name=$2 dir cg="" keep=${STRUN_CLUSTER_KEEP_PATHS:-}
+  dir=$(cluster_dir "$id")
+  [ -f "$dir/run/$name.pid" ] || die "restart-node: no node '$name' in cluster $id"
+  ! alive "$(cat "$dir/run/$name.pid")" || die "restart-node: $name is running"
+  cg=$(cat "$dir/run/cgroup" 2>/dev/null || true)
+  spawn_daemon "$dir" "$cg" "$name" unshare --mount --propagation private \
+    "$self" __slurmd "$dir/run/$name.mntns" "$dir/slurm.conf" "$name" "$dir/run/hold-$name" \
+    "$repo_root" "$PWD" ${keep//:/ }
+  log "node $name of cluster $id restarted"
+}
+
 cmd=${1:-}
 shift || true
 case "$cmd" in
+  kill-node | restart-node)
+    [ -n "${1:-}" ] || die "$cmd: expected a node name"
+    node=$1
+    shift
+    id=""
+    [ "${1:-}" = --id ] && id=${2:-}
+    id=$(resolve_id "$id")
+    if [ "$cmd" = kill-node ]; then kill_node "$id" "$node"; else restart_node "$id" "$node"; fi
+    ;;
   start) start_cluster "$@" ;;
   stop)
     id=""
