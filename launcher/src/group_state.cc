@@ -129,6 +129,11 @@ std::vector<Outgoing> GroupState::OnMessage(int agent, const Json& m) {
   if (type == "progress") {
     const long long step = m.value("step", -1LL);
     const bool preempted = m.value("preempted", false);
+    if (attempt == attempt_ && attempt_ > 0 && resumed_attempt_ != attempt_ && phase_ == Phase::kRunning) {
+      // Training runs again after a restart: the end of the time a failure cost (strund, bench).
+      resumed_attempt_ = attempt_;
+      Emit({{"event", "resumed"}, {"attempt", attempt_}, {"step", step}});
+    }
     if (step > high_water_ || preempted) {
       progress_seen_ = true;
       if (step > high_water_) high_water_ = step;

@@ -217,6 +217,8 @@ TEST_F(GroupStateTest, EventsTellTheStory) {
   g.OnMessage(1, {{"type", "failed"}, {"attempt", 0}, {"failures", Json::array({f.ToJson()})}});
   g.OnMessage(0, Msg("stopped", 0));
   g.OnMessage(1, Msg("stopped", 0));
+  g.OnMessage(0, Progress(1, 1));  // the restarted group trains again
+  g.OnMessage(0, Progress(1, 2));
   g.OnAgentLost(1);
   std::vector<std::string> names;
   Json failure, lost, exit;
@@ -228,7 +230,8 @@ TEST_F(GroupStateTest, EventsTellTheStory) {
     if (e["event"] == "exit") exit = e;
   }
   EXPECT_EQ(names, (std::vector<std::string>{"agent_joined", "agent_joined", "started", "progress", "failure",
-                                             "restart", "started", "agent_lost", "exit"}));
+                                             "restart", "started", "resumed", "progress", "agent_lost",
+                                             "exit"}));
   EXPECT_EQ(failure["kind"], "nccl_watchdog");
   EXPECT_NE(failure["evidence"].get<std::string>().find("SIGABRT after: [Rank 1] Watchdog"), std::string::npos);
   EXPECT_EQ(lost["node"], "nid002");

@@ -52,6 +52,7 @@
 // ...}) to an optional callback (strund writes them to its event log):
 //   agent_joined {agent, node}       started {attempt, restart_count, delay_s}
 //   progress {step} (new high-water steps only; "preempted" reports too, with preempted: true)
+//   resumed {attempt, step}  (the first step reported after a restart)
 //   failure {attempt, kind, reason, root_cause, failures}   (kinds: failure.h)
 //   restart {restart_count, delay_s, reason}
 //   agent_lost {agent, node}
@@ -140,6 +141,7 @@ class GroupState {
   long long failure_step_ = -2;
   int same_step_failures_ = 0;
   int failures_without_progress_ = 0;
+  int resumed_attempt_ = 0;
   double next_delay_s_ = 0;
   Json lost_agents_ = Json::array();
   Json outcome_;
