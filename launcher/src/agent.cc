@@ -151,7 +151,11 @@ class Agent {
   void HandleMessage(const Json& m);
   void StartAttempt(const Json& m);
   void OnWorkerExit(Worker& w, int status);
-  void BeginStop(int sig);
+  // after_failure: the group stops because a worker failed. Workers that report progress resume
+  // from their checkpoints, so they get only kFailureStopGrace after SIGTERM before SIGKILL (a
+  // trainer waits for a step boundary on SIGTERM, and a peer stuck in a collective never gets
+  // there); others get --shutdown-timeout as under torchrun.
+  void BeginStop(int sig, bool after_failure = false);
   void MaybeStopped();
   void DrainOutput(Worker& w, bool to_eof);
   void CloseOutput(Worker& w);
@@ -186,6 +190,8 @@ class Agent {
   bool stop_requested_ = false; // the group asked for a stop of this attempt
   double kill_deadline_ = 0;
   bool killed_ = false;
+  bool failure_grace_ = false;
+  static constexpr double kFailureStopGrace = 1.0;
   std::optional<Json> pending_exit_;
   std::optional<Json> pending_start_;  // a start that waits for its back-off delay
   double start_at_ = 0;
@@ -209,6 +215,9 @@ Status Agent::Setup() {
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
   for (int s : o_.signals) sigaddset(&set, s);
+  // Slurm's warning signals (--signal=[B:]USR1@N) are forwarded to the workers, never fatal to strun.
+  sigaddset(&set, SIGUSR1);
+  sigaddset(&set, SIGUSR2);
   if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return MakeError("strun: sigprocmask failed");
   sigfd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (sigfd_ < 0) return MakeError(std::string("strun: signalfd: ") + std::strerror(errno));
@@ -375,7 +384,7 @@ void Agent::StartAttempt(const Json& m) {
     for (const auto& f : spawn_failures) fs.push_back(f.ToJson());
     reported_ = true;
     link_->Send({{"type", "failed"}, {"attempt", attempt_}, {"failures", fs}});
-    BeginStop(SIGTERM);
+    BeginStop(SIGTERM, true);
   }
 }
 
@@ -470,36 +479,51 @@ double Agent::HangDeadline(const Worker& w) const {
   return w.last_report + timeout;
 }
 
+namespace {
+// /proc/PID/stat's state letter: T = stopped, D = uninterruptible (I/O), S = sleeping, R = running.
+char ProcessState(pid_t pid) {
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return '?';
+  char buf[512] = {0};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string st(buf, n);
+  auto close_paren = st.rfind(')');
+  return close_paren != std::string::npos && close_paren + 2 < st.size() ? st[close_paren + 2] : '?';
+}
+const char* StateName(char s) {
+  switch (s) {
+    case 'T': case 't': return "stopped";
+    case 'D': return "in uninterruptible I/O";
+    case 'S': return "sleeping";
+    case 'R': return "running";
+    default: return "unknown";
+  }
+}
+}  // namespace
+
 // A worker past its deadline is killed (SIGKILL also ends a stopped process) and its exit is
-// then reported as a hang.
+// then reported as a hang. When one rank stops, its peers soon wait for it inside a collective
+// and miss their deadlines too; a sleeping or running worker therefore gets half its timeout
+// more, so that the stuck one (stopped, or in uninterruptible I/O) is found and named first.
 void Agent::CheckHangs() {
   if (phase_ != Phase::kRunning) return;
   const double now = MonoSeconds();
   for (auto& w : workers_) {
     const double deadline = HangDeadline(w);
     if (deadline == 0 || now < deadline) continue;
-    std::string state;
-    {
-      // /proc/PID/stat's third field: T = stopped, D = uninterruptible (I/O), S = sleeping.
-      FILE* f = std::fopen(("/proc/" + std::to_string(w.pid) + "/stat").c_str(), "r");
-      if (f) {
-        char buf[512] = {0};
-        size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-        std::fclose(f);
-        std::string st(buf, n);
-        auto close_paren = st.rfind(')');
-        if (close_paren != std::string::npos && close_paren + 2 < st.size()) state = st.substr(close_paren + 2, 1);
-      }
-    }
-    const char* state_name = state == "T" ? "stopped" : state == "D" ? "in uninterruptible I/O"
-                             : state == "S" ? "sleeping" : state == "R" ? "running" : "unknown";
+    const double timeout = deadline - w.last_report;
+    const char state = ProcessState(w.pid);
+    const bool stuck = state == 'T' || state == 't' || state == 'D';
+    if (!stuck && now < deadline + 0.5 * timeout) continue;
     char buf[256];
     std::snprintf(buf, sizeof buf, "no progress report for %.1f s (phase %s, last step %lld, timeout %.1f s); process %s",
-                  now - w.last_report, std::string(ProgressPhaseName(w.phase)).c_str(), w.step,
-                  deadline - w.last_report, state_name);
+                  now - w.last_report, std::string(ProgressPhaseName(w.phase)).c_str(), w.step, timeout,
+                  StateName(state));
     w.hang_evidence = buf;
     Say("rank " + std::to_string(w.rank) + " is hung: " + w.hang_evidence + "; killing it");
     SignalGroup(w.pid, SIGKILL);
+    return;  // one at a time: its exit stops the group
   }
 }
 
@@ -539,7 +563,7 @@ void Agent::OnWorkerExit(Worker& w, int status) {
       link_->Send({{"type", "failed"}, {"attempt", attempt_}, {"failures", fs}});
     }
     // Do not wait for the group: stop the local workers now.
-    BeginStop(SIGTERM);
+    BeginStop(SIGTERM, true);
     return;
   }
   if (!AnyRunning() && !reported_) {
@@ -552,12 +576,17 @@ void Agent::OnWorkerExit(Worker& w, int status) {
   }
 }
 
-void Agent::BeginStop(int sig) {
+void Agent::BeginStop(int sig, bool after_failure) {
   if (phase_ == Phase::kStopping) return;
   phase_ = Phase::kStopping;
+  bool all_report = true;
   for (auto& w : workers_)
-    if (w.running) SignalGroup(w.pid, sig);
-  kill_deadline_ = MonoSeconds() + o_.shutdown_timeout;
+    if (w.running) {
+      SignalGroup(w.pid, sig);
+      all_report &= w.reporting;
+    }
+  failure_grace_ = after_failure && all_report && o_.shutdown_timeout > kFailureStopGrace;
+  kill_deadline_ = MonoSeconds() + (failure_grace_ ? kFailureStopGrace : o_.shutdown_timeout);
   MaybeStopped();
 }
 
@@ -602,7 +631,7 @@ void Agent::HandleMessage(const Json& m) {
     pending_start_.reset();
     stop_requested_ = true;
     if (p_.agent_index == 0 || p_.num_agents == 1) Say("stopping the worker group: " + m.value("reason", std::string()));
-    if (phase_ == Phase::kRunning) BeginStop(SIGTERM);
+    if (phase_ == Phase::kRunning) BeginStop(SIGTERM, true);
     else MaybeStopped();
   } else if (type == "exit") {
     pending_start_.reset();
@@ -727,7 +756,12 @@ int Agent::Run() {
     if (phase_ == Phase::kStopping && !killed_) earliest(kill_deadline_);
     if (pending_start_) earliest(start_at_);
     if (phase_ == Phase::kRunning)
-      for (const auto& w : workers_) earliest(HangDeadline(w));
+      for (const auto& w : workers_) {
+        const double d = HangDeadline(w);
+        if (d == 0) continue;
+        // Past the deadline but in the victims' grace (CheckHangs): look again every 100 ms.
+        earliest(MonoSeconds() < d ? d : MonoSeconds() + 0.1);
+      }
     int timeout_ms = -1;
     if (wake_at > 0) timeout_ms = std::max(0, int(std::ceil((wake_at - MonoSeconds()) * 1000)));
     int n = poll(pfds.data(), nfds_t(pfds.size()), timeout_ms);
@@ -739,8 +773,12 @@ int Agent::Run() {
       killed_ = true;
       for (auto& w : workers_)
         if (w.running) {
-          Say("rank " + std::to_string(w.rank) + " did not stop within --shutdown-timeout=" +
-              std::to_string(o_.shutdown_timeout) + " s; sending SIGKILL");
+          if (failure_grace_) {
+            if (verbose_) Say("rank " + std::to_string(w.rank) + " still runs 1 s after SIGTERM; sending SIGKILL");
+          } else {
+            Say("rank " + std::to_string(w.rank) + " did not stop within --shutdown-timeout=" +
+                std::to_string(o_.shutdown_timeout) + " s; sending SIGKILL");
+          }
           SignalGroup(w.pid, SIGKILL);
         }
     }

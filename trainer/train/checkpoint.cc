@@ -1,4 +1,5 @@
 #include "checkpoint.h"
+#include "fault_injection.h"
 
 #include <ATen/ATen.h>
 #include <signal.h>
@@ -88,8 +89,7 @@ Status MkdirAll(const fs::path& p) {
 void MaybeInjectKill(int64_t step, const char* phase) {
   // Fault injection for tests: STRUN_TRAIN_FAULT_KILL_IN_CHECKPOINT=<step> kills this process
   // with SIGKILL half-way through writing that step's checkpoint.
-  const char* v = std::getenv("STRUN_TRAIN_FAULT_KILL_IN_CHECKPOINT");
-  if (v && std::to_string(step) == v) {
+  if (FaultDue("STRUN_TRAIN_FAULT_KILL_IN_CHECKPOINT", step)) {
     std::fprintf(stderr, "strun-train: fault injection: SIGKILL during checkpoint %lld (%s)\n",
                  static_cast<long long>(step), phase);
     std::fflush(stderr);

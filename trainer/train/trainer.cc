@@ -31,6 +31,9 @@
 #include "model/llama.h"
 #include "model/lr_schedule.h"
 #include "model/optimizer.h"
+#include "fault_injection.h"
+#include "stop_request.h"
+#include "strun/launcher/progress.h"
 #include "torchrun_env.h"
 
 namespace strun::train {
@@ -271,7 +274,9 @@ double DiskBytes(int which) {
 
 }  // namespace
 
-static int TrainImpl(const Config& config_in, const std::string& config_path) {
+static int TrainImpl(const Config& config_in, const std::string& config_path,
+                     launcher::ProgressReporter& progress) {
+  using launcher::ProgressPhase;
   Config config = config_in;
   auto env = ReadTorchrunEnv();
   if (!env) {
@@ -480,6 +485,7 @@ static int TrainImpl(const Config& config_in, const std::string& config_path) {
   save.kv_rows = mc.num_key_value_heads * mc.head_dim();
   save.intermediate = mc.intermediate_size;
   auto save_checkpoint = [&](int64_t step) -> Status {
+    progress.Report(ProgressPhase::kCheckpoint, step);
     save.step = step;
     config.general.step = meta.last_train_step;
     config.general.consumed_train_samples = meta.consumed_train_samples;
@@ -524,7 +530,12 @@ static int TrainImpl(const Config& config_in, const std::string& config_path) {
   const int64_t bucket_elems =
       std::max<int64_t>(1, config.model.ddp_bucket_cap_mb * 1024 * 1024 / 4);
   const std::optional<double> clip = config.optimizer->clip_grad;
-  at::Tensor loss_sum = at::zeros({}, f32);
+  // [loss, stop votes]: the pre-emption vote rides on the loss all-reduce, so that every rank
+  // stops after the same step without a collective of its own.
+  at::Tensor step_sums = at::zeros({2}, f32);
+  at::Tensor loss_sum = step_sums[0];
+  at::Tensor stop_votes = step_sums[1];
+  bool stop_noticed = false;
   at::Tensor grad_norm;
   size_t current_stage = SIZE_MAX;
   int64_t last_saved = resume_dir ? meta.last_train_step : -1;
@@ -561,12 +572,23 @@ static int TrainImpl(const Config& config_in, const std::string& config_path) {
       llama.ZeroGrad();
     }
     c10::NoGradGuard no_grad;
+    MaybeInjectWatchdogAbort(step, rank);  // tests only (fault_injection.h)
     // DP mean of the gradients, bucket by bucket, and of the loss (nanotron: ReduceOp.AVG).
     for (int64_t b = 0; b < ts.grads.numel(); b += bucket_elems) {
       at::Tensor bucket = ts.grads.narrow(0, b, std::min(bucket_elems, ts.grads.numel() - b));
       comm.AllReduceMean(bucket);
     }
-    comm.AllReduceMean(loss_sum);
+    const int stop_signal = StopSignal();
+    if (stop_signal != 0 && !stop_noticed) {
+      stop_noticed = true;
+      log.Warning(step < tokens.train_steps
+                      ? fmt::format("{} received: every rank checkpoints after step {} and exits",
+                                    StopSignalName(stop_signal), step)
+                      : fmt::format("{} received during the last step: the run ends as usual",
+                                    StopSignalName(stop_signal)));
+    }
+    stop_votes.fill_(stop_signal != 0 ? 1.0 : 0.0);
+    comm.AllReduceMean(step_sums);  // a mean, but any rank's vote makes it > 0
     if (clip) grad_norm = model::ClipGradNorm({ts.grads}, *clip);
     const double lr = schedule.LearningRateAt(step);
     ts.optimizer->Step(lr);
@@ -581,6 +603,7 @@ static int TrainImpl(const Config& config_in, const std::string& config_path) {
     meta.last_train_step = step;
     meta.last_stage_idx = static_cast<int64_t>(stage);
     meta.data_stages[stage].consumed_train_samples += gbs;
+    progress.Report(ProgressPhase::kTraining, step);
 
     if (log.Enabled(LogLevel::kDebug)) {
       // Full precision for comparing runs (the iteration line has 3 significant digits).
@@ -624,6 +647,20 @@ static int TrainImpl(const Config& config_in, const std::string& config_path) {
       if (auto s = save_checkpoint(step); !s) return fail(s.error().message);
       last_saved = step;
     }
+    // After the last step a stop request changes nothing: the run ends as it would have.
+    if (step < tokens.train_steps && stop_votes.item<float>() > 0) {
+      if (last_saved != step) {
+        if (auto s = save_checkpoint(step); !s) return fail(s.error().message);
+        last_saved = step;
+      }
+      progress.Report(ProgressPhase::kPreempted, step);
+      info0(fmt::format(
+          "Pre-emption ({}): checkpoint of step {} written to {}/{}; exiting so the job can be "
+          "requeued",
+          StopSignal() != 0 ? StopSignalName(StopSignal()) : "signal received by another rank", step,
+          ckpt.checkpoints_path, step));
+      return 0;
+    }
   }
   if (ckpt.save_final_state && last_saved != meta.last_train_step && meta.last_train_step > 0) {
     if (auto s = save_checkpoint(meta.last_train_step); !s) return fail(s.error().message);
@@ -653,10 +690,18 @@ static int TrainImpl(const Config& config_in, const std::string& config_path) {
 }
 
 int Train(const Config& config, const std::string& config_path) {
+  // Before anything slow (rendezvous, data, model): the agent's start-up timeout starts now, and a
+  // pre-emption signal that comes while loading is answered after the first step.
+  launcher::ProgressReporter progress;
+  progress.Report(launcher::ProgressPhase::kStartup);
+  if (auto s = InstallStopSignalHandlers(); !s) {
+    std::fprintf(stderr, "strun-train: %s\n", s.error().message.c_str());
+    return 1;
+  }
   // libtorch reports failures (a peer that died during a collective, out of memory) as
   // exceptions: print them without the C++ backtrace and exit non-zero.
   try {
-    return TrainImpl(config, config_path);
+    return TrainImpl(config, config_path, progress);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "strun-train: %s\n", e.what_without_backtrace());
   } catch (const std::exception& e) {
