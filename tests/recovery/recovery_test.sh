@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Fault-injection test of self-healing training (issue: strund): a 2-node CPU training job under
+#   sbatch -> strund -> srun -> strun (one agent per node) -> strun-train (dp=2 over gloo)
+# on a real local Slurm cluster (3 nodes), with one fault injected mid-training. The job must run
+# to completion with a final loss and final weights bitwise identical to an uninterrupted run of
+# the same config, and strund's event log must name the fault.
+#
+#   recovery_test.sh SCENARIO STRUND STRUN STRUN_TRAIN CLUSTER_SCRIPT CACHE_DIR
+# Scenarios: sigkill watchdog hang agent node_spare node_requeue checkpoint_kill preempt
+# Exit 77 (skipped) without root.
+set -euo pipefail
+if [ "${1:-}" != __inner ]; then
+  [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for the local Slurm cluster"; exit 77; }
+  CLUSTER=$5
+  # SlurmdTimeout 5: a killed node turns DOWN within ~30 s instead of 300.
+  exec "$CLUSTER" run --nodes 3 --conf SlurmdTimeout=5 -- "$(readlink -f "$0")" __inner "$@"
+fi
+shift
+SCENARIO=$1 STRUND=$(readlink -f "$2") STRUN=$(readlink -f "$3") TRAIN=$(readlink -f "$4") CLUSTER=$5 CACHE=$6
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=recovery_lib.sh
+. "$HERE/recovery_lib.sh"
+
+W=$STRUN_CLUSTER_SHARED/w
+mkdir -p "$W"
+chmod 777 "$W"
+cd "$W"
+baseline  # -> $BASE (final losses, checkpoint of the last step)
+
+NODES=2
+case $SCENARIO in node_spare | agent) NODES=3 ;; esac
+EXTRA_ENV=""
+case $SCENARIO in
+  watchdog) EXTRA_ENV="STRUN_TRAIN_FAULT_WATCHDOG_AT_STEP=$FAULT_STEP STRUN_TRAIN_FAULT_RANK=1" ;;
+  checkpoint_kill) EXTRA_ENV="STRUN_TRAIN_FAULT_KILL_IN_CHECKPOINT=$CKPT_FAULT_STEP" ;;
+esac
+submit "$NODES" "$EXTRA_ENV"  # -> $JOB
+t_submit=$(now)
+
+case $SCENARIO in
+  sigkill)
+    wait_step "$FAULT_STEP"
+    pid=$(worker_pid 1)
+    record_fault "SIGKILL rank 1 (pid $pid)"
+    kill -KILL "$pid"
+    ;;
+  hang)
+    wait_step "$FAULT_STEP"
+    pid=$(worker_pid 1)
+    record_fault "SIGSTOP rank 1 (pid $pid)"
+    kill -STOP "$pid"
+    ;;
+  agent)
+    wait_step "$FAULT_STEP"
+    pid=$(agent_pid 1)
+    record_fault "SIGKILL the strun agent of node rank 1 (pid $pid)"
+    kill -KILL "$pid"
+    ;;
+  node_spare | node_requeue)
+    wait_step "$FAULT_STEP"
+    node=$(worker_node 1)
+    record_fault "node $node killed"
+    "$CLUSTER" kill-node "$node"
+    ;;
+  preempt)
+    wait_step "$FAULT_STEP"
+    record_fault "scancel --signal=USR1 $JOB"
+    scancel --signal=USR1 "$JOB"
+    ;;
+  watchdog | checkpoint_kill) ;;  # injected by strun-train itself
+  *) fail "unknown scenario $SCENARIO" ;;
+esac
+
+wait_job 300
+check_same_as_baseline
+case $SCENARIO in
+  sigkill) expect_event failure '"kind":"signal"'; expect_event restart ;;
+  watchdog) expect_event failure '"kind":"nccl_watchdog"'; expect_event restart ;;
+  hang) expect_event failure '"kind":"hang"'; expect_event restart ;;
+  checkpoint_kill) expect_event failure '"kind":"signal"'; expect_event restart
+    grep -q "fault injection: SIGKILL during checkpoint $CKPT_FAULT_STEP" job.out || fail "checkpoint fault not injected" ;;
+  agent) expect_event agent_lost; expect_event relaunch ;;
+  node_spare) expect_event agent_lost; expect_event relaunch ;;
+  node_requeue) expect_event requeue ;;
+  preempt) expect_event requeue
+    grep -q "Pre-emption" job.out || fail "no pre-emption checkpoint message" ;;
+esac
+report_recovery
+echo "ok - $SCENARIO: completed with the uninterrupted run's final loss and weights"
