@@ -16,7 +16,7 @@ if [ "${1:-}" != __inner ]; then
   exec "$CLUSTER" run --nodes 3 --conf SlurmdTimeout=5 -- "$(readlink -f "$0")" __inner "$@"
 fi
 shift
-SCENARIO=$1 STRUND=$(readlink -f "$2") STRUN=$(readlink -f "$3") TRAIN=$(readlink -f "$4") CLUSTER=$5 CACHE=$6
+SCENARIO=$1 STRUND=$(readlink -f "$2") STRUN=$(readlink -f "$3") TRAIN=$(readlink -f "$4") CLUSTER=$(readlink -f "$5") CACHE=$6
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=recovery_lib.sh
 . "$HERE/recovery_lib.sh"
