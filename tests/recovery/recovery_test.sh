@@ -13,7 +13,9 @@ if [ "${1:-}" != __inner ]; then
   [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for the local Slurm cluster"; exit 77; }
   CLUSTER=$5
   # SlurmdTimeout 5: a killed node turns DOWN within ~30 s instead of 300.
-  exec "$CLUSTER" run --nodes 3 --conf SlurmdTimeout=5 -- "$(readlink -f "$0")" __inner "$@"
+  # SchedulerParameters and cred_expire: a requeued job starts again within seconds, not minutes.
+  exec "$CLUSTER" run --nodes 3 --conf SlurmdTimeout=5 --conf AuthInfo=cred_expire=5 \
+    --conf SchedulerParameters=sched_interval=2,bf_interval=2 -- "$(readlink -f "$0")" __inner "$@"
 fi
 shift
 SCENARIO=$1 STRUND=$(readlink -f "$2") STRUN=$(readlink -f "$3") TRAIN=$(readlink -f "$4") CLUSTER=$(readlink -f "$5") CACHE=$6

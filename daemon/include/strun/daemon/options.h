@@ -1,0 +1,61 @@
+// strun/daemon/options.h: strund's command line.
+//
+//   strund [options] -- srun [srun options] strun [strun options] program [args]
+//
+// Everything after `--` is the step strund runs (and reruns): it must start with srun (any path
+// whose basename is `srun`) and contain a `strun` program (basename `strun`); srun_command.h
+// says how strund changes its node options for each launch.
+//
+// Options (defaults in brackets):
+//   --nodes N                 nodes per launch [srun's -N, else SLURM_JOB_NUM_NODES]. A fixed
+//                             count: `MIN:MAX` with MIN < MAX (fewer nodes with more gradient
+//                             accumulation) is refused, because strun-train cannot reshard its
+//                             ZeRO optimizer state yet. `--nnodes` is the same option.
+//   --max-restarts K          in-place restarts of the worker group per launch, done by the
+//                             strun agents (RestartPolicy.max_restarts) [3]
+//   --max-relaunches K        step relaunches after a lost node or agent [3]
+//   --max-requeues K          requeues of the job; compared with SLURM_RESTART_COUNT [3]
+//   --event-log PATH          JSON-lines event log, appended to [./strund-<jobid>.events.jsonl]
+//   --node-check-interval S   how often the launch's nodes are checked with slurmctld [5]
+//   --backoff-initial S, --backoff-max S, --max-same-step-failures K
+//                             RestartPolicy of the in-place restarts (coordination.h) [1, 60, 2]
+//   --join-timeout S          how long the agents of a launch have to join [600]
+//   --stop-timeout S          grace between SIGTERM and SIGKILL when strund stops a step [10];
+//                             at most 3 s after a lost agent or node
+//   --preempt-timeout S       after SIGUSR1, how long the step has to write its checkpoint and
+//                             exit before strund stops it and requeues [90] (after SIGTERM at
+//                             most 20 s: Slurm kills the job KillWait seconds after it)
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "strun/result.h"
+
+namespace strun::daemon {
+
+struct DaemonOptions {
+  std::optional<int> nodes;
+  int max_restarts = 3;
+  int max_relaunches = 3;
+  int max_requeues = 3;
+  std::string event_log;  // "" = ./strund-<jobid>.events.jsonl
+  double node_check_interval_s = 5;
+  double backoff_initial_s = 1;
+  double backoff_max_s = 60;
+  int max_same_step_failures = 2;
+  double join_timeout_s = 600;
+  double stop_timeout_s = 10;
+  double preempt_timeout_s = 90;
+  std::vector<std::string> command;  // srun ... strun ...
+  bool help = false;
+};
+
+// Parses strund's arguments (without argv[0]). Errors name the option or argument and say what
+// to do; the command after `--` is checked with ParseSrunCommand (srun_command.h).
+Result<DaemonOptions> ParseDaemonCommandLine(const std::vector<std::string>& args);
+
+std::string DaemonUsage();
+
+}  // namespace strun::daemon
