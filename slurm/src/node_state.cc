@@ -1,6 +1,7 @@
 // Node states from slurmctld (node_state.h). The query runs libslurm in a forked child that
 // writes one line per node into a pipe; the parent gives up after a deadline.
 #include "strun/slurm/node_state.h"
+#include "strun/slurm/slurm_child.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -21,7 +22,6 @@ namespace strun::slurm {
 namespace {
 
 // libslurm retries an unreachable controller for about 9 s before it gives up.
-constexpr auto kSlurmQueryTimeout = std::chrono::seconds(10);
 
 struct Flag {
   uint32_t bit;
@@ -79,104 +79,20 @@ std::string Field(const char* s) {
   return out;
 }
 
-void WriteAll(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
-}
-
-bool SlurmConfigExists() {
-  if (const char* conf = std::getenv("SLURM_CONF")) return access(conf, R_OK) == 0;
-  return access("/etc/slurm/slurm.conf", R_OK) == 0 ||
-         access("/run/slurm/conf/slurm.conf", R_OK) == 0;
-}
-
-// In the child: "+" then "name\tstate\treason\n" per node, or "-reason".
-[[noreturn]] void QueryInChild(int out) {
-  // libslurm's fatal() calls exit(): skip the parent's exit handlers in the child.
-  std::atexit([] { _exit(3); });
-  int devnull = open("/dev/null", O_RDWR);
-  if (devnull >= 0) {
-    dup2(devnull, STDIN_FILENO);
-    dup2(devnull, STDOUT_FILENO);
-    dup2(devnull, STDERR_FILENO);
-  }
-  slurm_init(nullptr);
-  node_info_msg_t* info = nullptr;
-  if (slurm_load_node(0, &info, SHOW_ALL) != SLURM_SUCCESS) {
-    WriteAll(out, std::string("-slurm_load_node failed: ") + slurm_strerror(slurm_get_errno()));
-    _exit(0);
-  }
-  std::string reply = "+";
-  for (uint32_t i = 0; info != nullptr && i < info->record_count; ++i) {
-    const node_info_t& node = info->node_array[i];
-    if (node.name == nullptr) continue;
-    reply += Field(node.name) + "\t" + std::to_string(node.node_state) + "\t" + Field(node.reason) +
-             "\n";
-  }
-  WriteAll(out, reply);
-  _exit(0);
-}
-
+// "+" then "name\tstate\treason\n" per node, or "-reason" (CallInSlurmChild's protocol).
 Result<std::string> RunQuery() {
-  if (!SlurmConfigExists()) {
-    const char* conf = std::getenv("SLURM_CONF");
-    return MakeError(conf ? std::string("SLURM_CONF=") + conf + " cannot be read"
-                          : std::string("no slurm.conf (set SLURM_CONF)"));
-  }
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return MakeError(std::string("pipe: ") + std::strerror(errno));
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    return MakeError(std::string("fork: ") + std::strerror(errno));
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    QueryInChild(fds[1]);
-  }
-  close(fds[1]);
-  std::string reply;
-  auto deadline = std::chrono::steady_clock::now() + kSlurmQueryTimeout;
-  bool timed_out = false;
-  while (true) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      timed_out = true;
-      break;
+  return CallInSlurmChild("", [] {
+    node_info_msg_t* info = nullptr;
+    if (slurm_load_node(0, &info, SHOW_ALL) != SLURM_SUCCESS)
+      return "-slurm_load_node failed: " + LastSlurmError();
+    std::string reply = "+";
+    for (uint32_t i = 0; info != nullptr && i < info->record_count; ++i) {
+      const node_info_t& node = info->node_array[i];
+      if (node.name == nullptr) continue;
+      reply += Field(node.name) + "\t" + std::to_string(node.node_state) + "\t" + Field(node.reason) + "\n";
     }
-    pollfd p{fds[0], POLLIN, 0};
-    int r = poll(&p, 1, static_cast<int>(left.count()));
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      timed_out = r == 0;
-      break;
-    }
-    char buf[4096];
-    ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    reply.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
-  if (timed_out) kill(pid, SIGKILL);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (timed_out)
-    return MakeError("slurmctld did not answer within " +
-                     std::to_string(kSlurmQueryTimeout.count()) + " s");
-  if (reply.empty())
-    return MakeError(
-        "libslurm could not load its configuration (set SLURM_CONF or check slurm.conf)");
-  if (reply[0] == '-') return MakeError(reply.substr(1));
-  return reply.substr(1);
+    return reply;
+  });
 }
 
 }  // namespace

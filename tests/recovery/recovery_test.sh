@@ -27,6 +27,8 @@ W=$STRUN_CLUSTER_SHARED/w
 mkdir -p "$W"
 chmod 777 "$W"
 cd "$W"
+# The cluster's files go with it: keep the job's output and strund's event log for a post-mortem.
+trap 'mkdir -p "$CACHE/$SCENARIO" && cp -f "$W/job.out" "$W/events.jsonl" "$CACHE/$SCENARIO/" 2>/dev/null || true' EXIT
 baseline  # -> $BASE (final losses, checkpoint of the last step)
 
 NODES=2
