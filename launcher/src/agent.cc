@@ -165,7 +165,7 @@ class Agent {
   void OnProgress(Worker& w, const ProgressReport& r);
   double HangDeadline(const Worker& w) const;
   void CheckHangs();
-  void ClosePhase(Worker& w);
+  void CloseProgress(Worker& w);
   int Finish(int code, const std::string& reason, const Json& root, const Json& failures);
   bool AnyRunning() const {
     for (const auto& w : workers_)
@@ -411,7 +411,7 @@ void Agent::DrainOutput(Worker& w, bool to_eof) {
   }
 }
 
-void Agent::ClosePhase(Worker& w) {
+void Agent::CloseProgress(Worker& w) {
   if (w.progress_fd >= 0) {
     ReadProgress(w);
     close(w.progress_fd);
@@ -528,7 +528,7 @@ void Agent::CheckHangs() {
 }
 
 void Agent::CloseOutput(Worker& w) {
-  ClosePhase(w);
+  CloseProgress(w);
   DrainOutput(w, true);
   for (int* fd : {&w.out_fd, &w.err_fd}) {
     if (*fd >= 0) {
