@@ -227,8 +227,11 @@ std::vector<Outgoing> GroupState::OnJoinTimeout() {
   if (phase_ != Phase::kWaiting || attempt_ != 0) return {};
   int ready = int(std::count(ready_.begin(), ready_.end(), true));
   std::string missing;
-  for (int i = 0; i < num_agents_ && missing.size() < 200; ++i)
-    if (!ready_[size_t(i)]) missing += (missing.empty() ? "" : ",") + std::to_string(i);
+  for (int i = 0; i < num_agents_ && missing.size() < 200; ++i) {
+    if (ready_[size_t(i)]) continue;
+    if (!missing.empty()) missing += ',';
+    missing += std::to_string(i);
+  }
   return Exit(1,
               "only " + std::to_string(ready) + " of " + std::to_string(num_agents_) +
                   " strun agents joined in time (missing agents: " + missing +
