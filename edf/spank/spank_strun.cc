@@ -7,9 +7,13 @@
 // Node side (slurmstepd), for each job step that asked for an environment:
 //   slurm_spank_user_init            once per node: load the EDF again with the job's environment
 //                                    and submit directory, and create the container (as root; the
-//                                    keeper opens every user path with the user's credentials)
-//   slurm_spank_task_init_privileged each task, still root: keep the capabilities across Slurm's
-//                                    setuid (PR_SET_KEEPCAPS) so that the task can join later
+//                                    keeper opens every user path with the user's credentials).
+//                                    A failure is reported here but not returned: Slurm would only
+//                                    print "launch failed" and srun would exit 0
+//   slurm_spank_task_init_privileged each task, still root: fail the task (exit 1, so srun and the
+//                                    job fail) when the container could not be created; else keep
+//                                    the capabilities across Slurm's setuid (PR_SET_KEEPCAPS) so
+//                                    that the task can join later
 //   slurm_spank_task_init            each task, now the user: join the container's mount namespace
 //                                    with CAP_SYS_ADMIN/CAP_SYS_CHROOT, drop every capability,
 //                                    then workdir, environment, no_new_privs. Joining only here,
@@ -55,6 +59,9 @@ struct PluginState {
   std::string state_dir = "/run/strun";
   std::unique_ptr<Container> container;  // node side, between user_init and exit
   pid_t owner = -1;                      // the slurmstepd that created the container
+  // Node side: the container could not be created in user_init, which reported why. Every task of
+  // the step then fails instead of running outside the container.
+  bool failed = false;
 };
 
 PluginState& State() {
@@ -156,14 +163,13 @@ int CheckOnSubmit() {
   return 0;
 }
 
-// Node side: load the EDF as the job sees it and build the container.
-int CreateContainer(spank_t sp) {
+// Node side: load the EDF as the job sees it and build the container. The error says why not.
+strun::Status CreateContainer(spank_t sp) {
   uid_t uid;
   gid_t gid;
   if (spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS ||
       spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS) {
-    slurm_error("spank_strun: cannot get the job's user");
-    return -1;
+    return strun::MakeError("spank_strun: cannot get the job's user");
   }
   LoadOptions load;
   load.host_env = JobEnvironment(sp);
@@ -171,45 +177,30 @@ int CreateContainer(spank_t sp) {
   if (dir == load.host_env.end()) dir = load.host_env.find("PWD");
   load.cwd = dir != load.host_env.end() ? dir->second : "/";
   auto edf = LoadEnvironment(State().environment, load);
-  if (!edf.ok()) {
-    ReportError("--environment: " + edf.error().message);
-    return -1;
-  }
+  if (!edf.ok()) return strun::MakeError("--environment: " + edf.error().message);
   RuntimeOptions opts;
   auto user = UserIdentity::ForUid(uid);
-  if (!user.ok()) {
-    ReportError("--environment: " + user.error().message);
-    return -1;
-  }
+  if (!user.ok()) return strun::MakeError("--environment: " + user.error().message);
   opts.user = *user;
   opts.user.gid = gid;
   opts.hooks_dir = State().hooks_dir;
   opts.state_dir = State().state_dir;
-  if (auto st = CheckLaunchable(*edf, opts.user); !st.ok()) {
-    ReportError("--environment: " + st.error().message);
-    return -1;
-  }
+  if (auto st = CheckLaunchable(*edf, opts.user); !st.ok())
+    return strun::MakeError("--environment: " + st.error().message);
   // slurmstepd has dropped its effective ids to the user for this callback; the staging
   // directory and the keeper need root, then the ids go back as they were.
   uid_t euid = geteuid();
   gid_t egid = getegid();
-  if (seteuid(0) != 0 || setegid(0) != 0) {
-    slurm_error("spank_strun: cannot regain root to create the container");
-    return -1;
-  }
+  if (seteuid(0) != 0 || setegid(0) != 0)
+    return strun::MakeError("spank_strun: cannot regain root to create the container");
   auto container = Container::Create(*edf, opts);
-  if (setegid(egid) != 0 || seteuid(euid) != 0) {
-    slurm_error("spank_strun: cannot drop privileges again");
-    return -1;
-  }
-  if (!container.ok()) {
-    ReportError("--environment: " + container.error().message);
-    return -1;
-  }
+  if (setegid(egid) != 0 || seteuid(euid) != 0)
+    return strun::MakeError("spank_strun: cannot drop privileges again");
+  if (!container.ok()) return strun::MakeError("--environment: " + container.error().message);
   State().container = std::move(container.value());
   State().edf_file = edf->files.back();
   State().owner = getpid();
-  return 0;
+  return {};
 }
 
 }  // namespace
@@ -238,10 +229,20 @@ int slurm_spank_user_init(spank_t sp, int ac, char** av) {
     State().environment = value;
   }
   if (State().environment.empty() || !ContainerizedStep(sp)) return 0;
-  return CreateContainer(sp);
+  if (auto st = CreateContainer(sp); !st.ok()) {
+    ReportError(st.error().message);
+    State().failed = true;
+  }
+  return 0;  // a failure fails the tasks in task_init_privileged (see the file comment)
 }
 
 int slurm_spank_task_init_privileged(spank_t sp, int ac, char** av) {
+  if (State().failed) {
+    int local_task = -1;
+    if (spank_get_item(sp, S_TASK_ID, &local_task) == ESPANK_SUCCESS && local_task == 0)
+      slurm_error("--environment: no container on this node (see the error above): its tasks fail");
+    return -1;
+  }
   if (!State().container) return 0;
   if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) {
     slurm_error("--environment: PR_SET_KEEPCAPS: %s", std::strerror(errno));

@@ -160,7 +160,9 @@ Result<pid_t> StartSquashfuse(const RuntimeOptions& opts, int image_fd,
     if (devnull >= 0) ::dup2(devnull, 0);
     ::fcntl(image_fd, F_SETFD, 0);  // squashfuse opens the image through /dev/fd
     std::string image = fmt::format("/dev/fd/{}", image_fd);
-    const char* argv[] = {exe.c_str(),        "-f",   "-o", "ro,allow_other", image.c_str(),
+    // The image is the user's: device nodes and setuid bits in it must stay inert.
+    const char* options = "ro,allow_other,nodev,nosuid";
+    const char* argv[] = {exe.c_str(),        "-f",   "-o", options, image.c_str(),
                           mountpoint.c_str(), nullptr};
     ::execv(exe.c_str(), const_cast<char* const*>(argv));
     ::_exit(127);
@@ -440,7 +442,12 @@ Status SetupEdfMounts(const Edf& edf, const RuntimeOptions& opts, int root_fd,
     auto dst = EnsureInRoot(root_fd, m.target, !S_ISDIR(st.st_mode));
     if (!dst.ok()) return MakeError(fmt::format("{}: {}", what, dst.error().message));
     bool recursive = std::find(m.flags.begin(), m.flags.end(), "bind") == m.flags.end();
-    if (auto s = BindFd(src_fd.get(), dst->get(), recursive, MountAttributes(m), what); !s.ok())
+    // Always nosuid: a host setuid binary (su, sudo) must not act on the container's
+    // user-controlled /etc. nodev only as asked: host device nodes keep their host permissions, and
+    // a user cannot create one on the host.
+    if (auto s = BindFd(src_fd.get(), dst->get(), recursive, MountAttributes(m) | MOUNT_ATTR_NOSUID,
+                        what);
+        !s.ok())
       return s;
     if (unsigned long prop = Propagation(m)) {
       Fd top(OpenInRoot(root_fd, m.target, O_PATH));
@@ -472,8 +479,11 @@ Result<BuiltRoot> BuildRoot(const Edf& edf, const RuntimeOptions& opts, const st
     return MakeError(fmt::format("image {}: {}", edf.image_ref.path, fuse.error().message));
   fuse_pids.push_back(*fuse);
 
+  // The root holds the user's image: nodev,nosuid keep a device node in it (one a user can put in
+  // a squashfs without root) from reaching the host's device, and a setuid binary from running
+  // with its owner's rights. Host device nodes are bind-mounted onto /dev individually.
   std::string overlay = fmt::format("lowerdir={},upperdir={},workdir={}", lower, upper, work);
-  if (::mount("overlay", root.c_str(), "overlay", 0, overlay.c_str()) != 0)
+  if (::mount("overlay", root.c_str(), "overlay", MS_NODEV | MS_NOSUID, overlay.c_str()) != 0)
     return Errno("overlay root");
   Fd root_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd.ok()) return Errno(root);

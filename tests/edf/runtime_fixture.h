@@ -45,6 +45,19 @@ inline std::string Sh(const std::string& cmd) {
   return out;
 }
 
+// Builds the test image `image` from make-test-rootfs.sh's tree in `rootfs`, with two entries that
+// any user can put into a squashfs without root (mksquashfs pseudo definitions): /devs/null, a
+// character device node 666 with the numbers of the host's /dev/null (1:3), and /bin/suid-id, a
+// setuid-root copy of id. The runtime must leave both inert. Returns false when a command failed.
+inline bool MakeTestImage(const std::string& rootfs, const std::string& image) {
+  std::string script = std::string(STRUN_EDF_TEST_SOURCE) + "/make-test-rootfs.sh";
+  std::string cmd = script + " " + rootfs + " && cp " + rootfs + "/bin/id " + rootfs +
+                    "/bin/suid-id && mksquashfs " + rootfs + " " + image +
+                    " -noappend -no-progress -quiet -p 'devs d 755 0 0' "
+                    "-p 'devs/null c 666 0 0 1 3' -p 'bin/suid-id m 4755 0 0' >/dev/null";
+  return std::system(cmd.c_str()) == 0 && ::chmod(image.c_str(), 0644) == 0;
+}
+
 struct RunResult {
   int exit_code = -1;
   std::string output;
@@ -119,12 +132,7 @@ class RuntimeTest : public ::testing::Test {
     }
     dir_ = new TempDir();
     ::chmod(dir_->path().c_str(), 0755);
-    std::string rootfs = *dir_ / "rootfs";
-    std::string script = std::string(STRUN_EDF_TEST_SOURCE) + "/make-test-rootfs.sh";
-    if (std::system((script + " " + rootfs).c_str()) != 0 ||
-        std::system(("mksquashfs " + rootfs + " " + *dir_ / "image.sqsh" +
-                     " -noappend -no-progress -quiet >/dev/null")
-                        .c_str()) != 0) {
+    if (!MakeTestImage(*dir_ / "rootfs", *dir_ / "image.sqsh")) {
       skip_reason_ = new std::string("could not build the test image");
       return;
     }
@@ -132,7 +140,6 @@ class RuntimeTest : public ::testing::Test {
     std::system(("mksquashfs " + *dir_ / "datatree" + " " + *dir_ / "data.sqsh" +
                  " -noappend -no-progress -quiet >/dev/null")
                     .c_str());
-    ::chmod((*dir_ / "image.sqsh").c_str(), 0644);
     // Containers (docker's default profile, say) may forbid mount namespaces or FUSE mounts.
     std::string probe = "unshare --mount --propagation private sh -c 'mkdir -p " + *dir_ / "probe" +
                         " && squashfuse " + *dir_ / "image.sqsh" + " " + *dir_ / "probe" +

@@ -1,11 +1,14 @@
 // The runtime's security rules, each exercised for an unprivileged user: an EDF cannot reach
-// what its user cannot reach on the host, and one user's container cannot be joined by another.
+// what its user cannot reach on the host, device nodes and setuid binaries in an image stay inert,
+// and one user's container cannot be joined by another.
 #include <dirent.h>
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "runtime_fixture.h"
 #include "strun/edf/validate.h"
@@ -64,6 +67,70 @@ TEST_F(RuntimeTest, TasksRunAsTheUserNeverAsRoot) {
   ASSERT_TRUE(c.ok()) << c.error().message;
   auto r = RunIn(**c, {"/suid/id", "-u"}, {{"PATH", "/bin"}});
   EXPECT_EQ(r.output, std::to_string(user_uid_) + "\n");
+}
+
+TEST_F(RuntimeTest, DeviceNodeFromTheImageCannotBeOpened) {
+  // The image's /devs/null is a 666 node of the host's null device (MakeTestImage); a node of the
+  // host's disk or kernel log would be as easy to make. Only /dev's nodes, the host's, open.
+  for (const char* writable : {"false", "true"}) {
+    auto c = Container::Create(LoadEdf(std::string("writable = ") + writable + "\n"), Opts());
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    auto r = RunSh(**c,
+                   "stat -c %F /devs/null; echo x > /devs/null && echo image-node-opened; "
+                   "cat /devs/null && echo image-node-read; echo x > /dev/null && echo null-ok; "
+                   ": < /dev/zero && : < /dev/urandom && : > /dev/full && echo nodes-ok");
+    EXPECT_THAT(r.output, HasSubstr("character special file")) << "writable = " << writable;
+    EXPECT_THAT(r.output, HasSubstr("/devs/null: Permission denied"));
+    EXPECT_THAT(r.output, Not(HasSubstr("image-node-opened")));
+    EXPECT_THAT(r.output, Not(HasSubstr("image-node-read")));
+    EXPECT_THAT(r.output, HasSubstr("null-ok"));
+    EXPECT_THAT(r.output, HasSubstr("nodes-ok"));
+  }
+}
+
+// Runs `program` in the container as the user but, unlike a task, without no_new_privs: what the
+// mount flags alone allow, should a path into the container ever miss no_new_privs.
+RunResult RunWithoutNoNewPrivs(const Container& c, const UserIdentity& user,
+                               const std::string& program) {
+  int p[2];
+  if (::pipe(p) != 0) return {};
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(p[1], 1);
+    ::dup2(p[1], 2);
+    if (!c.Join().ok() || !BecomeUser(user).ok()) ::_exit(125);
+    const char* argv[] = {program.c_str(), "-u", nullptr};
+    const char* envp[] = {"PATH=/bin", nullptr};
+    ::execve(argv[0], const_cast<char* const*>(argv), const_cast<char* const*>(envp));
+    ::_exit(127);
+  }
+  ::close(p[1]);
+  RunResult r;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof buf)) > 0) r.output.append(buf, static_cast<size_t>(n));
+  ::close(p[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+TEST_F(RuntimeTest, SetuidBinaryGivesNoPrivilegesEvenWithoutNoNewPrivs) {
+  // /bin/suid-id is setuid root in the image; /suid/id is a setuid-root binary of the host.
+  std::filesystem::create_directories(*work_ / "suid");
+  std::filesystem::copy_file("/usr/bin/id", *work_ / "suid/id");
+  ::chmod((*work_ / "suid/id").c_str(), 04755);
+  auto c = Container::Create(LoadEdf("mounts = [\"./suid:/suid\"]\n"), Opts());
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  std::string uid = std::to_string(user_uid_) + "\n";
+  EXPECT_EQ(RunSh(**c, "stat -c %A /bin/suid-id /suid/id").output, "-rwsr-xr-x\n-rwsr-xr-x\n");
+  auto r = RunWithoutNoNewPrivs(**c, Opts().user, "/bin/suid-id");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, uid) << "a setuid binary from the image ran as root";
+  r = RunWithoutNoNewPrivs(**c, Opts().user, "/suid/id");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, uid) << "a setuid binary from a bind mount ran as root";
 }
 
 TEST_F(RuntimeTest, AnotherUserCannotJoinTheContainer) {

@@ -1,6 +1,7 @@
 // spank_strun.so on the local Slurm cluster: `srun --environment` runs every task in the EDF's
-// container, a bad EDF fails at submission, tasks run as the submitting user without capabilities,
-// and nothing is left on the nodes afterwards.
+// container, a bad EDF fails at submission, a container that cannot be built on the node fails the
+// step and the job, tasks run as the submitting user without capabilities and cannot open device
+// nodes from the image, and nothing is left on the nodes afterwards.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -37,16 +38,25 @@ class SpankClusterTest : public strun::testing::ClusterTest {
     dir_ = cluster().shared_dir() + "/edf-" + std::to_string(::getpid());
     std::filesystem::create_directories(dir_);
     ::chmod(dir_.c_str(), 0755);
-    std::string script = std::string(STRUN_EDF_TEST_SOURCE) + "/make-test-rootfs.sh";
-    ASSERT_EQ(std::system((script + " " + dir_ + "/rootfs && mksquashfs " + dir_ + "/rootfs " +
-                           dir_ + "/image.sqsh -noappend -no-progress -quiet >/dev/null")
-                              .c_str()),
-              0);
-    ::chmod((dir_ + "/image.sqsh").c_str(), 0644);
+    ASSERT_TRUE(MakeTestImage(dir_ + "/rootfs", dir_ + "/image.sqsh"));
     WriteFile(dir_ + "/test.toml",
               "image = \"./image.sqsh\"\n[env]\nFROM_EDF = \"edf-${SPANK_TEST_VALUE}\"\n");
     WriteFile(dir_ + "/bad.toml",
               "image = \"./image.sqsh\"\nmounts = [\"/nonexistent/strun-src:/x\"]\n");
+    // Passes the submit-side check (it starts with the squashfs magic), but squashfuse cannot
+    // mount it on the node.
+    WriteFile(dir_ + "/broken.sqsh", "hsqs" + std::string(4096, '\0'));
+    ::chmod((dir_ + "/broken.sqsh").c_str(), 0644);
+    WriteFile(dir_ + "/broken.toml", "image = \"./broken.sqsh\"\n");
+  }
+
+  // Runs `command` with sh as the unprivileged test user (created when missing), in dir_.
+  strun::testing::CommandResult RunAsTestUser(const std::string& command) {
+    EXPECT_NE(EnsureUser(kTestUser), 0u);
+    WriteFile(dir_ + "/user-command.sh", "cd " + dir_ + "\n" + command + "\n");
+    return cluster().Run(
+        "su " + std::string(kTestUser) + " -s /bin/sh " + dir_ + "/user-command.sh",
+        std::chrono::seconds(60));
   }
 
   void TearDown() override {
@@ -109,6 +119,48 @@ TEST_F(SpankClusterTest, TasksRunAsTheSubmittingUserWithoutCapabilities) {
   EXPECT_THAT(r.out, HasSubstr("CapEff:\t0000000000000000"));
   EXPECT_THAT(r.out, HasSubstr("NoNewPrivs:\t1"));
   EXPECT_THAT(r.out, Not(HasSubstr("CapEff:\t000001")));
+}
+
+TEST_F(SpankClusterTest, DeviceNodesFromTheImageCannotBeOpened) {
+  // The image holds /devs/null, a 666 node of the host's null device that any user can put into a
+  // squashfs (a node of the kernel log or of a disk would be as easy).
+  auto r = RunAsTestUser(
+      "SPANK_TEST_VALUE=1 srun -N1 --environment=./test.toml sh -c '"
+      "id -u; stat -c %F /devs/null; echo x > /devs/null && echo image-node-opened; "
+      "cat /devs/null && echo image-node-read; echo x > /dev/null && echo null-ok; "
+      ": < /dev/zero && : < /dev/urandom && : > /dev/full && echo nodes-ok'");
+  ASSERT_TRUE(r.ok()) << r.Describe();
+  EXPECT_THAT(r.out, HasSubstr(std::to_string(EnsureUser(kTestUser)) + "\n"));
+  EXPECT_THAT(r.out, HasSubstr("character special file"));
+  EXPECT_THAT(r.err, HasSubstr("/devs/null: Permission denied"));
+  EXPECT_THAT(r.out, Not(HasSubstr("image-node-opened")));
+  EXPECT_THAT(r.out, Not(HasSubstr("image-node-read")));
+  EXPECT_THAT(r.out, HasSubstr("null-ok"));
+  EXPECT_THAT(r.out, HasSubstr("nodes-ok"));
+}
+
+TEST_F(SpankClusterTest, ContainerFailureOnTheNodeFailsTheStepAndTheJob) {
+  auto r = RunAsTestUser("srun -N1 -n2 --environment=./broken.toml echo launched");
+  EXPECT_EQ(r.exit_code, 1) << r.Describe();
+  EXPECT_THAT(r.err, HasSubstr("squashfuse could not mount the image")) << r.Describe();
+  EXPECT_THAT(r.out, Not(HasSubstr("launched")));
+
+  // The same step in a batch job: the job fails with srun's exit code, and its output says why.
+  std::filesystem::create_directories(dir_ + "/out");
+  ::chown((dir_ + "/out").c_str(), EnsureUser(kTestUser), static_cast<gid_t>(-1));
+  WriteFile(dir_ + "/broken.sbatch", "#!/bin/sh\nsrun --environment=./broken.toml echo launched\n");
+  auto submit = RunAsTestUser("sbatch --parsable -N1 -o out/broken-%j.out broken.sbatch");
+  ASSERT_TRUE(submit.ok()) << submit.Describe();
+  long job = std::stol(submit.out);
+  auto state = cluster().WaitForJob(job, std::chrono::seconds(60));
+  ASSERT_TRUE(state.ok()) << state.error().message;
+  EXPECT_EQ(*state, "FAILED");
+  // No accounting storage in the local cluster: the controller's record has the exit code.
+  auto show = cluster().Run("scontrol show job " + std::to_string(job), std::chrono::seconds(30));
+  EXPECT_THAT(show.out, HasSubstr("ExitCode=1:0")) << show.Describe();
+  std::string out = ReadFile(dir_ + "/out/broken-" + std::to_string(job) + ".out");
+  EXPECT_THAT(out, HasSubstr("squashfuse could not mount the image"));
+  EXPECT_THAT(out, Not(HasSubstr("launched")));
 }
 
 }  // namespace

@@ -5,9 +5,12 @@
 //
 //   1. the squashfs image is mounted with squashfuse (opened with the user's credentials);
 //   2. an overlay with an in-memory upper layer on top of it becomes the root, made read-only at
-//      the end when the EDF says `writable = false`;
-//   3. /proc, /sys, /dev (a tmpfs with the standard nodes, a private devpts, /dev/shm and the GPU
-//      device nodes present on the host), a private /tmp, the host's /etc/hosts and
+//      the end when the EDF says `writable = false`. Every mount of user-controlled content (the
+//      image, the overlay and its layers, tmpfs mounts, `:sqsh` mounts) is nodev,nosuid, and EDF
+//      bind mounts are nosuid: a device node or a setuid binary in an image stays inert;
+//   3. /proc, /sys, /dev (a fresh tmpfs with the host's null, zero, full, random, urandom and tty
+//      nodes bind-mounted one by one, a private devpts, /dev/shm and the GPU device nodes present
+//      on the host; the image's /dev is hidden), a private /tmp, the host's /etc/hosts and
 //      /etc/resolv.conf, and passwd/group entries for the user;
 //   4. hooks: executables in RuntimeOptions::hooks_dir (run as root; ignored unless owned by root
 //      and not writable by others) and in the user's hooks dir (run as the user), with the
