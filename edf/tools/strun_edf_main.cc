@@ -56,7 +56,12 @@ int main(int argc, char** argv) {
                      "output file (default: enroot-style name from the archive's tag, e.g. "
                      "nvidia+pytorch+24.04-py3.sqsh)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help is success; usage errors exit 2 like strun's other tools (CLI11's codes are not).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (render->parsed()) {
     auto edf = Load(env);

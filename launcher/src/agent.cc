@@ -223,7 +223,13 @@ Status Agent::Setup() {
   if (sigfd_ < 0) return MakeError(std::string("strun: signalfd: ") + std::strerror(errno));
   signal(SIGPIPE, SIG_IGN);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
-  if (auto s = Guardian::Start(); !s) return s;
+  // strun's own cgroup unless STRUN_CGROUP=0 (process.h says what each mechanism covers).
+  const bool own_cgroup = !env_.count("STRUN_CGROUP") || env_["STRUN_CGROUP"] != "0";
+  std::string no_cgroup;
+  if (auto s = Guardian::Start(own_cgroup, &no_cgroup); !s) return s;
+  if (verbose_ && own_cgroup && !Guardian::HasCgroup())
+    Say("no cgroup of its own (" + no_cgroup + "): after kill -9 strun, a worker's descendant that left its "
+        "process group (setsid) can survive");
 
   // Log directory: <log_dir>/<run_id>_XXXXXX, as torchrun.
   std::string base;
@@ -838,7 +844,9 @@ int Agent::Run() {
 int RunAgent(const LaunchOptions& options, const LaunchPlan& plan, const std::map<std::string, std::string>& env,
              const WorkerWrapper* wrapper) {
   Agent agent(options, plan, env, wrapper);
-  return agent.Run();
+  const int code = agent.Run();
+  Guardian::Finish();  // no descendant outlives strun (process.h)
+  return code;
 }
 
 }  // namespace strun::launcher

@@ -527,6 +527,8 @@ the slowest recent step)). With --max-restarts N the group restarts after a fail
 once after progress, then waiting --restart-backoff (1 s) doubling up to --restart-backoff-max
 (60 s); --max-same-step-failures (2) failures at one step without progress stop the job.
 
+--nproc-per-node: a number from 1 to 1024, or gpu, cpu or auto (GPUs if any, else CPUs).
+
 Worker command: python3 -u [-m] training_script args... where python3 is $STRUN_PYTHON, else
 $PYTHON_EXEC, else python3 from PATH; --no-python runs training_script itself.
 

@@ -4,9 +4,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -25,7 +27,39 @@ struct Conn {
   int agent = -1;           // set once authenticated
   std::unique_ptr<Channel> channel;
   double accepted_at = 0;
+  uint32_t peer = 0;  // IPv4 address, network order
 };
+
+// Connections that have not authenticated cost a descriptor each and prove nothing; anyone who
+// can reach the port can open them. So (coordination.h): at most kMaxPending at a time, at most
+// kMaxPendingPerPeer from one address, each closed kHandshakeTimeoutS after it was accepted, and
+// none while fewer than FdReserve() descriptors are free, which the agent needs for a restart.
+// A refused agent's connection is closed at once and it tries again (ConnectToCoordinator).
+constexpr size_t kMaxPending = 256;
+constexpr size_t kMaxPendingPerPeer = 32;
+constexpr double kHandshakeTimeoutS = 5;
+
+// Descriptors kept free: an eighth of the soft limit, at least 64 (pipes, sockets and log files
+// of a restart's workers).
+long FdReserve(long* limit) {
+  rlimit r{};
+  *limit = getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY ? long(r.rlim_cur) : 1L << 20;
+  return std::max(64L, *limit / 8);
+}
+
+bool AdmitUnauthenticated(int fd, uint32_t peer, const std::vector<std::unique_ptr<Conn>>& conns) {
+  size_t pending = 0, from_peer = 0;
+  for (const auto& c : conns)
+    if (c->fd >= 0 && !c->channel) {
+      ++pending;
+      from_peer += c->peer == peer;
+    }
+  // accept() returns the lowest free descriptor, so every one below fd is in use and at most
+  // limit - fd - 1 are free.
+  long limit = 0;
+  const long reserve = FdReserve(&limit);
+  return pending < kMaxPending && from_peer < kMaxPendingPerPeer && fd < limit - reserve;
+}
 
 }  // namespace
 
@@ -142,14 +176,21 @@ void CoordinationServer::Run() {
     poll(pfds.data(), nfds_t(pfds.size()), timeout_ms);
     if (pfds[1].revents & POLLIN) {
       for (;;) {
-        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        sockaddr_in peer{};
+        socklen_t peer_len = sizeof peer;
+        int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) break;
+        if (!AdmitUnauthenticated(fd, peer.sin_addr.s_addr, conns)) {
+          close(fd);
+          continue;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         EnableKeepalive(fd);
         auto c = std::make_unique<Conn>();
         c->fd = fd;
         c->accepted_at = NowSeconds();
+        c->peer = peer.sin_addr.s_addr;
         auto nonce = RandomBytes(32);
         if (!nonce || state_->finished()) {
           close(fd);
@@ -209,7 +250,7 @@ void CoordinationServer::Run() {
     }
     // Unauthenticated connections get a few seconds.
     for (auto& c : conns)
-      if (c->fd >= 0 && !c->channel && NowSeconds() - c->accepted_at > 5) drop(c.get());
+      if (c->fd >= 0 && !c->channel && NowSeconds() - c->accepted_at > kHandshakeTimeoutS) drop(c.get());
     conns.erase(std::remove_if(conns.begin(), conns.end(), [](const auto& c) { return c->fd < 0; }), conns.end());
     if (!state_->all_joined() && NowSeconds() - started > join_timeout_s_) send_out(state_->OnJoinTimeout());
   }

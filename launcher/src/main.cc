@@ -13,6 +13,7 @@
 #include "strun/launcher/options.h"
 #include "strun/launcher/plan.h"
 #include "strun/launcher/pmix_bootstrap.h"
+#include "strun/launcher/process.h"
 #include "strun/slurm/environment.h"
 #include "strun/slurm/node_address.h"
 #include "strun/slurm/pmix.h"
@@ -50,6 +51,7 @@ class PmixExchange : public strun::launcher::KeyValueExchange {
 int main(int argc, char** argv) {
   using namespace strun;
   using namespace strun::launcher;
+  RaiseFdLimit();  // connections must not starve a group restart of pipes (process.h)
   const std::vector<std::string> args(argv + 1, argv + argc);
   const auto env = ProcessEnv();
   auto options = ParseCommandLine(args, env);
@@ -108,7 +110,9 @@ int main(int argc, char** argv) {
     in.node_address = [](const std::string& node) { return slurm::NodeAddress(node); };
   }
   std::vector<std::string> warnings;
-  Result<LaunchPlan> plan = early_error ? Result<LaunchPlan>(*early_error) : MakeLaunchPlan(in, &warnings);
+  bool usage_error = false;  // a flag contradicts itself or the step: exit 2 (see --help)
+  Result<LaunchPlan> plan =
+      early_error ? Result<LaunchPlan>(*early_error) : MakeLaunchPlan(in, &warnings, &usage_error);
   if (pmix) {
     PmixExchange exchange(*pmix);
     Status st = PmixBootstrap(exchange, in.topology->rank, &plan);
@@ -121,8 +125,9 @@ int main(int argc, char** argv) {
     }
   }
   if (!plan) {
-    std::fprintf(stderr, "strun: error: %s\n", plan.error().message.c_str());
-    return 1;
+    std::fprintf(stderr, "strun: error: %s\n%s", plan.error().message.c_str(),
+                 usage_error ? "(see strun --help)\n" : "");
+    return usage_error ? 2 : 1;
   }
   for (const auto& w : warnings) std::fprintf(stderr, "strun: warning: %s\n", w.c_str());
   if (!options->environment) return RunAgent(*options, *plan, env);

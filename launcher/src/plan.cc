@@ -75,8 +75,10 @@ const char* LaunchModeName(LaunchMode m) {
   return "?";
 }
 
-Result<int> ResolveNprocPerNode(const std::string& value, const std::map<std::string, std::string>& env,
-                                const std::optional<slurm::JobTopology>& topology) {
+namespace {
+
+Result<int> ResolveUnbounded(const std::string& value, const std::map<std::string, std::string>& env,
+                             const std::optional<slurm::JobTopology>& topology) {
   if (auto n = ToCount(value)) {
     if (*n < 1) return MakeError("--nproc-per-node=" + value + ": must be at least 1");
     return *n;
@@ -98,7 +100,28 @@ Result<int> ResolveNprocPerNode(const std::string& value, const std::map<std::st
                    ": unsupported value; use a number, gpu, cpu or auto (strun counts NVIDIA GPUs only)");
 }
 
-Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>* warnings) {
+}  // namespace
+
+Result<int> ResolveNprocPerNode(const std::string& value, const std::map<std::string, std::string>& env,
+                                const std::optional<slurm::JobTopology>& topology) {
+  auto too_many = [&](const std::string& shown) {
+    return MakeError("--nproc-per-node=" + shown + ": more than " + std::to_string(kMaxNprocPerNode) +
+                     " workers per strun; give a smaller number (one worker per GPU, or per core)");
+  };
+  // A typo such as 99999999 must be an error, not 10^8 workers (ToCount takes up to 9 digits).
+  if (value.size() > 9 && value.find_first_not_of("0123456789") == std::string::npos) return too_many(value);
+  auto n = ResolveUnbounded(value, env, topology);
+  if (n && *n > kMaxNprocPerNode)
+    return too_many(value == std::to_string(*n) ? value : value + " (" + std::to_string(*n) + ")");
+  return n;
+}
+
+Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>* warnings, bool* usage_error) {
+  // Errors about flags (those naming one first) are usage errors (plan.h).
+  auto usage = [usage_error](std::string message) {
+    if (usage_error) *usage_error = true;
+    return MakeError(std::move(message));
+  };
   const LaunchOptions& o = *in.options;
   LaunchPlan p;
   p.node_name = in.hostname;
@@ -106,7 +129,7 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     char* end = nullptr;
     double v = std::strtod(it->second.c_str(), &end);
     if (end == it->second.c_str() || *end || v <= 0)
-      return MakeError("--rdzv-conf join_timeout=" + it->second + ": expected a positive number of seconds");
+      return usage("--rdzv-conf join_timeout=" + it->second + ": expected a positive number of seconds");
     p.join_timeout_s = v;
   }
 
@@ -121,17 +144,17 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     };
     p.node_name = t.node_name.empty() ? in.hostname : t.node_name;
     if (o.standalone && t.world_size > 1)
-      return MakeError("--standalone runs one node on its own, but this Slurm step has " + std::to_string(t.world_size) +
+      return usage("--standalone runs one node on its own, but this Slurm step has " + std::to_string(t.world_size) +
                        " tasks on " + std::to_string(t.num_nodes) + " nodes (" + env_of(tasks_var) +
                        "); drop --standalone: strun takes the topology from Slurm");
     if (o.rdzv_backend != "static" || !o.rdzv_endpoint.empty())
       warnings->push_back("--rdzv-backend/--rdzv-endpoint are ignored under Slurm: the agents coordinate "
                           "through strun's own service on the step's first node");
     if (o.Explicit("nnodes") && (t.num_nodes < o.min_nodes || t.num_nodes > o.max_nodes))
-      return MakeError("--nnodes=" + o.nnodes + " but the Slurm step has " + std::to_string(t.num_nodes) + " nodes (" +
+      return usage("--nnodes=" + o.nnodes + " but the Slurm step has " + std::to_string(t.num_nodes) + " nodes (" +
                        env_of(nodes_var) + "); drop --nnodes or change srun -N");
     if (o.Explicit("node_rank") && o.node_rank != t.node_rank)
-      return MakeError("--node-rank=" + std::to_string(o.node_rank) + " but this task runs on node " +
+      return usage("--node-rank=" + std::to_string(o.node_rank) + " but this task runs on node " +
                        std::to_string(t.node_rank) + " of the step (SLURM_NODEID=" + std::to_string(t.node_rank) +
                        "); drop --node-rank: strun takes it from Slurm");
     const bool per_task = t.world_size > t.num_nodes;
@@ -139,9 +162,9 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
       p.mode = LaunchMode::kSlurmPerTask;
       if (o.Explicit("nproc_per_node")) {
         auto n = ResolveNprocPerNode(o.nproc_per_node, in.env, in.topology);
-        if (!n) return n.error();
+        if (!n) return usage(n.error().message);
         if (*n != 1 && *n != t.local_world_size)
-          return MakeError("--nproc-per-node=" + o.nproc_per_node + " but Slurm starts " +
+          return usage("--nproc-per-node=" + o.nproc_per_node + " but Slurm starts " +
                            std::to_string(t.local_world_size) + " tasks on this node (" + env_of(tpn_var) +
                            "): each strun task then runs one worker. Either use srun --ntasks-per-node=1 and "
                            "let strun start the workers, or drop --nproc-per-node");
@@ -158,7 +181,7 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     } else {
       p.mode = LaunchMode::kSlurmPerNode;
       auto n = ResolveNprocPerNode(o.nproc_per_node, in.env, in.topology);
-      if (!n) return n.error();
+      if (!n) return usage(n.error().message);
       p.group_rank = t.node_rank;
       p.group_world_size = t.num_nodes;
       p.local_world_size = *n;
@@ -175,7 +198,7 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     if (o.Explicit("master_addr")) {
       auto pos = std::find(t.nodes.begin(), t.nodes.end(), o.master_addr);
       if (pos != t.nodes.end() && pos != t.nodes.begin())
-        return MakeError("--master-addr=" + o.master_addr + " names node " +
+        return usage("--master-addr=" + o.master_addr + " names node " +
                          std::to_string(pos - t.nodes.begin()) + " of the step, but global rank 0 runs on " + first +
                          " (the step's first node); drop --master-addr");
       if (pos == t.nodes.end()) addr_of.clear();  // an address of the user's choosing: keep it
@@ -211,11 +234,11 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
   if (o.local_addr) p.master_addr = *o.local_addr;
   if (o.standalone) {
     if (o.Explicit("nnodes") && o.max_nodes > 1)
-      return MakeError("--standalone runs one node on its own, but --nnodes=" + o.nnodes + "; drop one of them");
+      return usage("--standalone runs one node on its own, but --nnodes=" + o.nnodes + "; drop one of them");
     if (o.Explicit("node_rank") && o.node_rank != 0)
-      return MakeError("--standalone runs one node on its own, but --node-rank=" + std::to_string(o.node_rank));
+      return usage("--standalone runs one node on its own, but --node-rank=" + std::to_string(o.node_rank));
     auto n = ResolveNprocPerNode(o.nproc_per_node, in.env, std::nullopt);
-    if (!n) return n.error();
+    if (!n) return usage(n.error().message);
     p.mode = LaunchMode::kStandalone;
     p.local_world_size = p.world_size = p.num_workers = *n;
     if (!o.local_addr) p.master_addr = "127.0.0.1";
@@ -225,7 +248,7 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     return p;
   }
   if (o.min_nodes != o.max_nodes)
-    return MakeError("--nnodes=" + o.nnodes +
+    return usage("--nnodes=" + o.nnodes +
                      ": elastic node ranges are not supported outside Slurm; give a fixed --nnodes=N");
   const int nnodes = o.max_nodes;
   p.master_addr = o.master_addr;
@@ -235,7 +258,7 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
       std::string port_text;
       if (!host.empty() && host[0] == '[') {  // [v6addr]:port
         auto close = host.find(']');
-        if (close == std::string::npos) return MakeError("--rdzv-endpoint=" + o.rdzv_endpoint + ": unbalanced '['");
+        if (close == std::string::npos) return usage("--rdzv-endpoint=" + o.rdzv_endpoint + ": unbalanced '['");
         if (close + 1 < host.size() && host[close + 1] == ':') port_text = host.substr(close + 2);
         host = host.substr(1, close - 1);
       } else if (auto colon = host.find(':'); colon != std::string::npos && host.find(':', colon + 1) == std::string::npos) {
@@ -245,23 +268,23 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
       int port = 29400;
       if (!port_text.empty()) {
         auto v = ToCount(port_text);
-        if (!v || *v > 65535) return MakeError("--rdzv-endpoint=" + o.rdzv_endpoint + ": bad port '" + port_text + "'");
+        if (!v || *v > 65535) return usage("--rdzv-endpoint=" + o.rdzv_endpoint + ": bad port '" + port_text + "'");
         port = *v;
       }
       if (!o.Explicit("master_addr")) p.master_addr = host == "localhost" ? "127.0.0.1" : host;
       if (port != 0) p.coordination_port = port;
     }
     if (nnodes > 1 && !o.Explicit("node_rank"))
-      return MakeError("--rdzv-backend=" + o.rdzv_backend + " with --nnodes=" + o.nnodes +
+      return usage("--rdzv-backend=" + o.rdzv_backend + " with --nnodes=" + o.nnodes +
                        ": strun assigns node ranks statically; pass --node-rank on every node (or run under Slurm)");
   } else if (!o.rdzv_endpoint.empty()) {
     warnings->push_back("--rdzv-endpoint is ignored with --rdzv-backend=static (torchrun uses --master-addr/--master-port)");
   }
   if (o.node_rank >= nnodes)
-    return MakeError("--node-rank=" + std::to_string(o.node_rank) + " but --nnodes=" + o.nnodes +
+    return usage("--node-rank=" + std::to_string(o.node_rank) + " but --nnodes=" + o.nnodes +
                      ": node ranks go from 0 to " + std::to_string(nnodes - 1));
   auto n = ResolveNprocPerNode(o.nproc_per_node, in.env, std::nullopt);
-  if (!n) return n.error();
+  if (!n) return usage(n.error().message);
   p.mode = nnodes == 1 ? LaunchMode::kStandalone : LaunchMode::kStatic;
   p.group_rank = o.node_rank;
   p.group_world_size = nnodes;

@@ -1,15 +1,22 @@
 #include "strun/launcher/process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <map>
 #include <set>
+
+#include "own_cgroup.h"
 
 extern char** environ;
 
@@ -17,6 +24,67 @@ namespace strun::launcher {
 namespace {
 
 int g_guardian_fd = -1;
+pid_t g_guardian_pid = -1;
+// Fixed buffers and plain fds: read in forked children, where nothing may allocate.
+char g_cgroup_dir[4096] = "";
+int g_cgroup_procs_fd = -1;  // strun's cgroup's cgroup.procs, for workers to join it
+std::set<pid_t> g_preexisting;  // strun's children before the guardian (not its to kill)
+rlimit g_worker_nofile{};
+bool g_restore_nofile = false;
+
+double MonoNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
+struct ProcInfo {
+  pid_t ppid = 0;
+  char state = '?';
+};
+
+// Every process of this PID namespace: parent and state, from /proc/PID/stat.
+std::map<pid_t, ProcInfo> ScanProcesses() {
+  std::map<pid_t, ProcInfo> procs;
+  DIR* d = opendir("/proc");
+  if (!d) return procs;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char path[300], buf[512];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE* f = fopen(path, "re");
+    if (!f) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char* close_paren = strrchr(buf, ')');  // the command name may hold spaces and ')'
+    if (!close_paren || close_paren[1] != ' ') continue;
+    ProcInfo info;
+    info.state = close_paren[2];
+    info.ppid = pid_t(atol(close_paren + 4));
+    procs[pid_t(atol(e->d_name))] = info;
+  }
+  closedir(d);
+  return procs;
+}
+
+// Descendants of `root`, leaving out the subtrees of `skip`.
+std::vector<pid_t> Descendants(const std::map<pid_t, ProcInfo>& procs, pid_t root, const std::set<pid_t>& skip) {
+  std::multimap<pid_t, pid_t> children;
+  for (const auto& [pid, info] : procs) children.emplace(info.ppid, pid);
+  std::vector<pid_t> out, todo{root};
+  while (!todo.empty()) {
+    pid_t p = todo.back();
+    todo.pop_back();
+    auto [first, last] = children.equal_range(p);
+    for (auto it = first; it != last; ++it)
+      if (!skip.count(it->second)) {
+        out.push_back(it->second);
+        todo.push_back(it->second);
+      }
+  }
+  return out;
+}
 
 void WriteAll(int fd, const char* data, size_t n) {
   while (n > 0) {
@@ -58,13 +126,27 @@ void WriteAll(int fd, const char* data, size_t n) {
     }
   }
   for (pid_t pg : groups) kill(-pg, SIGKILL);
+  if (g_cgroup_dir[0]) KillAndRemoveCgroup(g_cgroup_dir, 10.0);
   _exit(0);
 }
 
 }  // namespace
 
-Status Guardian::Start() {
+Status Guardian::Start(bool own_cgroup, std::string* note) {
   if (g_guardian_fd >= 0) return {};
+  const pid_t self = getpid();
+  for (const auto& [pid, info] : ScanProcesses())
+    if (info.ppid == self) g_preexisting.insert(pid);
+  if (own_cgroup) {
+    auto dir = CreateOwnCgroup();
+    if (dir && dir->size() < sizeof g_cgroup_dir) {
+      g_cgroup_procs_fd = open((*dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+      if (g_cgroup_procs_fd >= 0) snprintf(g_cgroup_dir, sizeof g_cgroup_dir, "%s", dir->c_str());
+      else rmdir(dir->c_str());
+    } else if (note) {
+      *note = dir ? "cgroup path too long" : dir.error().message;
+    }
+  }
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return MakeError(std::string("strun: pipe: ") + strerror(errno));
   pid_t parent = getpid();
@@ -76,14 +158,62 @@ Status Guardian::Start() {
     setpgid(0, 0);
     prctl(PR_SET_NAME, "strun-guardian");
     // Close everything else so that the guardian holds no worker pipe or socket open.
-    for (int fd = 3; fd < 1024; ++fd)
-      if (fd != fds[0]) close(fd);
+    if (fds[0] > 3) close_range(3, unsigned(fds[0]) - 1, 0);
+    close_range(unsigned(fds[0]) + 1, ~0U, 0);
     if (getppid() != parent) _exit(0);
     GuardianMain(fds[0]);
   }
   close(fds[0]);
   g_guardian_fd = fds[1];
+  g_guardian_pid = pid;
   return {};
+}
+
+bool Guardian::HasCgroup() { return g_cgroup_dir[0] != '\0'; }
+
+void Guardian::Finish() {
+  if (g_cgroup_dir[0]) {
+    KillAndRemoveCgroup(g_cgroup_dir, 5.0);
+    g_cgroup_dir[0] = '\0';
+    close(g_cgroup_procs_fd);
+    g_cgroup_procs_fd = -1;
+  }
+  // As a child subreaper strun holds every descendant in its tree: kill what is there, reap what
+  // comes back to it, until nothing is left (bounded: a process in uninterruptible I/O dies late).
+  std::set<pid_t> skip = g_preexisting;
+  if (g_guardian_pid > 0) skip.insert(g_guardian_pid);
+  const pid_t self = getpid();
+  const double deadline = MonoNow() + 5.0;
+  for (;;) {
+    const auto procs = ScanProcesses();
+    bool left = false;
+    for (pid_t pid : Descendants(procs, self, skip)) {
+      const ProcInfo& info = procs.at(pid);
+      if (info.ppid == self && waitpid(pid, nullptr, WNOHANG) == pid) continue;
+      if (info.state != 'Z') kill(pid, SIGKILL);
+      left = true;
+    }
+    if (!left || MonoNow() > deadline) break;
+    usleep(2000);
+  }
+  if (g_guardian_fd >= 0) {
+    close(g_guardian_fd);
+    g_guardian_fd = -1;
+    while (waitpid(g_guardian_pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    g_guardian_pid = -1;
+  }
+}
+
+void RaiseFdLimit() {
+  rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) != 0 || r.rlim_cur >= r.rlim_max) return;
+  rlimit raised = r;
+  raised.rlim_cur = r.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+    g_worker_nofile = r;
+    g_restore_nofile = true;
+  }
 }
 
 void Guardian::Track(pid_t pgid) {
@@ -139,6 +269,9 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const st
     setpgid(0, 0);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(127);  // strun died between fork and prctl
+    // Into strun's cgroup before anything can fork (process.h); "0" means the writer.
+    if (g_cgroup_procs_fd >= 0) (void)!write(g_cgroup_procs_fd, "0", 1);
+    if (g_restore_nofile) setrlimit(RLIMIT_NOFILE, &g_worker_nofile);
     for (int s = 1; s < NSIG; ++s) {
       if (s == SIGKILL || s == SIGSTOP) continue;
       signal(s, SIG_DFL);

@@ -176,7 +176,14 @@ Result<JobTopology> TopologyFromSlurmEnv(const Environment& env) {
                      " nodes but " + nodelist->Quote() + " lists " + std::to_string(listed_nodes));
   }
 
-  const int total_tasks = std::accumulate(t.tasks_per_node.begin(), t.tasks_per_node.end(), 0);
+  // Summed wide: each count fits an int, their sum need not (ranks are ints).
+  const long long sum = std::accumulate(t.tasks_per_node.begin(), t.tasks_per_node.end(), 0LL);
+  if (sum > std::numeric_limits<int>::max()) {
+    return MakeError(tpn->Quote() + " adds up to " + std::to_string(sum) + " tasks, more than " +
+                     std::to_string(std::numeric_limits<int>::max()) +
+                     "; it is not a Slurm step's task layout: run strun under srun");
+  }
+  const int total_tasks = static_cast<int>(sum);
   t.world_size = total_tasks;
   if (auto ntasks = First(env, {"SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "SLURM_NPROCS"})) {
     auto n = VarInt(*ntasks, 1);

@@ -89,8 +89,10 @@ inline bool WaitFor(const std::function<bool()>& pred, double seconds) {
 }
 
 // Starts strun with `args`; stdout/stderr go to <dir>/<name>.out/.err.
+// `in_child`, when given, runs in the child just before exec (e.g. to lower a limit).
 inline pid_t StartStrun(const std::vector<std::string>& args, const class TempDir& dir,
-                        const std::map<std::string, std::string>& env = {}, const std::string& name = "strun") {
+                        const std::map<std::string, std::string>& env = {}, const std::string& name = "strun",
+                        const std::function<void()>& in_child = nullptr) {
   std::string out = dir.path() + "/" + name + ".out", err = dir.path() + "/" + name + ".err";
   pid_t pid = fork();
   if (pid == 0) {
@@ -102,6 +104,7 @@ inline pid_t StartStrun(const std::vector<std::string>& args, const class TempDi
     dup2(nul, 0);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     if (chdir(dir.path().c_str()) != 0) _exit(126);
+    if (in_child) in_child();
     std::vector<char*> argv;
     std::string bin = STRUN_BIN;
     argv.push_back(bin.data());

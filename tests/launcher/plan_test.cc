@@ -190,5 +190,45 @@ TEST(Plan, NprocPerNodeValues) {
   EXPECT_NE(e.error().message.find("unsupported"), std::string::npos);
 }
 
+// A typo must not become 10^8 workers (std::bad_alloc): the bound is named in the error.
+TEST(Plan, NprocPerNodeHasAnUpperBound) {
+  EXPECT_EQ(*ResolveNprocPerNode(std::to_string(kMaxNprocPerNode), {}, std::nullopt), kMaxNprocPerNode);
+  for (const std::string& v : {std::to_string(kMaxNprocPerNode + 1), std::string("99999999"),
+                              std::string("99999999999999999999")}) {
+    auto e = ResolveNprocPerNode(v, {}, std::nullopt);
+    ASSERT_FALSE(e.ok()) << v;
+    EXPECT_NE(e.error().message.find("--nproc-per-node=" + v + ": more than 1024 workers"), std::string::npos)
+        << e.error().message;
+  }
+  bool usage = false;
+  PlanInputs in;
+  LaunchOptions o = Opts({"--standalone", "--nproc-per-node=99999999"});
+  in.options = &o;
+  std::vector<std::string> w;
+  EXPECT_FALSE(MakeLaunchPlan(in, &w, &usage).ok());
+  EXPECT_TRUE(usage);
+}
+
+// Flag errors are usage errors (strun exits 2); an unresolvable node is not.
+TEST(Plan, UsageErrorsAreMarked) {
+  PlanInputs in;
+  std::vector<std::string> w;
+  bool usage = false;
+  LaunchOptions o = Opts({"--standalone", "--nnodes=2"});
+  in.options = &o;
+  EXPECT_FALSE(MakeLaunchPlan(in, &w, &usage).ok());
+  EXPECT_TRUE(usage);
+  usage = false;
+  LaunchOptions ok = Opts({"--nproc-per-node=1"});
+  in.options = &ok;
+  in.topology = Step(1, 0);
+  in.env = StepEnv(1);
+  in.node_address = [](const std::string& n) -> Result<std::string> { return MakeError("unknown node " + n); };
+  auto p = MakeLaunchPlan(in, &w, &usage);
+  ASSERT_FALSE(p.ok());
+  EXPECT_NE(p.error().message.find("cannot find an address for nid001"), std::string::npos) << p.error().message;
+  EXPECT_FALSE(usage);
+}
+
 }  // namespace
 }  // namespace strun::launcher

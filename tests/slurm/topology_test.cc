@@ -9,6 +9,7 @@ namespace {
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // What srun -N4 -n8 gives task 5 (seen on the local test cluster).
 Environment StepEnv() {
@@ -186,6 +187,17 @@ TEST(TopologyFromSlurmEnv, InconsistentValuesNameTheVariable) {
     env.Set(c.name, c.value);
     EXPECT_THAT(ErrorOf(env), HasSubstr(c.expect)) << c.name << "=" << c.value;
   }
+}
+
+// Each count fits an int but the sum does not: refused, not a negative task count.
+TEST(TopologyFromSlurmEnv, TaskCountOverflowNamesTheVariable) {
+  Environment env = StepEnv();
+  env.Set("SLURM_STEP_TASKS_PER_NODE", "2147483647,2(x3)");
+  env.Unset("SLURM_STEP_NUM_TASKS");
+  env.Unset("SLURM_NTASKS");
+  const std::string error = ErrorOf(env);
+  EXPECT_THAT(error, HasSubstr("SLURM_STEP_TASKS_PER_NODE=2147483647,2(x3) adds up to 2147483653 tasks"));
+  EXPECT_THAT(error, Not(HasSubstr("-2147483")));
 }
 
 TEST(InSlurmStep, NeedsProcidAndJobId) {

@@ -28,7 +28,11 @@
 // environment is readable only by its user), else the per-user secret file $STRUN_SECRET_FILE or
 // ~/.strun/secret (32 random bytes, created 0600 on first use; must be owned by the user and not
 // readable by group or others; home directories are shared across a cluster's nodes). Another
-// user's process can connect to the port but neither join nor command the group.
+// user's process can connect to the port but neither join nor command the group, nor exhaust the
+// host's descriptors: a connection that has not authenticated is closed after 5 s, at most 256 are
+// open at a time (32 from one address), and none is accepted while fewer than an eighth of the
+// descriptor limit (at least 64) is free, so that a group restart always finds its pipes. Such a
+// flood can still delay agents joining (they retry until the join timeout).
 //
 // Port: $STRUN_COORD_PORT, or the port of --rdzv-endpoint, else a list of 16 candidates in
 // [20000, 32000) derived from the key (so two jobs sharing a node pick different ports, and other

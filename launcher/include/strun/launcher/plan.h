@@ -88,11 +88,19 @@ struct PlanInputs {
   bool master_addr_from_rank0 = false;
 };
 
-Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>* warnings);
+// `usage_error`, when given, is set when the error is about the command line (a flag's value, or
+// flags that contradict each other or the Slurm step): strun exits 2 for those, 1 for the others.
+Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>* warnings,
+                                  bool* usage_error = nullptr);
 
-// --nproc-per-node: an integer, or gpu / cpu / auto. GPUs are counted without CUDA:
-// CUDA_VISIBLE_DEVICES, else the Slurm step's GPUs, else /proc/driver/nvidia/gpus, else
-// /dev/nvidiaN. "xpu" and other accelerators are errors.
+// The most workers one strun starts (--nproc-per-node, also as resolved from cpu/gpu/auto): far
+// above any node's GPUs or cores, low enough that workers x nodes (at most 2^20 under Slurm,
+// 10^6 with --nnodes) stays within WORLD_SIZE's int.
+inline constexpr int kMaxNprocPerNode = 1024;
+
+// --nproc-per-node: an integer in [1, kMaxNprocPerNode], or gpu / cpu / auto. GPUs are counted
+// without CUDA: CUDA_VISIBLE_DEVICES, else the Slurm step's GPUs, else /proc/driver/nvidia/gpus,
+// else /dev/nvidiaN. "xpu" and other accelerators are errors.
 Result<int> ResolveNprocPerNode(const std::string& value, const std::map<std::string, std::string>& env,
                                 const std::optional<slurm::JobTopology>& topology);
 

@@ -1,11 +1,32 @@
 // strun/launcher/process.h: starting workers and making sure none outlives strun.
 //
-// Each worker is its own process group (setpgid), so that stopping it reaches the processes it
-// started (data loader workers, compilers). A worker also gets PR_SET_PDEATHSIG=SIGKILL, and strun
-// starts one tiny guardian process at start-up that holds the list of worker process groups and
-// SIGKILLs them all the moment strun disappears (its pipe from strun reads end-of-file), so that
-// even `kill -9 strun` leaves nothing behind. strun is also a child subreaper
-// (PR_SET_CHILD_SUBREAPER): orphans of workers are reparented to it and reaped.
+// What each mechanism covers:
+//  - Process groups: each worker is its own process group (setpgid), so that stopping it reaches
+//    the processes it started (data loader workers, compilers), and a group is SIGKILLed when its
+//    worker's attempt ends. A descendant that leaves the group (setsid, setpgid) is not reached.
+//  - strun's own cgroup (cgroup v2, where strun may create one: root, or a delegated subtree;
+//    STRUN_CGROUP=0 turns it off): <strun's cgroup>/strun-<pid>. Every worker moves itself into
+//    it before exec, so every descendant is in it whatever it does to its session or group, and
+//    cgroup.kill (or SIGKILL to each listed process on kernels before 5.14) ends them all, at
+//    strun's exit and, through the guardian, after `kill -9 strun`. Only a descendant with the
+//    privilege to move itself to another cgroup escapes it.
+//  - PR_SET_PDEATHSIG=SIGKILL on each worker: a worker dies with strun, even by SIGKILL.
+//  - The guardian: a tiny process started at start-up that holds the list of worker process
+//    groups (and the cgroup's path) and, the moment strun disappears (its pipe from strun reads
+//    end-of-file, also after `kill -9 strun`), SIGKILLs the groups and empties and removes the
+//    cgroup.
+//  - Child subreaper (PR_SET_CHILD_SUBREAPER): orphans of workers are reparented to strun instead
+//    of init, so while strun lives every descendant stays in strun's process tree. At a normal
+//    exit (Guardian::Finish) strun SIGKILLs and reaps every descendant that tree holds, cgroup or
+//    not (children strun had before the guardian started, e.g. an EDF container's FUSE daemons,
+//    are left to their owner).
+// So: at a normal exit nothing is left behind; after `kill -9 strun` nothing is left where strun
+// has its cgroup; without one (no cgroup v2, or no permission) `kill -9 strun` still ends every
+// worker and its process group, but a descendant that left both (e.g. `setsid cmd &`) survives.
+//
+// File descriptors: strun raises its soft RLIMIT_NOFILE to the hard limit at start-up
+// (RaiseFdLimit), so that connections and output pipes cannot starve a group restart; workers get
+// the original soft limit back (select() breaks on descriptors above 1024).
 #pragma once
 
 #include <sys/types.h>
@@ -38,13 +59,22 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const st
                                   const std::function<Status()>& in_child = nullptr, int inherit_fd = -1);
 Status WaitForExec(SpawnedWorker& worker, const std::string& program);
 
-// The guardian. Start() once, early; Track/Untrack as groups come and go.
+// The guardian. Start() once, early (strun must already be a child subreaper); Track/Untrack as
+// groups come and go; Finish() once at exit. `own_cgroup`: try to create strun's cgroup (a
+// failure only means running without one; `note` then says why).
 class Guardian {
  public:
-  static Status Start();
+  static Status Start(bool own_cgroup, std::string* note = nullptr);
   static void Track(pid_t pgid);
   static void Untrack(pid_t pgid);
+  // Kills and reaps every descendant of strun (see above), removes the cgroup, ends the guardian.
+  static void Finish();
+  // Whether workers are put in strun's own cgroup.
+  static bool HasCgroup();
 };
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; workers are spawned with the original.
+void RaiseFdLimit();
 
 // Sends `sig` to the whole process group `pgid` (ignores groups that are gone).
 void SignalGroup(pid_t pgid, int sig);
