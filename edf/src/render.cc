@@ -5,22 +5,36 @@
 #include <sstream>
 
 namespace strun::edf {
+namespace {
+
+// A resolved value as the loader reads it back: `$` doubled, so that a literal "${X}" (written
+// "$${X}" in the EDF) is not expanded again (tests/fuzz/regressions/fuzz_edf_load).
+std::string Literal(std::string_view value) {
+  std::string out;
+  for (char c : value) {
+    out += c;
+    if (c == '$') out += '$';
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string RenderToml(const Edf& edf) {
   toml::table root;
-  if (!edf.image.empty()) root.insert("image", edf.image);
-  if (edf.workdir) root.insert("workdir", *edf.workdir);
+  if (!edf.image.empty()) root.insert("image", Literal(edf.image));
+  if (edf.workdir) root.insert("workdir", Literal(*edf.workdir));
   root.insert("entrypoint", edf.entrypoint);
   root.insert("writable", edf.writable);
   toml::array mounts;
-  for (const auto& m : edf.mounts) mounts.push_back(m.ToString());
+  for (const auto& m : edf.mounts) mounts.push_back(Literal(m.ToString()));
   root.insert("mounts", std::move(mounts));
   toml::table env;
-  for (const auto& [k, v] : edf.env) env.insert(k, v);
+  for (const auto& [k, v] : edf.env) env.insert(k, Literal(v));
   root.insert("env", std::move(env));
   // Flattened keys contain dots: toml++ quotes them, so they read back as the same flat keys.
   toml::table annotations;
-  for (const auto& [k, v] : edf.annotations) annotations.insert(k, v);
+  for (const auto& [k, v] : edf.annotations) annotations.insert(k, Literal(v));
   root.insert("annotations", std::move(annotations));
   std::ostringstream out;
   out << "# resolved from:";

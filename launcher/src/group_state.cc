@@ -15,6 +15,38 @@ double Now() {
   clock_gettime(CLOCK_REALTIME, &ts);
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
+
+// Whether each field OnMessage and WorkerFailure::FromJson read has the type they expect.
+// nlohmann's value() throws on a mismatch (which would end the service's thread) and converts a
+// float to int with undefined behaviour when out of range; a message from another strun version
+// or a buggy agent is ignored like one of an unknown type instead (found by tests/fuzz).
+bool FieldsHave(const Json& m, std::initializer_list<const char*> keys,
+                bool (Json::*is_type)() const) {
+  for (const char* key : keys) {
+    auto it = m.find(key);
+    if (it != m.end() && !((*it).*is_type)()) return false;
+  }
+  return true;
+}
+
+bool WellTyped(const Json& m) {
+  if (!FieldsHave(m, {"type", "node", "reason"}, &Json::is_string) ||
+      !FieldsHave(m, {"attempt", "step", "code"}, &Json::is_number_integer) ||
+      !FieldsHave(m, {"preempted"}, &Json::is_boolean))
+    return false;
+  auto failures = m.find("failures");
+  if (failures == m.end() || !failures->is_array()) return true;
+  for (const auto& f : *failures) {
+    if (!f.is_object() ||
+        !FieldsHave(f, {"node", "error_file", "error_data", "message", "kind", "evidence"},
+                    &Json::is_string) ||
+        !FieldsHave(f, {"rank", "local_rank", "pid", "exitcode", "step"},
+                    &Json::is_number_integer) ||
+        !FieldsHave(f, {"timestamp"}, &Json::is_number))
+      return false;
+  }
+  return true;
+}
 }  // namespace
 
 GroupState::GroupState(int num_agents, RestartPolicy policy, std::string master_addr, std::function<int()> pick_port)
@@ -108,7 +140,7 @@ std::vector<Outgoing> GroupState::MaybeFinishStop() {
 }
 
 std::vector<Outgoing> GroupState::OnMessage(int agent, const Json& m) {
-  if (agent < 0 || agent >= num_agents_ || !m.is_object()) return {};
+  if (agent < 0 || agent >= num_agents_ || !m.is_object() || !WellTyped(m)) return {};
   const std::string type = m.value("type", "");
   const int attempt = m.value("attempt", -1);
   if (!seen_[size_t(agent)]) {

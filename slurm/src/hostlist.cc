@@ -24,9 +24,11 @@ constexpr ulong kULongMax = std::numeric_limits<ulong>::max();
 constexpr ulong kMaxRange = 64 * 1024;        // hosts in one a-b range (Slurm's MAX_RANGE)
 constexpr ulong kMaxPrefixCount = 64 * 1024;  // names from one prefix bracket (MAX_PREFIX_CNT)
 constexpr size_t kMaxRanges = 256 * 1024;     // ranges inside one bracket (MAX_RANGES)
-// Not in Slurm: a bound on what one list may expand to, so that a hostile list gives an error
-// instead of exhausting memory. Far above any real allocation.
-constexpr size_t kMaxHosts = size_t{1} << 22;
+// Not in Slurm: bounds on what one list may expand to, so that a hostile list gives an error
+// within a second instead of exhausting memory ("a[1-6000]a[1-6000]b[1]" multiplies bracket
+// groups; a long prefix multiplies the bytes). Far above any real allocation.
+constexpr size_t kMaxHosts = size_t{1} << 20;
+constexpr size_t kMaxNameBytes = size_t{64} << 20;  // prefixes kept for the ranges, in total
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 bool IsSpace(char c) {
@@ -184,7 +186,9 @@ class RangeList {
         return Status();
       }
     }
-    if (ranges_.size() >= kMaxHosts) return TooLarge();
+    if (ranges_.size() >= kMaxHosts || name_bytes_ + r.prefix.size() > kMaxNameBytes)
+      return TooLarge();
+    name_bytes_ += r.prefix.size();
     host_count_ += r.Count();
     ranges_.push_back(std::move(r));
     return Status();
@@ -212,11 +216,13 @@ class RangeList {
   ulong host_count() const { return host_count_; }
 
   static Error TooLarge() {
-    return MakeError("expands to more than " + std::to_string(kMaxHosts) + " hosts");
+    return MakeError("expands to more than " + std::to_string(kMaxHosts) + " hosts or " +
+                     std::to_string(kMaxNameBytes >> 20) + " MiB of names");
   }
 
  private:
   std::vector<Range> ranges_;
+  size_t name_bytes_ = 0;
   ulong host_count_ = 0;  // like Slurm's nhosts: wraps the same way for absurd ranges
 };
 

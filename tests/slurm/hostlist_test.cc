@@ -97,6 +97,21 @@ TEST(ExpandHostlist, HugeCartesianProductIsAnErrorNotAnOutOfMemory) {
   EXPECT_THAT(r.error().message, HasSubstr("more than"));
 }
 
+// Groups left of the last one multiply into one range per name; a long prefix multiplies the
+// bytes. Both end in an error, bounded in names and in memory (found by tests/fuzz).
+TEST(ExpandHostlist, MultipliedPrefixGroupsAreBoundedInNamesAndBytes) {
+  auto many = ExpandHostlist("a[1-6000]a[1-6000]b[1]");
+  ASSERT_FALSE(many.ok());
+  EXPECT_THAT(many.error().message, HasSubstr("more than"));
+  auto wide = ExpandHostlist(std::string(500, 'x') + "[1-6000]a[1-6000]b[1]");
+  ASSERT_FALSE(wide.ok());
+  EXPECT_THAT(wide.error().message, HasSubstr("MiB of names"));
+  // Below both bounds such lists still expand.
+  auto fine = ExpandHostlist("a[1-100]a[1-100]b[1-2]");
+  ASSERT_TRUE(fine.ok());
+  EXPECT_EQ(fine->size(), 20000u);
+}
+
 TEST(CompressHostlist, MergesRunsWithoutSorting) {
   EXPECT_EQ(CompressHostlist({"nid001", "nid002", "nid007"}), "nid[001-002,007]");
   EXPECT_EQ(CompressHostlist({"a1", "a2", "a3", "b", "a4"}), "a[1-3],b,a4");

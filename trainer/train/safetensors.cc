@@ -27,12 +27,15 @@ Result<std::size_t> ExpectedBytes(const std::string& where, const std::string& d
                                   const std::vector<int64_t>& shape) {
   std::size_t esize = SafetensorsDtypeSize(dtype);
   if (esize == 0) return MakeError(where + ": unknown dtype '" + dtype + "'");
-  std::size_t n = 1;
+  // Checked products: a wrapped-around count would let a huge shape claim a few bytes
+  // (tests/fuzz/regressions/fuzz_safetensors).
+  std::size_t n = esize;
   for (int64_t d : shape) {
     if (d < 0) return MakeError(where + ": negative dimension in shape");
-    n *= static_cast<std::size_t>(d);
+    if (__builtin_mul_overflow(n, static_cast<std::size_t>(d), &n))
+      return MakeError(where + ": shape has more bytes than memory can address");
   }
-  return n * esize;
+  return n;
 }
 
 }  // namespace
