@@ -9,6 +9,8 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libtomlplusplus-dev libyaml-cpp-dev libfmt-dev libcli11-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev
+  # TensorBoard event files (launcher/src/tfevents): the Event/Summary messages, compiled by protoc.
+  libprotobuf-dev protobuf-compiler
   # tests/fuzz: clang with libFuzzer and the sanitizer runtimes (-fsanitize=fuzzer,address,undefined).
   clang-14 libclang-rt-14-dev
   libslurm-dev slurm-wlm-plugins-dev slurmctld slurmd slurm-client slurm-wlm-basic-plugins
