@@ -50,6 +50,8 @@ options:
   --max-relaunches K        step relaunches after a lost node or agent (default 3)
   --max-requeues K          requeues, compared with SLURM_RESTART_COUNT (default 3)
   --event-log PATH          JSON-lines event log (default ./strund-<jobid>.events.jsonl)
+  --tensorboard-dir DIR     also write the events as TensorBoard files in DIR/strund_<jobid>
+                            (default $STRUN_TENSORBOARD_DIR; none when unset)
   --node-check-interval S   seconds between node health checks (default 5)
   --backoff-initial S       first back-off between failed restarts without progress (default 1)
   --backoff-max S           longest back-off (default 60)
@@ -87,6 +89,7 @@ Result<DaemonOptions> ParseDaemonCommandLine(const std::vector<std::string>& arg
   app.add_option("--max-relaunches", o.max_relaunches)->check(CLI::NonNegativeNumber);
   app.add_option("--max-requeues", o.max_requeues)->check(CLI::NonNegativeNumber);
   app.add_option("--event-log", o.event_log);
+  app.add_option("--tensorboard-dir", o.tensorboard_dir);
   app.add_option("--node-check-interval", o.node_check_interval_s)->check(CLI::PositiveNumber);
   app.add_option("--backoff-initial", o.backoff_initial_s)->check(CLI::NonNegativeNumber);
   app.add_option("--backoff-max", o.backoff_max_s)->check(CLI::NonNegativeNumber);

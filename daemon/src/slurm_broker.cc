@@ -10,11 +10,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "strun/daemon/slurm_control.h"
+#include "strun/launcher/clock.h"
 #include "strun/slurm/node_address.h"
 
 namespace strun::daemon {
@@ -109,10 +109,6 @@ Json Handle(const Json& request) {
   }
 }
 
-double Mono() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<SlurmBroker>> SlurmBroker::Start() {
@@ -155,7 +151,7 @@ SlurmBroker::~SlurmBroker() {
 Result<std::string> SlurmBroker::Call(const std::string& request_line) {
   if (!WriteAll(fd_, request_line + "\n"))
     return MakeError("strund's Slurm helper process (pid " + std::to_string(pid_) + ") is gone");
-  const double deadline = Mono() + kCallTimeoutS;
+  const double deadline = launcher::MonoSeconds() + kCallTimeoutS;
   while (true) {
     size_t nl = buffer_.find('\n');
     if (nl != std::string::npos) {
@@ -163,7 +159,7 @@ Result<std::string> SlurmBroker::Call(const std::string& request_line) {
       buffer_.erase(0, nl + 1);
       return line;
     }
-    const double left = deadline - Mono();
+    const double left = deadline - launcher::MonoSeconds();
     if (left <= 0) return MakeError("strund's Slurm helper process did not answer in time");
     pollfd p{fd_, POLLIN, 0};
     int r = poll(&p, 1, int(left * 1000) + 1);

@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -26,6 +25,8 @@
 #include "strun/daemon/node_selection.h"
 #include "strun/daemon/slurm_broker.h"
 #include "strun/daemon/srun_command.h"
+#include "strun/daemon/tensorboard_events.h"
+#include "strun/launcher/clock.h"
 #include "strun/launcher/coordination.h"
 #include "strun/launcher/failure.h"
 #include "strun/slurm/hostlist.h"
@@ -37,35 +38,9 @@ namespace {
 
 using launcher::CoordinationServer;
 
-double Now() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
-double Mono() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-
-Result<std::string> RandomHex(size_t bytes) {
-  std::string raw(bytes, '\0');
-  size_t done = 0;
-  while (done < bytes) {
-    ssize_t n = getrandom(raw.data() + done, bytes - done, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return MakeError(std::string("getrandom: ") + std::strerror(errno));
-    done += size_t(n);
-  }
-  static const char* digits = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char c : raw) {
-    hex.push_back(digits[c >> 4]);
-    hex.push_back(digits[c & 15]);
-  }
-  return hex;
-}
+// strun's clocks (strun/launcher/clock.h).
+constexpr auto Now = &launcher::WallSeconds;
+constexpr auto Mono = &launcher::MonoSeconds;
 
 std::optional<long long> ToNumber(const std::string& s) {
   if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
@@ -137,6 +112,7 @@ class Supervisor {
   std::string coord_host_;
   std::unique_ptr<SlurmBroker> broker_;
   std::unique_ptr<EventLog> log_;
+  std::unique_ptr<TensorBoardEvents> tensorboard_;  // tensorboard_events.h; null when off
   EventContext ctx_;
   RecoveryAccounting accounting_;
   ProgressLogFilter progress_filter_;
@@ -264,11 +240,26 @@ Status Supervisor::Setup() {
   if (!log) return log.error();
   log_ = std::move(*log);
   // A requeued job continues the accounting of its earlier runs.
+  int64_t job_lines = 0;
   for (const Json& line : ReadEventLog(log_path)) {
     const auto event = line.find("event"), job = line.find("job_id");
+    if (job != line.end() && *job == job_id_) ++job_lines;
     if (event == line.end() || job == line.end() || *event != "summary" || *job != job_id_)
       continue;
     accounting_.Restore(line);
+  }
+  const std::string tensorboard_dir =
+      !o_.tensorboard_dir.empty() ? o_.tensorboard_dir : Env("STRUN_TENSORBOARD_DIR").value_or("");
+  if (!tensorboard_dir.empty()) {
+    auto tb = TensorBoardEvents::Open(tensorboard_dir, job_id_, job_lines, Now());
+    if (tb) {
+      tensorboard_ = std::move(*tb);
+    } else {
+      std::fprintf(stderr,
+                   "strund: warning: --tensorboard-dir / STRUN_TENSORBOARD_DIR: %s; the job runs "
+                   "without strund's TensorBoard events\n",
+                   tb.error().message.c_str());
+    }
   }
 
   sigset_t mask;
@@ -303,8 +294,16 @@ Status Supervisor::Setup() {
 
 void Supervisor::Log(const std::string& event, const Json& fields, bool sync) {
   if (!log_) return;
-  if (auto st = log_->Append(MakeEventLine(event, fields, ctx_, Now()), sync); !st)
+  const double now = Now();
+  const Json line = MakeEventLine(event, fields, ctx_, now);
+  if (auto st = log_->Append(line, sync); !st)
     std::fprintf(stderr, "strund: warning: %s\n", st.error().message.c_str());
+  if (!tensorboard_) return;
+  if (auto st = tensorboard_->Add(line, accounting_.Summarize(now)); !st) {
+    std::fprintf(stderr, "strund: warning: %s; strund's TensorBoard events stop here\n",
+                 st.error().message.c_str());
+    tensorboard_.reset();
+  }
 }
 
 void Supervisor::OnServiceEvent(const Json& e) {
@@ -494,7 +493,7 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
   agent_lost_.reset();
   const int num_agents = NumAgents(srun_, int(nodes.size()), env_tasks_per_node_);
 
-  auto secret = RandomHex(32);
+  auto secret = launcher::NewJobSecret();
   if (!secret) {
     result.reason = secret.error().message;
     return result;

@@ -1,6 +1,8 @@
 // spank_strun.so: `--environment=EDF` for srun, sbatch and salloc.
 //
-// plugstack.conf:  optional /usr/lib/strun/spank_strun.so [hooks_dir=DIR] [state_dir=DIR]
+// plugstack.conf:  required /PATH/spank_strun.so [hooks_dir=DIR] [state_dir=DIR]
+// (required: Slurm ignores an optional plugin's errors, and the tasks would run outside the
+// container; the strun package installs it in Slurm's PluginDir, etc/packaging/).
 //
 // Submit side (srun, sbatch, salloc): the EDF is found, parsed, expanded and checked as the
 // submitting user, so a bad EDF fails at once with its message, before anything is launched.

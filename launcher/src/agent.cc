@@ -21,6 +21,7 @@
 #include <memory>
 #include <set>
 
+#include "strun/launcher/clock.h"
 #include "strun/launcher/coordination.h"
 #include "strun/launcher/failure.h"
 #include "strun/launcher/output.h"
@@ -30,17 +31,6 @@
 
 namespace strun::launcher {
 namespace {
-
-double WallSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
-double MonoSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
 
 void Say(const std::string& text) {
   std::string line = "strun: " + text + "\n";

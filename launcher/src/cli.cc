@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -12,62 +13,6 @@
 
 namespace strun::launcher {
 namespace {
-
-enum class Kind { kString, kInt, kFloat, kFlag, kList };
-
-struct Spec {
-  std::vector<std::string> names;  // e.g. {"--nproc-per-node", "--nproc_per_node"}
-  std::string dest;                // argparse dest; PET_<DEST upper>
-  Kind kind;
-  bool reads_env;                  // action=env / check_env (false for --logs-specs, --numa-binding)
-};
-
-const std::vector<Spec>& Specs() {
-  static const std::vector<Spec> specs = {
-      {{"--nnodes"}, "nnodes", Kind::kString, true},
-      {{"--nproc-per-node", "--nproc_per_node"}, "nproc_per_node", Kind::kString, true},
-      {{"--rdzv-backend", "--rdzv_backend"}, "rdzv_backend", Kind::kString, true},
-      {{"--rdzv-endpoint", "--rdzv_endpoint"}, "rdzv_endpoint", Kind::kString, true},
-      {{"--rdzv-id", "--rdzv_id"}, "rdzv_id", Kind::kString, true},
-      {{"--rdzv-conf", "--rdzv_conf"}, "rdzv_conf", Kind::kString, true},
-      {{"--standalone"}, "standalone", Kind::kFlag, true},
-      {{"--max-restarts", "--max_restarts"}, "max_restarts", Kind::kInt, true},
-      {{"--monitor-interval", "--monitor_interval"}, "monitor_interval", Kind::kFloat, true},
-      {{"--start-method", "--start_method"}, "start_method", Kind::kString, true},
-      {{"--event-log-handler", "--event_log_handler"}, "event_log_handler", Kind::kString, true},
-      {{"--role"}, "role", Kind::kString, true},
-      {{"-m", "--module"}, "module", Kind::kFlag, true},
-      {{"--no-python", "--no_python"}, "no_python", Kind::kFlag, true},
-      {{"--run-path", "--run_path"}, "run_path", Kind::kFlag, true},
-      {{"--log-dir", "--log_dir"}, "log_dir", Kind::kString, true},
-      {{"-r", "--redirects"}, "redirects", Kind::kString, true},
-      {{"-t", "--tee"}, "tee", Kind::kString, true},
-      {{"--local-ranks-filter", "--local_ranks_filter"}, "local_ranks_filter", Kind::kString, true},
-      {{"--duplicate-stdout-filters", "--duplicate_stdout_filters"}, "duplicate_stdout_filters", Kind::kList, true},
-      {{"--duplicate-stderr-filters", "--duplicate_stderr_filters"}, "duplicate_stderr_filters", Kind::kList, true},
-      {{"--node-rank", "--node_rank"}, "node_rank", Kind::kInt, true},
-      {{"--master-addr", "--master_addr"}, "master_addr", Kind::kString, true},
-      {{"--master-port", "--master_port"}, "master_port", Kind::kInt, true},
-      {{"--local-addr", "--local_addr"}, "local_addr", Kind::kString, true},
-      {{"--logs-specs", "--logs_specs"}, "logs_specs", Kind::kString, false},
-      {{"--numa-binding", "--numa_binding"}, "numa_binding", Kind::kString, false},
-      {{"--signals-to-handle", "--signals_to_handle"}, "signals_to_handle", Kind::kString, true},
-      {{"--shutdown-timeout", "--shutdown_timeout"}, "shutdown_timeout", Kind::kInt, true},
-      {{"--virtual-local-rank", "--virtual_local_rank"}, "virtual_local_rank", Kind::kFlag, true},
-      // strun's own (not torchrun's): STRUN_ENVIRONMENT instead of a PET_ variable.
-      {{"--environment"}, "environment", Kind::kString, false},
-      // strun's recovery settings (progress.h, coordination.h); no PET_ variables either.
-      {{"--startup-timeout", "--startup_timeout"}, "startup_timeout", Kind::kFloat, false},
-      {{"--hang-timeout", "--hang_timeout"}, "hang_timeout", Kind::kFloat, false},
-      {{"--hang-timeout-floor", "--hang_timeout_floor"}, "hang_timeout_floor", Kind::kFloat, false},
-      {{"--hang-timeout-factor", "--hang_timeout_factor"}, "hang_timeout_factor", Kind::kFloat, false},
-      {{"--restart-backoff", "--restart_backoff"}, "restart_backoff", Kind::kFloat, false},
-      {{"--restart-backoff-max", "--restart_backoff_max"}, "restart_backoff_max", Kind::kFloat, false},
-      {{"--max-same-step-failures", "--max_same_step_failures"}, "max_same_step_failures", Kind::kInt, false},
-      {{"-h", "--help"}, "help", Kind::kFlag, false},
-  };
-  return specs;
-}
 
 std::string EnvName(const std::string& dest) {
   std::string s = "PET_";
@@ -137,127 +82,219 @@ std::vector<std::string> CommaList(const std::string& value) {
   return items;
 }
 
-// Stores `value` into the field named by `dest`. `source` is "argument --x" or "PET_X=..." for
-// error messages.
-Status Assign(LaunchOptions& o, const Spec& spec, const std::string& value, const std::string& source) {
-  const std::string& d = spec.dest;
-  auto int_value = [&](int& out) -> Status {
-    auto v = ToInt(value);
-    if (!v || *v < INT32_MIN || *v > INT32_MAX) return MakeError(source + ": invalid int value: " + Quote(value));
-    out = int(*v);
+// One row of the option table: each option is spelled once, here, with what it stores and how.
+// `source` ("argument --x" or "PET_X=v (environment)") starts every error message of a setter.
+using Setter =
+    std::function<Status(LaunchOptions&, const std::string& value, const std::string& source)>;
+
+struct Option {
+  std::vector<std::string> names;  // "-r" (if any), "--long-name", "--long_name" (if it differs)
+  std::string dest;         // "long_name": argparse's dest, PET_LONG_NAME, the explicit_options key
+  bool reads_env;           // PET_<DEST> gives the default (torchrun's env action / check_env)
+  bool LaunchOptions::*on;  // a switch: set by its presence; PET_<DEST> is read as an integer
+  Setter set;               // an option with a value: parses and stores it
+
+  bool TakesValue() const { return on == nullptr; }
+  // The spelling errors show: "--module" after a long spelling, "-m/--module" after a short one.
+  const std::string& LongName() const { return names[names[0].size() == 2 ? 1 : 0]; }
+  std::string ShortAndLongName() const {
+    return names.size() > 1 ? names[0] + "/" + names[1] : names[0];
+  }
+};
+
+enum Pet : bool { kNoPet = false, kPet = true };
+
+// `spelling` is "--long-name" or "-s/--long-name"; the underscore spelling and the dest follow.
+Option MakeOption(const std::string& spelling, Pet pet, bool LaunchOptions::*on, Setter set) {
+  Option opt{{}, {}, pet == kPet, on, std::move(set)};
+  std::string dash = spelling;
+  if (auto slash = spelling.find('/'); slash != std::string::npos) {
+    opt.names.push_back(spelling.substr(0, slash));
+    dash = spelling.substr(slash + 1);
+  }
+  std::string underscore = dash;
+  std::replace(underscore.begin() + 2, underscore.end(), '-', '_');
+  opt.names.push_back(dash);
+  if (underscore != dash) opt.names.push_back(underscore);
+  opt.dest = underscore.substr(2);
+  return opt;
+}
+
+Option Value(const std::string& spelling, Pet pet, Setter set) {
+  return MakeOption(spelling, pet, nullptr, std::move(set));
+}
+
+Option Switch(const std::string& spelling, Pet pet, bool LaunchOptions::*on) {
+  return MakeOption(spelling, pet, on, nullptr);
+}
+
+// The value as given (std::string or std::optional<std::string> fields).
+template <class T>
+Setter Text(T LaunchOptions::*field) {
+  return [field](LaunchOptions& o, const std::string& value, const std::string&) -> Status {
+    o.*field = value;
     return {};
   };
-  if (spec.kind == Kind::kFlag) {
-    // Only reachable from PET_*: check_env does bool(int(value)).
-    auto v = ToInt(value);
-    if (!v) return MakeError(source + ": invalid value " + Quote(value) + " (use 0 or 1)");
-    bool b = *v != 0;
-    if (d == "standalone") o.standalone = b;
-    else if (d == "module") o.module = b;
-    else if (d == "no_python") o.no_python = b;
-    else if (d == "run_path") o.run_path = b;
-    else if (d == "virtual_local_rank") o.virtual_local_rank = b;
+}
+
+// A non-empty value; `what` says what an empty one lacks.
+Setter NonEmpty(std::optional<std::string> LaunchOptions::*field, std::string what) {
+  return [field, what](LaunchOptions& o, const std::string& value,
+                       const std::string& source) -> Status {
+    if (value.empty()) return MakeError(source + ": " + what);
+    o.*field = value;
     return {};
-  }
-  if (d == "nnodes") o.nnodes = value;
-  else if (d == "nproc_per_node") o.nproc_per_node = value;
-  else if (d == "rdzv_backend") o.rdzv_backend = value;
-  else if (d == "rdzv_endpoint") o.rdzv_endpoint = value;
-  else if (d == "rdzv_id") o.rdzv_id = value;
-  else if (d == "rdzv_conf") o.rdzv_conf = value;
-  else if (d == "max_restarts") return int_value(o.max_restarts);
-  else if (d == "monitor_interval") {
+  };
+}
+
+// One of `choices` (std::string or std::optional<std::string> fields), as argparse's choices=.
+template <class T>
+Setter Choice(T LaunchOptions::*field, std::vector<std::string> choices) {
+  return [field, choices](LaunchOptions& o, const std::string& value,
+                          const std::string& source) -> Status {
+    if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
+      std::string list;
+      for (const auto& c : choices) list += (list.empty() ? "" : ", ") + Quote(c);
+      return MakeError(source + ": invalid choice: " + Quote(value) + " (choose from " + list +
+                       ")");
+    }
+    o.*field = value;
+    return {};
+  };
+}
+
+// Python int() of a 32-bit value (int or std::optional<int> fields), at least `min` if given.
+template <class T>
+Setter Int(T LaunchOptions::*field, std::optional<int> min = std::nullopt) {
+  return [field, min](LaunchOptions& o, const std::string& value,
+                      const std::string& source) -> Status {
+    auto v = ToInt(value);
+    if (!v || *v < INT32_MIN || *v > INT32_MAX)
+      return MakeError(source + ": invalid int value: " + Quote(value));
+    if (min && *v < *min) return MakeError(source + ": must be at least " + std::to_string(*min));
+    o.*field = int(*v);
+    return {};
+  };
+}
+
+// Python float().
+Setter Float(double LaunchOptions::*field) {
+  return [field](LaunchOptions& o, const std::string& value, const std::string& source) -> Status {
     auto v = ToFloat(value);
     if (!v) return MakeError(source + ": invalid float value: " + Quote(value));
-    o.monitor_interval = *v;
-  } else if (d == "start_method") {
-    if (value != "spawn" && value != "fork" && value != "forkserver")
-      return MakeError(source + ": invalid choice: " + Quote(value) + " (choose from 'spawn', 'fork', 'forkserver')");
-    o.start_method = value;
-  } else if (d == "event_log_handler") o.event_log_handler = value;
-  else if (d == "role") o.role = value;
-  else if (d == "log_dir") o.log_dir = value;
-  else if (d == "redirects") o.redirects = value;
-  else if (d == "tee") o.tee = value;
-  else if (d == "local_ranks_filter") o.local_ranks_filter = value;
-  else if (d == "duplicate_stdout_filters") o.duplicate_stdout_filters = CommaList(value);
-  else if (d == "duplicate_stderr_filters") o.duplicate_stderr_filters = CommaList(value);
-  else if (d == "node_rank") return int_value(o.node_rank);
-  else if (d == "master_addr") o.master_addr = value;
-  else if (d == "master_port") {
-    int p = 0;
-    if (auto s = int_value(p); !s) return s;
-    o.master_port = p;
-  } else if (d == "local_addr") o.local_addr = value;
-  else if (d == "logs_specs") o.logs_specs = value;
-  else if (d == "environment") {
-    if (value.empty()) return MakeError(source + ": expected an EDF name or path");
-    o.environment = value;
-  }
-  else if (d == "numa_binding") {
-    if (value != "node" && value != "socket" && value != "exclusive" && value != "core-complex")
-      return MakeError(source + ": invalid choice: " + Quote(value) +
-                       " (choose from 'node', 'socket', 'exclusive', 'core-complex')");
-    o.numa_binding = value;
-  } else if (d == "signals_to_handle") o.signals_to_handle = value;
-  else if (d == "shutdown_timeout") return int_value(o.shutdown_timeout);
-  else if (d == "max_same_step_failures") {
-    if (auto s = int_value(o.max_same_step_failures); !s) return s;
-    if (o.max_same_step_failures < 1) return MakeError(source + ": must be at least 1");
-  } else {
-    double* target = d == "startup_timeout"       ? &o.startup_timeout
-                     : d == "hang_timeout"        ? &o.hang_timeout
-                     : d == "hang_timeout_floor"  ? &o.hang_timeout_floor
-                     : d == "hang_timeout_factor" ? &o.hang_timeout_factor
-                     : d == "restart_backoff"     ? &o.restart_backoff
-                     : d == "restart_backoff_max" ? &o.restart_backoff_max
-                                                  : nullptr;
-    if (target) {
-      auto v = ToFloat(value);
-      if (!v || !(*v >= 0) || std::isinf(*v))
-        return MakeError(source + ": invalid value " + Quote(value) + " (seconds, or a factor, >= 0)");
-      if (d != "restart_backoff" && d != "restart_backoff_max" && *v <= 0)
-        return MakeError(source + ": must be greater than 0");
-      *target = *v;
-    }
-  }
+    o.*field = *v;
+    return {};
+  };
+}
+
+// strun's recovery durations and factors: finite, >= 0, and > 0 unless `zero_ok`.
+Setter Seconds(double LaunchOptions::*field, bool zero_ok) {
+  return [field, zero_ok](LaunchOptions& o, const std::string& value,
+                          const std::string& source) -> Status {
+    auto v = ToFloat(value);
+    if (!v || !(*v >= 0) || std::isinf(*v))
+      return MakeError(source + ": invalid value " + Quote(value) +
+                       " (seconds, or a factor, >= 0)");
+    if (!zero_ok && *v <= 0) return MakeError(source + ": must be greater than 0");
+    o.*field = *v;
+    return {};
+  };
+}
+
+// torchrun's comma_separated_list.
+Setter List(std::vector<std::string> LaunchOptions::*field) {
+  return [field](LaunchOptions& o, const std::string& value, const std::string&) -> Status {
+    o.*field = CommaList(value);
+    return {};
+  };
+}
+
+// torchrun's options in torchrun's order (abbreviation errors list candidates in this order), then
+// strun's.
+const std::vector<Option>& Table() {
+  using O = LaunchOptions;
+  static const std::vector<Option> table = {
+      Value("--nnodes", kPet, Text(&O::nnodes)),
+      Value("--nproc-per-node", kPet, Text(&O::nproc_per_node)),
+      Value("--rdzv-backend", kPet, Text(&O::rdzv_backend)),
+      Value("--rdzv-endpoint", kPet, Text(&O::rdzv_endpoint)),
+      Value("--rdzv-id", kPet, Text(&O::rdzv_id)),
+      Value("--rdzv-conf", kPet, Text(&O::rdzv_conf)),
+      Switch("--standalone", kPet, &O::standalone),
+      Value("--max-restarts", kPet, Int(&O::max_restarts)),
+      Value("--monitor-interval", kPet, Float(&O::monitor_interval)),
+      Value("--start-method", kPet, Choice(&O::start_method, {"spawn", "fork", "forkserver"})),
+      Value("--event-log-handler", kPet, Text(&O::event_log_handler)),
+      Value("--role", kPet, Text(&O::role)),
+      Switch("-m/--module", kPet, &O::module),
+      Switch("--no-python", kPet, &O::no_python),
+      Switch("--run-path", kPet, &O::run_path),
+      Value("--log-dir", kPet, Text(&O::log_dir)),
+      Value("-r/--redirects", kPet, Text(&O::redirects)),
+      Value("-t/--tee", kPet, Text(&O::tee)),
+      Value("--local-ranks-filter", kPet, Text(&O::local_ranks_filter)),
+      Value("--duplicate-stdout-filters", kPet, List(&O::duplicate_stdout_filters)),
+      Value("--duplicate-stderr-filters", kPet, List(&O::duplicate_stderr_filters)),
+      Value("--node-rank", kPet, Int(&O::node_rank)),
+      Value("--master-addr", kPet, Text(&O::master_addr)),
+      Value("--master-port", kPet, Int(&O::master_port)),
+      Value("--local-addr", kPet, Text(&O::local_addr)),
+      Value("--logs-specs", kNoPet, Text(&O::logs_specs)),
+      Value("--numa-binding", kNoPet,
+            Choice(&O::numa_binding, {"node", "socket", "exclusive", "core-complex"})),
+      Value("--signals-to-handle", kPet, Text(&O::signals_to_handle)),
+      Value("--shutdown-timeout", kPet, Int(&O::shutdown_timeout)),
+      Switch("--virtual-local-rank", kPet, &O::virtual_local_rank),
+      // strun's own (not torchrun's): STRUN_ENVIRONMENT instead of a PET_ variable.
+      Value("--environment", kNoPet, NonEmpty(&O::environment, "expected an EDF name or path")),
+      // strun's recovery settings (progress.h, coordination.h); no PET_ variables either.
+      Value("--startup-timeout", kNoPet, Seconds(&O::startup_timeout, /*zero_ok=*/false)),
+      Value("--hang-timeout", kNoPet, Seconds(&O::hang_timeout, /*zero_ok=*/false)),
+      Value("--hang-timeout-floor", kNoPet, Seconds(&O::hang_timeout_floor, /*zero_ok=*/false)),
+      Value("--hang-timeout-factor", kNoPet, Seconds(&O::hang_timeout_factor, /*zero_ok=*/false)),
+      Value("--restart-backoff", kNoPet, Seconds(&O::restart_backoff, /*zero_ok=*/true)),
+      Value("--restart-backoff-max", kNoPet, Seconds(&O::restart_backoff_max, /*zero_ok=*/true)),
+      Value("--max-same-step-failures", kNoPet, Int(&O::max_same_step_failures, /*min=*/1)),
+      Switch("-h/--help", kNoPet, &O::help),
+  };
+  return table;
+}
+
+// A default from PET_<DEST>; switches follow check_env, bool(int(value)).
+Status FromEnv(LaunchOptions& o, const Option& opt, const std::string& value) {
+  const std::string source = EnvName(opt.dest) + "=" + value + " (environment)";
+  if (opt.TakesValue()) return opt.set(o, value, source);
+  auto v = ToInt(value);
+  if (!v) return MakeError(source + ": invalid value " + Quote(value) + " (use 0 or 1)");
+  o.*opt.on = *v != 0;
   return {};
 }
 
-void SetFlag(LaunchOptions& o, const std::string& d) {
-  if (d == "standalone") o.standalone = true;
-  else if (d == "module") o.module = true;
-  else if (d == "no_python") o.no_python = true;
-  else if (d == "run_path") o.run_path = true;
-  else if (d == "virtual_local_rank") o.virtual_local_rank = true;
-  else if (d == "help") o.help = true;
-}
-
-const Spec* FindExact(const std::string& name) {
-  for (const auto& s : Specs())
-    for (const auto& n : s.names)
-      if (n == name) return &s;
+const Option* FindExact(const std::string& name) {
+  for (const auto& opt : Table())
+    for (const auto& n : opt.names)
+      if (n == name) return &opt;
   return nullptr;
 }
 
 // argparse's abbreviation rule for long options, except that two spellings of one option are not
 // "ambiguous" (Python 3.11's argparse calls --nproc ambiguous; nothing is lost by accepting it).
-Result<const Spec*> FindLong(const std::string& name) {
-  if (const Spec* s = FindExact(name)) return s;
+Result<const Option*> FindLong(const std::string& name) {
+  if (const Option* opt = FindExact(name)) return opt;
   std::vector<std::string> matches;
-  const Spec* found = nullptr;
+  const Option* found = nullptr;
   bool several = false;
-  for (const auto& s : Specs()) {
+  for (const auto& opt : Table()) {
     bool hit = false;
-    for (const auto& n : s.names) {
+    for (const auto& n : opt.names) {
       if (n.size() > 2 && n.rfind("--", 0) == 0 && n.rfind(name, 0) == 0) {
         matches.push_back(n);
         hit = true;
       }
     }
     if (hit) {
-      if (found && found != &s) several = true;
-      found = &s;
+      if (found && found != &opt) several = true;
+      found = &opt;
     }
   }
   if (several) {
@@ -407,19 +444,18 @@ Result<LaunchOptions> ParseCommandLine(const std::vector<std::string>& args,
                                        const std::map<std::string, std::string>& env) {
   LaunchOptions o;
   // Defaults from PET_* first, as argparse's env action does at parser construction.
-  for (const auto& spec : Specs()) {
-    if (!spec.reads_env) continue;
-    auto it = env.find(EnvName(spec.dest));
+  for (const auto& opt : Table()) {
+    if (!opt.reads_env) continue;
+    auto it = env.find(EnvName(opt.dest));
     if (it == env.end()) continue;
-    if (auto s = Assign(o, spec, it->second, EnvName(spec.dest) + "=" + it->second + " (environment)"); !s)
-      return s.error();
+    if (auto s = FromEnv(o, opt, it->second); !s) return s.error();
     // check_env with PET_X=0 leaves the switch off: not "explicit".
-    if (spec.kind != Kind::kFlag || ToInt(it->second).value_or(0) != 0) o.explicit_options.insert(spec.dest);
+    if (opt.TakesValue() || o.*opt.on) o.explicit_options.insert(opt.dest);
   }
 
   size_t i = 0;
-  auto take_value = [&](const Spec& spec, const std::string& shown, std::optional<std::string> inline_value)
-      -> Status {
+  auto take_value = [&](const Option& opt, const std::string& shown,
+                        std::optional<std::string> inline_value) -> Status {
     std::string value;
     if (inline_value) {
       value = *inline_value;
@@ -428,8 +464,8 @@ Result<LaunchOptions> ParseCommandLine(const std::vector<std::string>& args,
         return MakeError("argument " + shown + ": expected one argument");
       value = args[++i];
     }
-    if (auto s = Assign(o, spec, value, "argument " + shown); !s) return s;
-    o.explicit_options.insert(spec.dest);
+    if (auto s = opt.set(o, value, "argument " + shown); !s) return s;
+    o.explicit_options.insert(opt.dest);
     return {};
   };
 
@@ -453,15 +489,16 @@ Result<LaunchOptions> ParseCommandLine(const std::vector<std::string>& args,
         name = a.substr(0, eq);
         inline_value = a.substr(eq + 1);
       }
-      auto spec = FindLong(name);
-      if (!spec) return spec.error();
-      const Spec& s = **spec;
-      std::string shown = s.names.size() > 1 && s.names[0].size() == 2 ? s.names[1] : s.names[0];
-      if (s.kind == Kind::kFlag) {
-        if (inline_value) return MakeError("argument " + shown + ": ignored explicit argument " + Quote(*inline_value));
-        SetFlag(o, s.dest);
-        o.explicit_options.insert(s.dest);
-      } else if (auto st = take_value(s, shown, inline_value); !st) {
+      auto found = FindLong(name);
+      if (!found) return found.error();
+      const Option& opt = **found;
+      if (!opt.TakesValue()) {
+        if (inline_value)
+          return MakeError("argument " + opt.LongName() + ": ignored explicit argument " +
+                           Quote(*inline_value));
+        o.*opt.on = true;
+        o.explicit_options.insert(opt.dest);
+      } else if (auto st = take_value(opt, opt.LongName(), inline_value); !st) {
         return st.error();
       }
       continue;
@@ -469,20 +506,20 @@ Result<LaunchOptions> ParseCommandLine(const std::vector<std::string>& args,
     // Short options: -r3, -r=3, -r 3, -m, -h, and clusters of switches like -mh.
     std::string rest = a.substr(1);
     while (!rest.empty()) {
-      const Spec* s = FindExact(std::string("-") + rest[0]);
-      if (!s) return MakeError("unrecognized arguments: " + a);
-      std::string shown = s->names.size() > 1 ? s->names[0] + "/" + s->names[1] : s->names[0];
+      const Option* opt = FindExact(std::string("-") + rest[0]);
+      if (!opt) return MakeError("unrecognized arguments: " + a);
+      const std::string shown = opt->ShortAndLongName();
       rest.erase(0, 1);
-      if (s->kind == Kind::kFlag) {
+      if (!opt->TakesValue()) {
         if (!rest.empty() && rest[0] == '=')
           return MakeError("argument " + shown + ": ignored explicit argument " + Quote(rest.substr(1)));
-        SetFlag(o, s->dest);
-        o.explicit_options.insert(s->dest);
+        o.*opt->on = true;
+        o.explicit_options.insert(opt->dest);
         continue;
       }
       std::optional<std::string> inline_value;
       if (!rest.empty()) inline_value = rest[0] == '=' ? rest.substr(1) : rest;
-      if (auto st = take_value(*s, shown, inline_value); !st) return st.error();
+      if (auto st = take_value(*opt, shown, inline_value); !st) return st.error();
       rest.clear();
     }
   }

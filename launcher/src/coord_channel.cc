@@ -19,10 +19,6 @@
 
 namespace strun::launcher {
 
-double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 std::string FrameMac(const std::string& key, char direction, uint64_t seq, std::string_view payload) {
   std::string m(1, direction);
   for (int i = 7; i >= 0; --i) m.push_back(char(seq >> (8 * i)));
@@ -58,11 +54,11 @@ Status WriteFully(int fd, const std::string& data) {
   return {};
 }
 
-// Reads exactly n bytes before `deadline` (NowSeconds()).
+// Reads exactly n bytes before `deadline` (MonoSeconds()).
 Result<std::string> ReadExactly(int fd, size_t n, double deadline) {
   std::string out;
   while (out.size() < n) {
-    double left = deadline - NowSeconds();
+    double left = deadline - MonoSeconds();
     if (left <= 0) return MakeError("timed out");
     pollfd p{fd, POLLIN, 0};
     int r = poll(&p, 1, int(left * 1000) + 1);
@@ -201,15 +197,15 @@ int ConnectTcp(const std::string& host, int port, double timeout_s, std::string*
 
 Result<std::unique_ptr<Channel>> ConnectToCoordinator(const std::string& host, const std::vector<int>& ports,
                                                       const std::string& key, int agent_index, double timeout_s) {
-  const double deadline = NowSeconds() + timeout_s;
+  const double deadline = MonoSeconds() + timeout_s;
   std::string last_why = "no answer";
   bool rejected = false;
   int backoff_ms = 5;
-  while (NowSeconds() < deadline) {
+  while (MonoSeconds() < deadline) {
     for (int port : ports) {
       int fd = ConnectTcp(host, port, 1.0, &last_why);
       if (fd < 0) continue;
-      double hs_deadline = std::min(deadline, NowSeconds() + 3.0);
+      double hs_deadline = std::min(deadline, MonoSeconds() + 3.0);
       auto greeting = ReadExactly(fd, kMagic.size() + 32, hs_deadline);
       if (!greeting || greeting->compare(0, kMagic.size(), kMagic) != 0) {
         close(fd);

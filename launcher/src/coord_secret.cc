@@ -51,15 +51,15 @@ Result<std::string> UserSecret(const std::map<std::string, std::string>& env) {
   if (access(path.c_str(), F_OK) != 0) {
     // Created once and atomically (link() fails if another node or task created it first), so that
     // every agent of every node sharing the home directory reads the same secret.
-    auto bytes = RandomBytes(32);
-    if (!bytes) return bytes.error();
+    auto secret = NewJobSecret();
+    if (!secret) return secret.error();
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
     std::string tmp = path + ".tmp." + host + "." + std::to_string(getpid());
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return MakeError("cannot create the strun secret file " + tmp + ": " + std::strerror(errno) +
                                  "; set STRUN_JOB_SECRET or STRUN_SECRET_FILE");
-    std::string hex = ToHex(*bytes) + "\n";
+    std::string hex = *secret + "\n";
     bool ok = write(fd, hex.data(), hex.size()) == ssize_t(hex.size());
     ok = fsync(fd) == 0 && ok;
     close(fd);
@@ -71,6 +71,12 @@ Result<std::string> UserSecret(const std::map<std::string, std::string>& env) {
 }
 
 }  // namespace
+
+Result<std::string> NewJobSecret() {
+  auto bytes = RandomBytes(32);
+  if (!bytes) return bytes.error();
+  return ToHex(*bytes);
+}
 
 Result<std::string> CoordinationKey(const LaunchPlan& plan, const std::map<std::string, std::string>& env) {
   // An explicit job secret (strund or the batch script sets it for every task) wins over the one

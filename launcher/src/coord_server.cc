@@ -119,14 +119,14 @@ Json CoordinationServer::outcome() const {
 }
 
 void CoordinationServer::WaitFinished(double timeout_s) {
-  double deadline = NowSeconds() + timeout_s;
-  while (!finished_ && NowSeconds() < deadline) usleep(1000);
+  double deadline = MonoSeconds() + timeout_s;
+  while (!finished_ && MonoSeconds() < deadline) usleep(1000);
 }
 
 void CoordinationServer::Run() {
   std::vector<std::unique_ptr<Conn>> conns;
   std::vector<Conn*> by_agent(size_t(num_agents_), nullptr);
-  const double started = NowSeconds();
+  const double started = MonoSeconds();
   double drain_deadline = 0;  // once finished: wait for agents to hang up, bounded
 
   auto send_out = [&](const std::vector<Outgoing>& out) {
@@ -140,7 +140,7 @@ void CoordinationServer::Run() {
       }
     }
     if (state_->finished() && drain_deadline == 0) {
-      drain_deadline = NowSeconds() + 5.0;
+      drain_deadline = MonoSeconds() + 5.0;
       for (auto& c : conns)
         if (c->fd >= 0) shutdown(c->fd, SHUT_WR);
     }
@@ -161,7 +161,7 @@ void CoordinationServer::Run() {
     if (state_->finished()) {
       bool any_open = false;
       for (auto& c : conns) any_open |= c->fd >= 0;
-      if (!any_open || NowSeconds() > drain_deadline) break;
+      if (!any_open || MonoSeconds() > drain_deadline) break;
     }
     std::vector<pollfd> pfds;
     pfds.push_back({wake_fd_[0], POLLIN, 0});
@@ -189,7 +189,7 @@ void CoordinationServer::Run() {
         EnableKeepalive(fd);
         auto c = std::make_unique<Conn>();
         c->fd = fd;
-        c->accepted_at = NowSeconds();
+        c->accepted_at = MonoSeconds();
         c->peer = peer.sin_addr.s_addr;
         auto nonce = RandomBytes(32);
         if (!nonce || state_->finished()) {
@@ -250,9 +250,11 @@ void CoordinationServer::Run() {
     }
     // Unauthenticated connections get a few seconds.
     for (auto& c : conns)
-      if (c->fd >= 0 && !c->channel && NowSeconds() - c->accepted_at > kHandshakeTimeoutS) drop(c.get());
+      if (c->fd >= 0 && !c->channel && MonoSeconds() - c->accepted_at > kHandshakeTimeoutS)
+        drop(c.get());
     conns.erase(std::remove_if(conns.begin(), conns.end(), [](const auto& c) { return c->fd < 0; }), conns.end());
-    if (!state_->all_joined() && NowSeconds() - started > join_timeout_s_) send_out(state_->OnJoinTimeout());
+    if (!state_->all_joined() && MonoSeconds() - started > join_timeout_s_)
+      send_out(state_->OnJoinTimeout());
   }
   for (auto& c : conns) {
     c->channel.reset();

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "strun/launcher/clock.h"  // MonoSeconds for deadlines
 #include "strun/result.h"
 
 namespace strun::launcher {
@@ -14,7 +15,6 @@ inline constexpr std::string_view kHelloMagic = "STRUNH1\n";  // client hello
 inline constexpr uint32_t kMaxFrame = 16u << 20;
 inline constexpr size_t kHelloSize = 8 + 32 + 4 + 32;
 
-double NowSeconds();
 std::string FrameMac(const std::string& key, char direction, uint64_t seq, std::string_view payload);
 std::string HelloMac(const std::string& key, const std::string& nonce_s, const std::string& nonce_c, uint32_t agent);
 std::string WelcomeMac(const std::string& key, const std::string& nonce_s, const std::string& nonce_c, uint32_t agent);

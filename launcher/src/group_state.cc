@@ -5,16 +5,12 @@
 #include <algorithm>
 #include <cmath>
 
+#include "strun/launcher/clock.h"
 #include "strun/launcher/coordination.h"
 #include "strun/launcher/crypto.h"
 
 namespace strun::launcher {
 namespace {
-double Now() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
 
 // Whether each field OnMessage and WorkerFailure::FromJson read has the type they expect.
 // nlohmann's value() throws on a mismatch (which would end the service's thread) and converts a
@@ -62,7 +58,7 @@ GroupState::GroupState(int num_agents, RestartPolicy policy, std::string master_
       nodes_(size_t(num_agents)) {}
 
 void GroupState::Emit(Json event) {
-  event["time"] = Now();
+  event["time"] = WallSeconds();
   events_.push_back(std::move(event));
 }
 

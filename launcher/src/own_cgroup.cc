@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "strun/launcher/clock.h"
+
 namespace strun::launcher {
 namespace {
 
@@ -44,12 +46,6 @@ std::string OwnCgroupPath() {
   while (std::getline(in, line))
     if (line.rfind("0::", 0) == 0) return line.substr(3);
   return "";
-}
-
-double Now() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
 // Reads a small file into buf (NUL-terminated); false when it cannot be read.
@@ -115,8 +111,8 @@ bool KillAndRemoveCgroup(const char* dir, double timeout_s) {
     killed = write(fd, "1", 1) == 1;
     close(fd);
   }
-  const double deadline = Now() + timeout_s;
-  while (Populated(dir) && Now() < deadline) {
+  const double deadline = MonoSeconds() + timeout_s;
+  while (Populated(dir) && MonoSeconds() < deadline) {
     if (!killed) KillListed(dir);  // also catches processes forked while we read the list
     usleep(2000);
   }

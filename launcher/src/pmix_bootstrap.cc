@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "strun/launcher/crypto.h"
+#include "strun/launcher/coordination.h"
 
 namespace strun::launcher {
 namespace {
@@ -55,9 +55,12 @@ Status PmixBootstrap(KeyValueExchange& x, int rank, Result<LaunchPlan>* plan) {
     } else if ((*plan)->master_addr.empty()) {
       pub["error"] = "the task of global rank 0 found no master address";
     } else {
-      auto secret = RandomBytes(32);
-      if (!secret) pub["error"] = secret.error().message;
-      else pub = {{"master_addr", (*plan)->master_addr}, {"secret", ToHex(*secret)}};
+      auto secret = NewJobSecret();
+      if (!secret) {
+        pub["error"] = secret.error().message;
+      } else {
+        pub = {{"master_addr", (*plan)->master_addr}, {"secret", *secret}};
+      }
     }
     if (auto st = x.Put(kPmixBootstrapKey, pub.dump()); !st) return st;
   }

@@ -17,6 +17,7 @@
 #include <set>
 
 #include "own_cgroup.h"
+#include "strun/launcher/clock.h"
 
 extern char** environ;
 
@@ -31,12 +32,6 @@ int g_cgroup_procs_fd = -1;  // strun's cgroup's cgroup.procs, for workers to jo
 std::set<pid_t> g_preexisting;  // strun's children before the guardian (not its to kill)
 rlimit g_worker_nofile{};
 bool g_restore_nofile = false;
-
-double MonoNow() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
-}
 
 struct ProcInfo {
   pid_t ppid = 0;
@@ -183,7 +178,7 @@ void Guardian::Finish() {
   std::set<pid_t> skip = g_preexisting;
   if (g_guardian_pid > 0) skip.insert(g_guardian_pid);
   const pid_t self = getpid();
-  const double deadline = MonoNow() + 5.0;
+  const double deadline = MonoSeconds() + 5.0;
   for (;;) {
     const auto procs = ScanProcesses();
     bool left = false;
@@ -193,7 +188,7 @@ void Guardian::Finish() {
       if (info.state != 'Z') kill(pid, SIGKILL);
       left = true;
     }
-    if (!left || MonoNow() > deadline) break;
+    if (!left || MonoSeconds() > deadline) break;
     usleep(2000);
   }
   if (g_guardian_fd >= 0) {

@@ -144,7 +144,7 @@ TEST_F(StrundCluster, RelaunchesOnASpareNodeWhenAnAgentIsLost) {
 
 TEST_F(StrundCluster, WorkersAreRestartedInPlaceWithoutARelaunch) {
   Touch("fail-1");
-  auto job = Submit("-N2", "--max-restarts 2");
+  auto job = Submit("-N2", "--max-restarts 2 --tensorboard-dir " + dir_ + "/tb");
   ASSERT_TRUE(job.ok()) << job.error().message;
   auto state = cluster().WaitForJob(*job, 90s);
   ASSERT_TRUE(state.ok()) << state.error().message;
@@ -158,6 +158,24 @@ TEST_F(StrundCluster, WorkersAreRestartedInPlaceWithoutARelaunch) {
   ASSERT_EQ(summary.size(), 1u);
   EXPECT_EQ(summary[0]["restarts"], 1);
   EXPECT_EQ(summary[0]["relaunches"], 0);
+
+  // The same events in TensorBoard (tensorboard_events.h), read by an independent reader.
+  auto read = RunCommand("/usr/bin/python3 " READ_TFEVENTS " " + dir_ + "/tb", 30s);
+  ASSERT_TRUE(read.ok()) << read.err;
+  const Json files = Json::parse(read.out);
+  ASSERT_EQ(files.size(), 1u) << read.out;
+  EXPECT_THAT(files[0]["file"].get<std::string>(),
+              HasSubstr("/tb/strund_" + std::to_string(*job) + "/events.out.tfevents."));
+  std::string texts;
+  Json last_scalars;
+  for (const Json& e : files[0]["events"]) {
+    if (e.contains("texts")) texts += e["texts"]["strund/events"].get<std::string>();
+    if (e.contains("scalars")) last_scalars = e["scalars"];
+  }
+  EXPECT_THAT(texts, HasSubstr("**failure**"));
+  EXPECT_THAT(texts, HasSubstr("**summary**"));
+  EXPECT_EQ(last_scalars["strund/restarts"], 1) << read.out;
+  EXPECT_EQ(last_scalars["strund/relaunches"], 0);
 }
 
 TEST_F(StrundCluster, AFailureAfterTheLastRestartEndsTheJobWithoutARequeue) {

@@ -254,6 +254,271 @@ TEST(Cli, ParsedDetails) {
   EXPECT_TRUE(Parse({"-h"}).help);
 }
 
+// strun's recovery flags: both spellings, both forms, explicit under their dest, no PET_ variable.
+TEST(Cli, RecoveryFlags) {
+  struct F {
+    std::string dash, underscore, dest, value;
+    std::function<double(const LaunchOptions&)> get;
+  };
+  std::vector<F> flags = {
+      {"--startup-timeout", "--startup_timeout", "startup_timeout", "12.5",
+       [](auto& o) { return o.startup_timeout; }},
+      {"--hang-timeout", "--hang_timeout", "hang_timeout", "30",
+       [](auto& o) { return o.hang_timeout; }},
+      {"--hang-timeout-floor", "--hang_timeout_floor", "hang_timeout_floor", "7",
+       [](auto& o) { return o.hang_timeout_floor; }},
+      {"--hang-timeout-factor", "--hang_timeout_factor", "hang_timeout_factor", "2.5",
+       [](auto& o) { return o.hang_timeout_factor; }},
+      {"--restart-backoff", "--restart_backoff", "restart_backoff", "0",
+       [](auto& o) { return o.restart_backoff; }},
+      {"--restart-backoff-max", "--restart_backoff_max", "restart_backoff_max", "0.25",
+       [](auto& o) { return o.restart_backoff_max; }},
+      {"--max-same-step-failures", "--max_same_step_failures", "max_same_step_failures", "4",
+       [](auto& o) { return double(o.max_same_step_failures); }},
+  };
+  LaunchOptions defaults = Parse({"a.py"});
+  for (const auto& f : flags) {
+    for (const std::string& name : {f.dash, f.underscore}) {
+      SCOPED_TRACE(name);
+      LaunchOptions a = Parse({name, f.value, "a.py"});
+      EXPECT_DOUBLE_EQ(f.get(a), std::stod(f.value));
+      EXPECT_EQ(a.explicit_options, (std::set<std::string>{f.dest}));
+      EXPECT_DOUBLE_EQ(f.get(Parse({name + "=" + f.value, "a.py"})), std::stod(f.value));
+    }
+    std::string var = "PET_";
+    for (char c : f.dest) var.push_back(char(std::toupper(c)));
+    LaunchOptions o = Parse({"a.py"}, {{var, f.value}});
+    EXPECT_DOUBLE_EQ(f.get(o), f.get(defaults)) << var;
+    EXPECT_TRUE(o.explicit_options.empty()) << var;
+  }
+  EXPECT_DOUBLE_EQ(defaults.startup_timeout, 900);
+  EXPECT_DOUBLE_EQ(defaults.hang_timeout, 0);
+  EXPECT_DOUBLE_EQ(defaults.hang_timeout_floor, 60);
+  EXPECT_DOUBLE_EQ(defaults.hang_timeout_factor, 5);
+  EXPECT_DOUBLE_EQ(defaults.restart_backoff, 1);
+  EXPECT_DOUBLE_EQ(defaults.restart_backoff_max, 60);
+  EXPECT_EQ(defaults.max_same_step_failures, 2);
+  // Zero is a valid back-off but not a valid timeout or factor.
+  EXPECT_DOUBLE_EQ(Parse({"--restart-backoff-max=0", "a.py"}).restart_backoff_max, 0);
+  EXPECT_EQ(ParseError({"--hang-timeout=0", "a.py"}),
+            "argument --hang-timeout: must be greater than 0");
+  EXPECT_EQ(ParseError({"--startup_timeout", "0", "a.py"}),
+            "argument --startup-timeout: must be greater than 0");
+  EXPECT_EQ(ParseError({"--hang-timeout-factor=0", "a.py"}),
+            "argument --hang-timeout-factor: must be greater than 0");
+  EXPECT_EQ(ParseError({"--hang-timeout-floor=-1", "a.py"}),
+            "argument --hang-timeout-floor: invalid value '-1' (seconds, or a factor, >= 0)");
+  EXPECT_EQ(ParseError({"--restart-backoff=inf", "a.py"}),
+            "argument --restart-backoff: invalid value 'inf' (seconds, or a factor, >= 0)");
+  EXPECT_EQ(ParseError({"--restart-backoff-max=nan", "a.py"}),
+            "argument --restart-backoff-max: invalid value 'nan' (seconds, or a factor, >= 0)");
+  EXPECT_EQ(ParseError({"--startup-timeout=x", "a.py"}),
+            "argument --startup-timeout: invalid value 'x' (seconds, or a factor, >= 0)");
+  EXPECT_EQ(ParseError({"--max-same-step-failures=0", "a.py"}),
+            "argument --max-same-step-failures: must be at least 1");
+  EXPECT_EQ(ParseError({"--max-same-step-failures=1.5", "a.py"}),
+            "argument --max-same-step-failures: invalid int value: '1.5'");
+}
+
+// The exact text of every parse error (main prints it after "strun: error: " and exits 2).
+TEST(Cli, ErrorMessagesExactly) {
+  struct E {
+    std::vector<std::string> args;
+    Env env;
+    std::string message;
+  };
+  std::vector<E> cases = {
+      // Value forms and the spelling shown: the dash spelling, "-r/--redirects" for a short option.
+      {{"--max_restarts", "x", "a.py"}, {}, "argument --max-restarts: invalid int value: 'x'"},
+      {{"--max-r=x", "a.py"}, {}, "argument --max-restarts: invalid int value: 'x'"},
+      {{"--node-rank", "2147483648", "a.py"},
+       {},
+       "argument --node-rank: invalid int value: '2147483648'"},
+      {{"--shutdown-timeout=0x10", "a.py"},
+       {},
+       "argument --shutdown-timeout: invalid int value: '0x10'"},
+      {{"--master-port=1_", "a.py"}, {}, "argument --master-port: invalid int value: '1_'"},
+      {{"--master-port="}, {}, "argument --master-port: invalid int value: ''"},
+      {{"--monitor-interval=fast", "a.py"},
+       {},
+       "argument --monitor-interval: invalid float value: 'fast'"},
+      {{"--start_method=thread", "a.py"},
+       {},
+       "argument --start-method: invalid choice: 'thread' (choose from 'spawn', 'fork', "
+       "'forkserver')"},
+      {{"--numa-binding", "all", "a.py"},
+       {},
+       "argument --numa-binding: invalid choice: 'all' (choose from 'node', 'socket', 'exclusive', "
+       "'core-complex')"},
+      {{"--environment="}, {}, "argument --environment: expected an EDF name or path"},
+      {{"--nnodes"}, {}, "argument --nnodes: expected one argument"},
+      {{"--nproc_per_node", "--standalone", "a.py"},
+       {},
+       "argument --nproc-per-node: expected one argument"},
+      {{"-r"}, {}, "argument -r/--redirects: expected one argument"},
+      {{"-t", "-m", "a.py"}, {}, "argument -t/--tee: expected one argument"},
+      {{"--tee"}, {}, "argument --tee: expected one argument"},
+      {{"--standalone=1", "a.py"}, {}, "argument --standalone: ignored explicit argument '1'"},
+      {{"--stand=", "a.py"}, {}, "argument --standalone: ignored explicit argument ''"},
+      {{"--module=1", "a.py"}, {}, "argument --module: ignored explicit argument '1'"},
+      {{"-m=1", "a.py"}, {}, "argument -m/--module: ignored explicit argument '1'"},
+      {{"-hm=x", "a.py"}, {}, "argument -m/--module: ignored explicit argument 'x'"},
+      {{"--help=1"}, {}, "argument --help: ignored explicit argument '1'"},
+      // Unknown and ambiguous options (the candidates in table order, both spellings).
+      {{"--bogus", "a.py"}, {}, "unrecognized arguments: --bogus"},
+      {{"--bogus=1", "a.py"}, {}, "unrecognized arguments: --bogus"},
+      {{"-x", "a.py"}, {}, "unrecognized arguments: -x"},
+      {{"-mx", "a.py"}, {}, "unrecognized arguments: -mx"},
+      {{"--n", "2", "a.py"},
+       {},
+       "ambiguous option: --n could match --nnodes, --nproc-per-node, --nproc_per_node, "
+       "--no-python, --no_python, "
+       "--node-rank, --node_rank, --numa-binding, --numa_binding"},
+      {{"--hang-timeout-f=1", "a.py"},
+       {},
+       "ambiguous option: --hang-timeout-f could match --hang-timeout-floor, "
+       "--hang-timeout-factor"},
+      {{"--max", "a.py"},
+       {},
+       "ambiguous option: --max could match --max-restarts, --max_restarts, "
+       "--max-same-step-failures, "
+       "--max_same_step_failures"},
+      // The training script.
+      {{}, {}, "the following arguments are required: training_script"},
+      {{"--"}, {}, "the following arguments are required: training_script"},
+      {{"--standalone"}, {}, "the following arguments are required: training_script"},
+      // PET_* values name the variable.
+      {{"a.py"},
+       {{"PET_MAX_RESTARTS", "many"}},
+       "PET_MAX_RESTARTS=many (environment): invalid int value: 'many'"},
+      {{"--max-restarts=1", "a.py"},
+       {{"PET_MAX_RESTARTS", "many"}},
+       "PET_MAX_RESTARTS=many (environment): invalid int value: 'many'"},
+      {{"a.py"},
+       {{"PET_MONITOR_INTERVAL", "x"}},
+       "PET_MONITOR_INTERVAL=x (environment): invalid float value: 'x'"},
+      {{"a.py"},
+       {{"PET_START_METHOD", "x"}},
+       "PET_START_METHOD=x (environment): invalid choice: 'x' (choose from 'spawn', 'fork', "
+       "'forkserver')"},
+      {{"a.py"},
+       {{"PET_STANDALONE", "yes"}},
+       "PET_STANDALONE=yes (environment): invalid value 'yes' (use 0 or 1)"},
+      {{"a.py"},
+       {{"PET_MASTER_PORT", "p"}},
+       "PET_MASTER_PORT=p (environment): invalid int value: 'p'"},
+      // Checks after parsing.
+      {{"--node-rank", "-1", "a.py"}, {}, "--node-rank=-1: must be >= 0"},
+      {{"--max-restarts", "-2", "a.py"}, {}, "--max-restarts=-2: must be >= 0"},
+      {{"--monitor-interval=0", "a.py"}, {}, "--monitor-interval must be > 0"},
+      {{"--shutdown-timeout=-1", "a.py"}, {}, "--shutdown-timeout must be >= 0"},
+      {{"a.py"},
+       {{"TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "-1"}},
+       "TORCH_ELASTIC_SHUTDOWN_TIMEOUT=-1: expected a number of seconds"},
+      {{"--master-port=65536", "a.py"}, {}, "--master-port=65536: not a TCP port (0-65535)"},
+      {{"--nnodes=x", "a.py"}, {}, "--nnodes=x: expected N or MIN:MAX with integers"},
+      {{"--nnodes=1:2:3", "a.py"}, {}, "--nnodes=1:2:3 is not in \"MIN:MAX\" format"},
+      {{"--nnodes=2:1", "a.py"}, {}, "--nnodes=2:1: needs 0 < MIN <= MAX"},
+      {{"-r=", "a.py"},
+       {},
+       "--redirects= does not match <^[0123]$> or <^(\\d:[0123],)*(\\d:[0123])$> (e.g. 3, or "
+       "0:1,1:2)"},
+      {{"--rdzv-conf=a=1,=2", "a.py"}, {}, "--rdzv-conf: '=2' is not of the form <key>=<value>"},
+      {{"--logs-specs=x", "a.py"},
+       {},
+       "--logs-specs=x: strun has only the default log layout (the option names a Python entry "
+       "point); drop the flag"},
+      {{"--signals-to-handle=TERM,SIGSTOP", "a.py"},
+       {},
+       "--signals-to-handle: SIGSTOP cannot be handled or forwarded"},
+      {{"--no_python", "--module", "a"},
+       {},
+       "Don't use both the '--no-python' flag and the '--module' flag at the same time."},
+  };
+  for (const auto& c : cases) {
+    std::string shown;
+    for (const auto& a : c.args) shown += a + " ";
+    for (const auto& [k, v] : c.env) shown += k + "=" + v + " ";
+    SCOPED_TRACE(shown);
+    EXPECT_EQ(ParseError(c.args, c.env), c.message);
+  }
+}
+
+TEST(Cli, ValueFormsAndShortOptionClusters) {
+  // Python int(): sign, surrounding whitespace, '_' between digits.
+  EXPECT_EQ(Parse({"--max-restarts= +1_0 ", "a.py"}).max_restarts, 10);
+  EXPECT_EQ(Parse({"--node-rank", "007", "a.py"}).node_rank, 7);
+  EXPECT_EQ(Parse({"--master-port=0", "a.py"}).master_port, 0);
+  EXPECT_DOUBLE_EQ(Parse({"--monitor-interval=1e-1", "a.py"}).monitor_interval, 0.1);
+  // A value may start with '-' when it is a negative number, or be given inline.
+  EXPECT_EQ(Parse({"--role", "-1", "a.py"}).role, "-1");
+  EXPECT_EQ(Parse({"--role=-x", "a.py"}).role, "-x");
+  EXPECT_EQ(Parse({"--role=", "a.py"}).role, "");
+  EXPECT_EQ(Parse({"--rdzv-endpoint=h:1=2", "a.py"}).rdzv_endpoint, "h:1=2");
+  // A script that looks like a negative number is the script.
+  EXPECT_EQ(Parse({"-5", "x"}).training_script, "-5");
+  // The last occurrence wins.
+  LaunchOptions o = Parse({"--nnodes=2", "--nnodes", "3", "--duplicate_stderr_filters=a",
+                           "--duplicate-stderr-filters=b,c", "a.py"});
+  EXPECT_EQ(o.nnodes, "3");
+  EXPECT_EQ(o.duplicate_stderr_filters, (std::vector<std::string>{"b", "c"}));
+  EXPECT_EQ(o.warnings.size(), 1u);
+  // Clusters of short switches, ending in at most one short value option.
+  o = Parse({"-mr3", "pkg"});
+  EXPECT_TRUE(o.module);
+  EXPECT_EQ(o.redirects, "3");
+  EXPECT_EQ(o.explicit_options, (std::set<std::string>{"module", "redirects"}));
+  o = Parse({"-mt", "1", "pkg"});
+  EXPECT_EQ(o.tee, "1");
+  // "-rm": "m" is -r's value, which the check after parsing rejects.
+  EXPECT_EQ(ParseError({"-rm", "pkg"}),
+            "--redirects=m does not match <^[0123]$> or <^(\\d:[0123],)*(\\d:[0123])$> (e.g. 3, or "
+            "0:1,1:2)");
+  // Help: any spelling, in a cluster, skips the checks after parsing but not the value checks.
+  EXPECT_TRUE(Parse({"-mh"}).help);
+  EXPECT_TRUE(Parse({"--he", "--nnodes=0"}).help);
+  EXPECT_TRUE(Parse({"--nnodes=0", "--help"}).help);
+  EXPECT_EQ(ParseError({"--max-restarts=x", "-h"}),
+            "argument --max-restarts: invalid int value: 'x'");
+  EXPECT_FALSE(Parse({"a.py", "-h"}).help);
+  EXPECT_FALSE(Parse({"a.py"}, {{"PET_HELP", "1"}}).help);
+  // Every choice is accepted.
+  for (const std::string m : {"spawn", "fork", "forkserver"})
+    EXPECT_EQ(Parse({"--start-method", m, "a.py"}).start_method, m);
+  for (const std::string m : {"node", "socket", "exclusive", "core-complex"})
+    EXPECT_EQ(Parse({"--numa_binding", m, "a.py"}).numa_binding, m);
+}
+
+TEST(Cli, ExplicitOptionsAndPetOnlyForTorchrunFlags) {
+  // PET_X=0 leaves a switch off and not explicit; PET_X=2 turns it on.
+  EXPECT_TRUE(Parse({"a.py"}, {{"PET_STANDALONE", "0"}}).explicit_options.empty());
+  LaunchOptions o = Parse({"a.py"}, {{"PET_NO_PYTHON", " 2 "}});
+  EXPECT_TRUE(o.no_python);
+  EXPECT_EQ(o.explicit_options, (std::set<std::string>{"no_python"}));
+  // Both spellings of an option have one dest.
+  o = Parse({"--nproc_per_node=2", "--rdzv_id=j", "--master_addr=h", "--node_rank=1", "--nnodes=2",
+             "-t3", "a.py"});
+  EXPECT_EQ(o.explicit_options, (std::set<std::string>{"nproc_per_node", "rdzv_id", "master_addr",
+                                                       "node_rank", "nnodes", "tee"}));
+  o = Parse({"--numa-binding=socket", "--duplicate_stdout_filters=x", "--environment=e",
+             "--logs_spe=", "-h"});
+  EXPECT_EQ(o.explicit_options, (std::set<std::string>{"numa_binding", "duplicate_stdout_filters",
+                                                       "environment", "logs_specs", "help"}));
+  // Not torchrun's PET_ variables: --logs-specs, --numa-binding, --environment, -h.
+  o = Parse({"a.py"}, {{"PET_LOGS_SPECS", "x"},
+                       {"PET_NUMA_BINDING", "bad"},
+                       {"PET_ENVIRONMENT", "e"},
+                       {"PET_HELP", "1"}});
+  EXPECT_TRUE(o.explicit_options.empty());
+  EXPECT_FALSE(o.logs_specs);
+  EXPECT_FALSE(o.numa_binding);
+  // The duplicate filters do read PET_.
+  EXPECT_EQ(Parse({"a.py"}, {{"PET_DUPLICATE_STDOUT_FILTERS", "a,b"}}).duplicate_stdout_filters,
+            (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Parse({"a.py"}, {{"PET_DUPLICATE_STDERR_FILTERS", "c"}}).duplicate_stderr_filters,
+            (std::vector<std::string>{"c"}));
+}
+
 TEST(Cli, StdSpec) {
   auto all = ParseStdSpec("3", "-r");
   ASSERT_TRUE(all.ok());

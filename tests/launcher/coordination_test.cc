@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include "strun/launcher/coordination.h"
 #include "strun/launcher/crypto.h"
 
@@ -128,6 +130,29 @@ TEST(Coordination, KeyAndPorts) {
   }
   EXPECT_EQ(ports, CandidatePorts(*k1, {}, p));
   EXPECT_EQ(CandidatePorts(*k1, {{"STRUN_COORD_PORT", "23456"}}, p), (std::vector<int>{23456}));
+}
+
+// The one generator of job secrets (strund's, PMIx rank 0's, the secret file's): 64 hex digits.
+TEST(Coordination, NewJobSecret) {
+  auto a = NewJobSecret(), b = NewJobSecret();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(), 64u);
+  EXPECT_EQ(a->find_first_not_of("0123456789abcdef"), std::string::npos) << *a;
+  EXPECT_NE(*a, *b);
+  // The secret file holds one, followed by a newline.
+  std::string path = "/tmp/strun_new_secret_test_" + std::to_string(getpid());
+  LaunchPlan p;
+  p.run_key = "r";
+  ASSERT_TRUE(CoordinationKey(p, {{"STRUN_SECRET_FILE", path}}).ok());
+  std::ifstream in(path);
+  std::string line, rest;
+  std::getline(in, line);
+  EXPECT_EQ(line.size(), 64u);
+  EXPECT_EQ(line.find_first_not_of("0123456789abcdef"), std::string::npos) << line;
+  EXPECT_FALSE(std::getline(in, rest));
+  EXPECT_EQ(*CoordinationKey(p, {{"STRUN_SECRET_FILE", path}}),
+            DeriveCoordinationKey(line + "\n", "r"));
+  unlink(path.c_str());
 }
 
 }  // namespace

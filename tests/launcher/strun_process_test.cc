@@ -170,6 +170,27 @@ TEST(StrunProcess, CannotRunWorkerIsAClearError) {
   EXPECT_NE(r.err.find("strun: error:"), std::string::npos);
 }
 
+TEST(StrunProcess, UsageErrorsExit2AndHelpExits0) {
+  TempDir d;
+  auto r = RunStrun({"--bogus", "x.py"}, d);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err, "strun: error: unrecognized arguments: --bogus\n(see strun --help)\n");
+  EXPECT_EQ(r.out, "");
+  r = RunStrun({"--max_restarts", "x", "x.py"}, d);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_EQ(r.err,
+            "strun: error: argument --max-restarts: invalid int value: 'x'\n(see strun --help)\n");
+  for (const std::string h : {"-h", "--help", "--he"}) {
+    r = RunStrun({h}, d);
+    EXPECT_EQ(r.rc, 0) << h;
+    EXPECT_EQ(r.out.rfind("usage: strun [-h] [--nnodes NNODES]", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find("; 2 for\ncommand-line errors; 1 for other launcher errors.\n"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.err, "");
+  }
+}
+
 TEST(StrunProcess, NoOrphansWhenStrunIsKilled) {
   TempDir d;
   const std::string marker = "4242.1" + std::to_string(getpid());

@@ -16,6 +16,8 @@
 //   --max-relaunches K        step relaunches after a lost node or agent [3]
 //   --max-requeues K          requeues of the job; compared with SLURM_RESTART_COUNT [3]
 //   --event-log PATH          JSON-lines event log, appended to [./strund-<jobid>.events.jsonl]
+//   --tensorboard-dir DIR     also write the events as TensorBoard files under DIR/strund_<jobid>
+//                             (tensorboard_events.h) [$STRUN_TENSORBOARD_DIR, else none]
 //   --node-check-interval S   how often the launch's nodes are checked with slurmctld [5]
 //   --backoff-initial S, --backoff-max S, --max-same-step-failures K
 //                             RestartPolicy of the in-place restarts (coordination.h) [1, 60, 2]
@@ -41,6 +43,7 @@ struct DaemonOptions {
   int max_relaunches = 3;
   int max_requeues = 3;
   std::string event_log;  // "" = ./strund-<jobid>.events.jsonl
+  std::string tensorboard_dir;  // "" = $STRUN_TENSORBOARD_DIR, else no TensorBoard files
   double node_check_interval_s = 5;
   double backoff_initial_s = 1;
   double backoff_max_s = 60;

@@ -152,6 +152,10 @@ class GroupState {
   std::vector<Json> events_;
 };
 
+// A fresh job secret: 32 random bytes (getrandom) as 64 hex digits. What strund hands its agents,
+// what agent 0 hands out through PMIx, and what the per-user secret file holds.
+Result<std::string> NewJobSecret();
+
 // HMAC-SHA256(secret, "strun-coordination-v1|" + run_key), 32 raw bytes: the key every agent and
 // the service derive (strund uses it for a service it hosts).
 std::string DeriveCoordinationKey(const std::string& secret, const std::string& run_key);
