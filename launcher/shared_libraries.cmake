@@ -4,6 +4,12 @@
 # Included by launcher/CMakeLists.txt and by bench/trainer/gpu-build, which builds the trainer alone.
 set(_strun_launcher ${CMAKE_CURRENT_LIST_DIR})
 
+# strun_tfevents' headers include strun/result.h: a project that builds these libraries without the
+# root CMakeLists (bench/trainer/gpu-build) gets common/ here.
+if(NOT TARGET strun_common)
+  add_subdirectory(${_strun_launcher}/../common ${CMAKE_CURRENT_BINARY_DIR}/strun_common)
+endif()
+
 add_library(strun_crc32c STATIC ${_strun_launcher}/src/crc32c.cc)
 target_include_directories(strun_crc32c PUBLIC ${_strun_launcher}/include)
 target_link_libraries(strun_crc32c PRIVATE strun_warnings)
@@ -16,8 +22,8 @@ if(Protobuf_FOUND)
   add_library(strun_tfevents STATIC ${_strun_launcher}/src/tfevents/event_file.cc
     ${_strun_launcher}/src/tfevents/record_writer.cc ${STRUN_TFEVENTS_PROTO_SRCS})
   target_include_directories(strun_tfevents PUBLIC ${_strun_launcher}/include
-    ${_strun_launcher}/../slurm/include PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
-  target_link_libraries(strun_tfevents PUBLIC strun_crc32c
+    PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
+  target_link_libraries(strun_tfevents PUBLIC strun_common strun_crc32c
     PRIVATE protobuf::libprotobuf-lite strun_warnings)
   set_target_properties(strun_tfevents PROPERTIES POSITION_INDEPENDENT_CODE ON)
 endif()

@@ -5,6 +5,14 @@
 #   corpus/    real English text: the `fortunes` package's cookies and the packages' copyright
 #              files of /usr/share/doc (~24 MB), as one gzip'ed tar
 #   tokenizers/gpt2   GPT-2's encoder.json + vocab.bpe (from etc/data/tokenizers/gpt2)
+#   gtest/     GoogleTest (libgtest-dev), for the gpu tests
+#   data/      the corpus prepared once here (STRUN_TRAIN=path to a built strun-train), which the
+#              llm.c peer reads while strun-train is still being built there
+#   llmc-peer.sh  copied from ../shared/tools
+#   src/llm.c, src/cudnn-frontend  source trees for the llm.c peer, filled by hand: fetch
+#              github:karpathy/llm.c and github:NVIDIA/cudnn-frontend, then
+#              `git --git-dir=<mirror> archive HEAD | tar -x -C build-gpu-carry/src/llm.c`
+#              (cudnn-frontend: `archive HEAD include`)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
@@ -26,6 +34,19 @@ if [ ! -f "$out/corpus/english.tar.gz" ]; then
   tar -C "$tmp" -czf "$out/corpus/english.tar.gz" english
   rm -rf "$tmp"
 fi
+if [ ! -d "$out/gtest/usr" ]; then
+  /work/shared/tools/offline-debs "$out/gtest" libgtest-dev
+fi
+if [ -f ../shared/tools/llmc-peer.sh ]; then cp ../shared/tools/llmc-peer.sh "$out/"; fi
+train=${STRUN_TRAIN:-build/default/trainer/train/strun-train}
+if [ ! -f "$out/data/english/default/train.idx" ] && [ -x "$train" ]; then
+  tmp=$(mktemp -d)
+  tar -C "$tmp" -xzf "$out/corpus/english.tar.gz"
+  STRUN_DATA_HOME=$PWD/$out/data "$train" prepare --input "$tmp/english" --output english \
+    --format text --sample-by document --quiet
+  rm -rf "$tmp"
+fi
+[ -d "$out/src/llm.c" ] || echo "gpu-carry: no $out/src/llm.c: the llm.c peer will be left out" >&2
 mkdir -p "$out/tokenizers/gpt2"
 cp etc/data/tokenizers/gpt2/encoder.json etc/data/tokenizers/gpt2/vocab.bpe "$out/tokenizers/gpt2/"
 du -sh "$out"/*

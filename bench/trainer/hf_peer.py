@@ -68,4 +68,5 @@ fwd = (2 * L * B * T * H * NH * d + 2 * L * B * T * H * 2 * NH * d + 2 * L * B *
        + 2 * L * B * T * F * H + 2 * B * T * H * V)
 print(json.dumps({"steps_measured": a.steps, "tokens_per_sec": tps, "model_tflops": 3 * fwd / dt / 1e12,
                   "elapsed_ms": dt * 1000, "last_loss": loss.item(),
-                  "max_memory_gib": torch.cuda.max_memory_allocated() / 2**30}))
+                  "max_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
+                  "max_reserved_gib": torch.cuda.max_memory_reserved() / 2**30}))

@@ -1,6 +1,7 @@
 """Median throughput of strun-train's (nanotron's) iteration lines, as JSON.
 
-usage: parse_iterations.py TRAIN_LOG [--skip N]   (N: first steps left out as warm-up)
+usage: parse_iterations.py TRAIN_LOG [--skip N] [--mem-res-gib X]
+(N: first steps left out as warm-up; X: peak reserved GPU memory, passed through into the JSON)
 """
 import argparse, json, re, statistics
 
@@ -15,6 +16,7 @@ def human(v):
 ap = argparse.ArgumentParser()
 ap.add_argument("log")
 ap.add_argument("--skip", type=int, default=5)
+ap.add_argument("--mem-res-gib", type=float, default=None)
 a = ap.parse_args()
 rows = []
 for line in open(a.log):
@@ -30,4 +32,5 @@ print(json.dumps({
     "model_tflops": statistics.median(r["model_tflops_per_gpu"] for r in steady),
     "elapsed_ms": statistics.median(r["elapsed_time_per_iteration_ms"] for r in steady),
     "last_lm_loss": rows[-1][1]["lm_loss"],
+    "mem_res_gib": a.mem_res_gib,
 }))

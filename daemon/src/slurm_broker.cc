@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "strun/daemon/slurm_control.h"
-#include "strun/launcher/clock.h"
+#include "strun/clock.h"
 #include "strun/slurm/node_address.h"
 
 namespace strun::daemon {
@@ -151,7 +151,7 @@ SlurmBroker::~SlurmBroker() {
 Result<std::string> SlurmBroker::Call(const std::string& request_line) {
   if (!WriteAll(fd_, request_line + "\n"))
     return MakeError("strund's Slurm helper process (pid " + std::to_string(pid_) + ") is gone");
-  const double deadline = launcher::MonoSeconds() + kCallTimeoutS;
+  const double deadline = MonoSeconds() + kCallTimeoutS;
   while (true) {
     size_t nl = buffer_.find('\n');
     if (nl != std::string::npos) {
@@ -159,7 +159,7 @@ Result<std::string> SlurmBroker::Call(const std::string& request_line) {
       buffer_.erase(0, nl + 1);
       return line;
     }
-    const double left = deadline - launcher::MonoSeconds();
+    const double left = deadline - MonoSeconds();
     if (left <= 0) return MakeError("strund's Slurm helper process did not answer in time");
     pollfd p{fd_, POLLIN, 0};
     int r = poll(&p, 1, int(left * 1000) + 1);

@@ -26,7 +26,7 @@
 #include "strun/daemon/slurm_broker.h"
 #include "strun/daemon/srun_command.h"
 #include "strun/daemon/tensorboard_events.h"
-#include "strun/launcher/clock.h"
+#include "strun/clock.h"
 #include "strun/launcher/coordination.h"
 #include "strun/launcher/failure.h"
 #include "strun/slurm/hostlist.h"
@@ -38,9 +38,9 @@ namespace {
 
 using launcher::CoordinationServer;
 
-// strun's clocks (strun/launcher/clock.h).
-constexpr auto Now = &launcher::WallSeconds;
-constexpr auto Mono = &launcher::MonoSeconds;
+// strun's clocks (strun/clock.h).
+constexpr auto Now = &WallSeconds;
+constexpr auto Mono = &MonoSeconds;
 
 std::optional<long long> ToNumber(const std::string& s) {
   if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)

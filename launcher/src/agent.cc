@@ -21,7 +21,7 @@
 #include <memory>
 #include <set>
 
-#include "strun/launcher/clock.h"
+#include "strun/clock.h"
 #include "strun/launcher/coordination.h"
 #include "strun/launcher/failure.h"
 #include "strun/launcher/output.h"

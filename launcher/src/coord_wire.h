@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "strun/launcher/clock.h"  // MonoSeconds for deadlines
+#include "strun/clock.h"  // MonoSeconds for deadlines
 #include "strun/result.h"
 
 namespace strun::launcher {

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "strun/launcher/clock.h"
+#include "strun/clock.h"
 #include "strun/launcher/coordination.h"
 #include "strun/launcher/crypto.h"
 

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "strun/launcher/clock.h"
+#include "strun/clock.h"
 
 namespace strun::launcher {
 namespace {

@@ -17,7 +17,7 @@
 #include <set>
 
 #include "own_cgroup.h"
-#include "strun/launcher/clock.h"
+#include "strun/clock.h"
 
 extern char** environ;
 

@@ -401,8 +401,10 @@ std::string ExpandRunName(const std::string& run, const LoadOptions& options = {
 // Checks a training run needs beyond the file's own validity, in nanotron's words where it has
 // them: the checkpoints, logging, tokens, optimizer and data_stages sections are present; tokens'
 // sizes are positive; sequence_length == max_position_embeddings unless initialising from a
-// checkpoint; heads divide hidden_size and key/value heads divide heads. tp/pp > 1 are not checked
-// here (the trainer says what it supports). `source_name` prefixes messages.
+// checkpoint; heads divide hidden_size and key/value heads divide heads; rates, epsilons and scales
+// are finite; products of sizes (embedding, layers, logits, batches, tokens trained) stay below
+// 2^60 elements. tp/pp > 1 are not checked here (the trainer says what it supports).
+// `source_name` prefixes messages, which name the keys.
 Status ValidateForTraining(const Config& config, const std::string& source_name = "config");
 
 // ---------------------------------------------------------------------------------------------

@@ -78,4 +78,18 @@ void FlatLayout::Unpack(const at::Tensor& flat, const std::vector<at::Tensor>& t
   for (size_t i = 0; i < views.size(); ++i) tensors[i].copy_(views[i]);
 }
 
+void FlatLayout::Alias(const std::vector<at::Tensor>& tensors, const at::Tensor& flat) const {
+  Pack(tensors, flat);
+  c10::NoGradGuard no_grad;
+  std::vector<at::Tensor> views = Views(flat);
+  for (size_t i = 0; i < views.size(); ++i) {
+    TORCH_CHECK(
+        tensors[i].scalar_type() == flat.scalar_type() && tensors[i].device() == flat.device(),
+        "FlatLayout::Alias: ", segments_[i].name, " differs from the buffer in dtype or device");
+    // set_data keeps the tensor's autograd metadata (requires_grad, grad) and swaps its storage.
+    at::Tensor t = tensors[i];
+    t.set_data(views[i]);
+  }
+}
+
 }  // namespace strun::model

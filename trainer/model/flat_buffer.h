@@ -65,6 +65,10 @@ class FlatLayout {
   void Accumulate(const std::vector<at::Tensor>& tensors, const at::Tensor& flat) const;
   // tensors[i] = flat[segment i] (converted to each tensor's dtype), in place.
   void Unpack(const at::Tensor& flat, const std::vector<at::Tensor>& tensors) const;
+  // Packs `tensors` into `flat` (of their dtype and device), then makes each tensor a view of its
+  // segment (same tensor object, so parameters keep their autograd identity): a write to `flat`
+  // is a write to the tensors, e.g. an optimizer writing all bf16 weights in one pass.
+  void Alias(const std::vector<at::Tensor>& tensors, const at::Tensor& flat) const;
 
  private:
   std::vector<FlatSegment> segments_;

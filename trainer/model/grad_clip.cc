@@ -25,10 +25,15 @@ at::Tensor GradNormSquared(const std::vector<at::Tensor>& grads) {
   return at::linalg_vector_norm(at::stack(norms), 2, {}, false, type).pow(2);
 }
 
+at::Tensor ClipCoefficient(const at::Tensor& total_norm, double max_norm) {
+  c10::NoGradGuard no_grad;
+  return at::clamp_max(total_norm.add(1.0e-6).reciprocal().mul(max_norm), 1.0);
+}
+
 void ScaleGradsByNorm(const std::vector<at::Tensor>& grads, const at::Tensor& total_norm,
                       double max_norm) {
   c10::NoGradGuard no_grad;
-  at::Tensor coef = at::clamp_max(total_norm.add(1.0e-6).reciprocal().mul(max_norm), 1.0);
+  at::Tensor coef = ClipCoefficient(total_norm, max_norm);
   for (const at::Tensor& g : grads) {
     if (g.defined()) g.mul_(coef.to(g.device()));
   }

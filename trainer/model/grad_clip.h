@@ -14,7 +14,11 @@ namespace strun::model {
 // ZeRO-1 shards) before taking the square root (.pow(0.5), as nanotron). Undefined tensors are skipped.
 at::Tensor GradNormSquared(const std::vector<at::Tensor>& grads);
 
-// Scales `grads` in place by min(1, max_norm / (total_norm + 1e-6)); total_norm is the global
+// min(1, max_norm / (total_norm + 1e-6)) as a 0-dim tensor on total_norm's device (for an
+// optimizer step that scales the gradients itself, model/ops.h AdamWStepArgs::grad_scale).
+at::Tensor ClipCoefficient(const at::Tensor& total_norm, double max_norm);
+
+// Scales `grads` in place by ClipCoefficient(total_norm, max_norm); total_norm is the global
 // norm (a 0-dim tensor).
 void ScaleGradsByNorm(const std::vector<at::Tensor>& grads, const at::Tensor& total_norm,
                       double max_norm);

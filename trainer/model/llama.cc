@@ -95,7 +95,7 @@ at::Tensor MaskedCrossEntropy(const at::Tensor& logits, const at::Tensor& label_
 // ---- the model ------------------------------------------------------------------------------------
 
 Llama::Llama(const LlamaModelConfig& config, const at::TensorOptions& options)
-    : config_(config), options_(options.requires_grad(false)) {
+    : config_(config), options_(options.requires_grad(false)), ops_(&SelectOps(config, options_)) {
   const int64_t h = config.hidden_size;
   const int64_t d = config.head_dim();
   const int64_t qkv_rows = (config.num_attention_heads + 2 * config.num_key_value_heads) * d;
@@ -187,20 +187,22 @@ at::Tensor Llama::DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x
   const int64_t d = config_.head_dim();
   const int64_t nq = config_.num_attention_heads, nkv = config_.num_key_value_heads;
 
-  at::Tensor h = RmsNorm(x, w.input_layernorm, config_.rms_norm_eps);
+  const LlamaOps& ops = *ops_;
+  at::Tensor h = ops.rms_norm(x, w.input_layernorm, config_.rms_norm_eps);
   at::Tensor qkv = at::linear(h, w.qkv_proj);  // [B, S, (nq + 2 nkv) d]
-  std::vector<at::Tensor> parts = qkv.split_with_sizes({nq * d, nkv * d, nkv * d}, -1);
-  at::Tensor q = ApplyRotaryInterleaved(parts[0].reshape({b, s, nq, d}), cos, sin);
-  at::Tensor k = ApplyRotaryInterleaved(parts[1].reshape({b, s, nkv, d}), cos, sin);
-  at::Tensor v = parts[2].reshape({b, s, nkv, d});
-  at::Tensor attn = GroupedCausalAttention(q, k, v).reshape({b, s, nq * d});
-  at::Tensor hidden = at::linear(attn, w.o_proj) + x;
+  std::vector<at::Tensor> qkv_heads = ops.rotary_qkv(qkv, nq, nkv, d, cos, sin);
+  at::Tensor attn =
+      GroupedCausalAttention(qkv_heads[0], qkv_heads[1], qkv_heads[2]).reshape({b, s, nq * d});
+  at::Tensor hidden = ops.linear_residual(attn, w.o_proj, x);
 
-  h = RmsNorm(hidden, w.post_attention_layernorm, config_.rms_norm_eps);
+  h = ops.rms_norm(hidden, w.post_attention_layernorm, config_.rms_norm_eps);
   at::Tensor gate_up = at::linear(h, w.gate_up_proj);
   const int64_t inter = config_.intermediate_size;
-  at::Tensor mlp = Activation(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
-  return at::linear(mlp, w.down_proj) + hidden;
+  const bool silu = config_.hidden_act == "silu" || config_.hidden_act == "swish";
+  at::Tensor mlp =
+      silu ? ops.silu_mul(gate_up)
+           : Activation(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
+  return ops.linear_residual(mlp, w.down_proj, hidden);
 }
 
 at::Tensor Llama::Hidden(const at::Tensor& input_ids) const {
@@ -211,7 +213,7 @@ at::Tensor Llama::Hidden(const at::Tensor& input_ids) const {
   auto [cos, sin] = RotaryTables(input_ids.size(1), config_.head_dim(), config_.rope_theta,
                                  options_);
   for (const DecoderLayerWeights& w : layers_) x = DecoderLayer(w, x, cos, sin);
-  return RmsNorm(x, final_layer_norm_, config_.rms_norm_eps);
+  return ops_->rms_norm(x, final_layer_norm_, config_.rms_norm_eps);
 }
 
 at::Tensor Llama::Logits(const at::Tensor& input_ids) const {
@@ -221,7 +223,7 @@ at::Tensor Llama::Logits(const at::Tensor& input_ids) const {
 
 at::Tensor Llama::Loss(const at::Tensor& input_ids, const at::Tensor& label_ids,
                        const at::Tensor& label_mask) const {
-  return MaskedCrossEntropy(Logits(input_ids), label_ids, label_mask);
+  return ops_->classifier_loss(Hidden(input_ids), lm_head(), label_ids, label_mask);
 }
 
 Status Llama::LoadNamedParameters(const NamedTensors& values) {

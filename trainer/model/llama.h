@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "model/llama_config.h"
+#include "model/ops.h"
 #include "strun/result.h"
 
 namespace strun::model {
@@ -45,7 +46,8 @@ struct DecoderLayerWeights {
 class Llama {
  public:
   // Allocates the parameters (uninitialised: call InitRandomly or LoadNamedParameters) on the
-  // device and in the dtype of `options`, with requires_grad set. Fails on an invalid config.
+  // device and in the dtype of `options`, with requires_grad set, and picks the ops table
+  // (SelectOps, model/ops.h). Fails on an invalid config.
   static Result<Llama> Create(const LlamaModelConfig& config, const at::TensorOptions& options);
 
   Llama(Llama&&) = default;
@@ -66,7 +68,8 @@ class Llama {
   at::Tensor Hidden(const at::Tensor& input_ids) const;
 
   // nanotron's Loss: per-token cross entropy of the fp32 logits against `label_ids` [B, S],
-  // then sum(loss * label_mask) / sum(label_mask). label_mask: [B, S], bool or numeric.
+  // then sum(loss * label_mask) / sum(label_mask). label_mask: [B, S], bool or numeric. Runs the
+  // ops table's classifier_loss (the CUDA one never materialises the logits).
   at::Tensor Loss(const at::Tensor& input_ids, const at::Tensor& label_ids,
                   const at::Tensor& label_mask) const;
 
@@ -92,6 +95,10 @@ class Llama {
   // Sets every parameter's gradient to undefined (as zero_grad(set_to_none=True)).
   void ZeroGrad();
 
+  // The table the forward and backward run (AtenOps() is the reference); tests switch it.
+  const LlamaOps& ops() const { return *ops_; }
+  void set_ops(const LlamaOps& ops) { ops_ = &ops; }
+
   const LlamaModelConfig& config() const { return config_; }
   at::TensorOptions options() const { return options_; }
   int64_t NumParameters() const;
@@ -111,6 +118,7 @@ class Llama {
 
   LlamaModelConfig config_;
   at::TensorOptions options_;
+  const LlamaOps* ops_ = nullptr;
   at::Tensor token_embedding_;  // [vocab, hidden]
   std::vector<DecoderLayerWeights> layers_;
   at::Tensor final_layer_norm_;  // [hidden]

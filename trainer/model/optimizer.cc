@@ -52,6 +52,36 @@ void Optimizer::Step(double lr) {
   }
 }
 
+bool Optimizer::CanFuse(const OptimizerOptions& options, const LlamaOps& ops) {
+  return options.kind == OptimizerKind::kAdamW && ops.adamw_step != nullptr;
+}
+
+void Optimizer::FusedStep(const LlamaOps& ops, double lr, const at::Tensor& grad_scale,
+                          const std::vector<at::Tensor>& lowp_copies) {
+  TORCH_CHECK(CanFuse(options_, ops), "Optimizer::FusedStep: the ops table has no fused AdamW");
+  TORCH_CHECK(lowp_copies.empty() || lowp_copies.size() == tensors_.size(),
+              "Optimizer::FusedStep: one low-precision copy per tensor, or none");
+  c10::NoGradGuard no_grad;
+  ++step_;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    if (!tensors_[i].grad.defined()) continue;
+    AdamWStepArgs a;
+    a.param = tensors_[i].param;
+    a.grad = tensors_[i].grad;
+    a.exp_avg = exp_avg_[i];
+    a.exp_avg_sq = exp_avg_sq_[i];
+    if (!lowp_copies.empty()) a.param_lowp = lowp_copies[i];
+    a.grad_scale = grad_scale.defined() ? grad_scale.to(at::kFloat) : grad_scale;
+    a.lr = lr;
+    a.beta1 = options_.adam_beta1;
+    a.beta2 = options_.adam_beta2;
+    a.eps = options_.adam_eps;
+    a.weight_decay = options_.weight_decay;
+    a.step = step_;
+    ops.adamw_step(a);
+  }
+}
+
 NamedTensors Optimizer::StateDict() const {
   NamedTensors out;
   out.emplace_back("step", at::scalar_tensor(step_, at::TensorOptions().dtype(at::kLong)));

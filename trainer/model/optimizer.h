@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/ops.h"
 #include "strun/result.h"
 
 namespace strun::model {
@@ -50,6 +51,15 @@ class Optimizer {
 
   // One update of every tensor with learning rate `lr` (from LrSchedule::LearningRateAt).
   void Step(double lr);
+
+  // Whether FusedStep can run: AdamW and an ops table with a fused AdamW (model/ops.h).
+  static bool CanFuse(const OptimizerOptions& options, const LlamaOps& ops);
+  // The trainer's whole update in one pass per tensor with ops.adamw_step: gradients multiplied by
+  // grad_scale (a device scalar, e.g. ClipCoefficient; undefined: 1), Step(lr), gradients zeroed,
+  // and, where lowp_copies[i] is defined, tensors()[i].param written into it in its dtype (the
+  // model's bf16 weights). Needs CanFuse.
+  void FusedStep(const LlamaOps& ops, double lr, const at::Tensor& grad_scale,
+                 const std::vector<at::Tensor>& lowp_copies);
 
   // Number of Steps taken (torch's state["step"]).
   int64_t step() const { return step_; }

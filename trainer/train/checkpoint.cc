@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "checkpoint_manifest.h"
 #include "file_sync.h"
 #include "safetensors.h"
 
@@ -192,6 +193,14 @@ Result<NamedTensorList> ReadAllTensors(const std::string& path) {
   }
   return out;
 }
+// NaN or Inf in a saved weight or optimizer state would only make the resumed run train NaN.
+Status CheckFinite(const std::string& step_dir, const std::string& path, const std::string& name,
+                   const at::Tensor& t) {
+  if (!at::isFloatingType(t.scalar_type()) || at::isfinite(t).all().item<bool>()) return {};
+  return MakeError("checkpoint file " + path + ": tensor '" + name +
+                   "' holds NaN or infinite values (the run that wrote it had diverged, or the "
+                   "file was damaged); " + EarlierCheckpointAdvice(step_dir));
+}
 }  // namespace
 
 Result<at::Tensor> TensorFromSafetensors(const std::string& path, const std::string& name) {
@@ -232,11 +241,15 @@ Status SaveCheckpoint(Communicator& comm, const SaveOptions& o, const Checkpoint
                             "path is not shared"
                           : ""));
   }
+  // The files this rank wrote, relative to the step directory, with their checksums.
+  ChecksumManifest manifest;
   auto write_all = [&]() -> Status {
     if (rank == 0) {
+      // Not in the manifest: see checkpoint_manifest.h.
       if (auto s = WriteFileSynced((tmp / "config.yaml").string(), o.config_yaml); !s) return s;
       if (auto s = WriteFileSynced((tmp / "model_config.json").string(), o.model_config_json); !s)
         return s;
+      if (auto s = manifest.Add(tmp.string(), "model_config.json"); !s) return s;
       nlohmann::json meta = {{"version", kCheckpointVersion},
                              {"tp", 1},
                              {"dp", dp},
@@ -244,6 +257,7 @@ Status SaveCheckpoint(Communicator& comm, const SaveOptions& o, const Checkpoint
                              {"custom_metas", nullptr}};
       if (auto s = WriteFileSynced((tmp / "checkpoint_metadata.json").string(), meta.dump(2)); !s)
         return s;
+      if (auto s = manifest.Add(tmp.string(), "checkpoint_metadata.json"); !s) return s;
       if (auto s = MkdirAll(tmp / "lr_scheduler"); !s) return s;
       nlohmann::json sched = {{"last_epoch", state.scheduler_step},
                               {"_step_count", state.scheduler_step + 1}};
@@ -251,14 +265,17 @@ Status SaveCheckpoint(Communicator& comm, const SaveOptions& o, const Checkpoint
                                    sched.dump(2));
           !s)
         return s;
+      if (auto s = manifest.Add(tmp.string(), "lr_scheduler/lr_scheduler.json"); !s) return s;
       // Model weights: DP rank 0 (here rank 0) writes them, one file per tensor.
       for (const auto& [name, t] : state.model) {
         auto info = NanotronShardInfo(name, o.q_rows, o.kv_rows, o.intermediate);
-        fs::path p = tmp / ModelWeightPath(name, info.has_value());
+        const std::string rel = ModelWeightPath(name, info.has_value());
+        fs::path p = tmp / rel;
         if (auto s = MkdirAll(p.parent_path()); !s) return s;
         auto meta_map = info ? ShardedTensorMetadata(*info, t.sizes().vec())
                              : std::map<std::string, std::string>{};
         if (auto s = WriteTensorsSafetensors(p.string(), {{"data", t}}, meta_map); !s) return s;
+        if (auto s = manifest.Add(tmp.string(), rel); !s) return s;
       }
       MaybeInjectKill(o.step, "after the model weights");
     }
@@ -275,29 +292,42 @@ Status SaveCheckpoint(Communicator& comm, const SaveOptions& o, const Checkpoint
                                      cfg.dump());
             !s)
           return s;
+        if (auto s = manifest.Add(tmp.string(), "optimizer/optimizer_config.json"); !s) return s;
       }
-      auto path = tmp / "optimizer" / OptimizerFileName(o.zero_sharded_optimizer, rank, dp);
-      if (auto s = WriteTensorsSafetensors(path.string(), state.optimizer,
+      const std::string rel = "optimizer/" + OptimizerFileName(o.zero_sharded_optimizer, rank, dp);
+      if (auto s = WriteTensorsSafetensors((tmp / rel).string(), state.optimizer,
                                            {{"step", std::to_string(state.optimizer_step)}});
           !s)
         return s;
+      if (auto s = manifest.Add(tmp.string(), rel); !s) return s;
     }
     if (auto s = MkdirAll(tmp / "random"); !s) return s;
     if (state.rng_state.defined()) {
-      if (auto s = WriteTensorsSafetensors((tmp / "random" / RandomFileName(rank, dp)).string(),
+      const std::string rel = "random/" + RandomFileName(rank, dp);
+      if (auto s = WriteTensorsSafetensors((tmp / rel).string(),
                                            {{"cpu_generator", state.rng_state}}, {});
           !s)
         return s;
+      if (auto s = manifest.Add(tmp.string(), rel); !s) return s;
     }
-    return {};
+    return manifest.Write(tmp.string(), ManifestFileName(rank, dp));
+  };
+  // A failed write must not leave its partial directory behind: on a nearly full disk it would
+  // make every retry fail too. Called once every rank stopped writing into `tmp`.
+  auto remove_partial = [&](const Error& cause) -> Error {
+    std::error_code ec;
+    if (owner) fs::remove_all(tmp, ec);
+    std::string msg = "checkpoint " + final_dir.string() + " not written: " + cause.message;
+    if (ec) msg += " (and its partial directory " + tmp.string() + " could not be removed: " +
+                   ec.message() + "; remove it by hand)";
+    return MakeError(msg);
   };
   status = write_all();
   // Everyone's files are written and fsynced; a failure anywhere must stop the rename.
   at::Tensor failed = at::full({1}, status.ok() ? 0.0f : 1.0f, at::kFloat);
   comm.AllReduceSum(failed);
   if (failed.item<float>() > 0) {
-    if (!status) return status;
-    return MakeError("checkpoint " + final_dir.string() + " not written: another rank failed");
+    return remove_partial(status ? MakeError("another rank failed") : status.error());
   }
   auto commit = [&]() -> Status {
     MaybeInjectKill(o.step, "before the rename");
@@ -305,12 +335,12 @@ Status SaveCheckpoint(Communicator& comm, const SaveOptions& o, const Checkpoint
     if (s) s = RenameDirectoryReplacing(tmp.string(), final_dir.string());
     if (s) s = WriteFileAtomic((root / "latest.txt").string(), step_name);
     if (s) {
-      // Directories left by checkpoints that were killed half-way.
+      // Directories left by checkpoints that were killed half-way (best effort: the checkpoint is
+      // complete, and the next run's start removes what remains).
+      (void)RemoveStaleCheckpointTemporaries(root.string());
+    } else if (fs::exists(tmp)) {
       std::error_code ec;
-      for (const auto& entry : fs::directory_iterator(root, ec)) {
-        std::string n = entry.path().filename().string();
-        if (n.find(".tmp-") != std::string::npos && entry.is_directory()) fs::remove_all(entry.path(), ec);
-      }
+      fs::remove_all(tmp, ec);
     }
     return s;
   };
@@ -332,6 +362,33 @@ Status SaveCheckpoint(Communicator& comm, const SaveOptions& o, const Checkpoint
     return MakeError("checkpoint " + final_dir.string() + " not committed: another rank failed");
   }
   return {};
+}
+
+Result<std::vector<std::string>> RemoveStaleCheckpointTemporaries(
+    const std::string& checkpoints_path) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  if (!fs::is_directory(checkpoints_path, ec)) return removed;
+  for (const auto& entry : fs::directory_iterator(checkpoints_path, ec)) {
+    // Only SaveCheckpoint's names, <digits>.tmp-<hex>: never a finished <step> or a user's file.
+    const std::string n = entry.path().filename().string();
+    const std::size_t dot = n.find(".tmp-");
+    if (dot == std::string::npos || dot == 0 ||
+        n.find_first_not_of("0123456789") != dot ||
+        n.find_first_not_of("0123456789abcdef", dot + 5) != std::string::npos ||
+        n.size() == dot + 5 || !entry.is_directory(ec)) {
+      continue;
+    }
+    std::error_code rm;
+    fs::remove_all(entry.path(), rm);
+    if (rm) {
+      return MakeError("cannot remove the stale temporary checkpoint directory " +
+                       entry.path().string() + ": " + rm.message() + "; remove it by hand");
+    }
+    removed.push_back(n);
+  }
+  if (ec) return MakeError("cannot list " + checkpoints_path + ": " + ec.message());
+  return removed;
 }
 
 Result<std::optional<std::string>> ResolveResumeDirectory(const std::string& resume) {
@@ -358,6 +415,11 @@ Result<std::optional<std::string>> ResolveResumeDirectory(const std::string& res
 
 Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64_t* dp) {
   std::string path = step_dir + "/checkpoint_metadata.json";
+  auto manifest = ChecksumManifest::Read(step_dir);
+  if (!manifest) return manifest.error();
+  if (*manifest) {
+    if (auto s = (*manifest)->Verify(step_dir, "checkpoint_metadata.json"); !s) return s.error();
+  }
   auto text = ReadWholeFile(path);
   if (!text) return text.error();
   try {
@@ -391,19 +453,29 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir,
   auto meta = ReadTrainingMetadata(step_dir, &saved_dp);
   if (!meta) return meta.error();
   state.metadata = *meta;
+  auto manifest = ChecksumManifest::Read(step_dir);
+  if (!manifest) return manifest.error();
+  state.checksums_verified = manifest->has_value();
+  // Every file read below is checked first (a no-op for a checkpoint without checksums/).
+  auto verify = [&](const std::string& relative) -> Status {
+    return *manifest ? (*manifest)->Verify(step_dir, relative) : Status{};
+  };
   for (const auto& name : model_names) {
-    fs::path sharded = fs::path(step_dir) / ModelWeightPath(name, true);
-    fs::path plain = fs::path(step_dir) / ModelWeightPath(name, false);
-    fs::path p = fs::exists(sharded) ? sharded : plain;
+    const fs::path sharded = fs::path(step_dir) / ModelWeightPath(name, true);
+    const std::string rel = ModelWeightPath(name, fs::exists(sharded));
+    fs::path p = fs::path(step_dir) / rel;
     if (!fs::exists(p)) {
       return MakeError("checkpoint " + step_dir + " has no weights for parameter " + name +
-                       " (looked for " + sharded.string() + " and " + plain.string() +
+                       " (looked for " + sharded.string() + " and " + p.string() +
                        "); was it written for a different model config?");
     }
+    if (auto s = verify(rel); !s) return s.error();
     auto t = TensorFromSafetensors(p.string(), "data");
     if (!t) return t.error();
+    if (auto s = CheckFinite(step_dir, p.string(), "data", *t); !s) return s.error();
     state.model.emplace_back(name, *t);
   }
+  if (auto s = verify("lr_scheduler/lr_scheduler.json"); !s) return s.error();
   auto sched_text = ReadWholeFile(step_dir + "/lr_scheduler/lr_scheduler.json");
   if (!sched_text) return sched_text.error();
   try {
@@ -429,16 +501,23 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir,
       return MakeError("checkpoint " + step_dir + " has no " + file +
                        " (was it written with zero_stage: 0? then resume with the same setting)");
     }
+    const std::string rel =
+        "optimizer/" + OptimizerFileName(o.zero_sharded_optimizer, o.dp_rank, o.dp);
+    if (auto s = verify(rel); !s) return s.error();
     auto sf = SafetensorsFile::Read(file);
     if (!sf) return sf.error();
     auto it = sf->metadata().find("step");
     state.optimizer_step = it == sf->metadata().end() ? 0 : std::stoll(it->second);
     auto all = ReadAllTensors(file);
     if (!all) return all.error();
+    for (const auto& [name, t] : *all) {
+      if (auto s = CheckFinite(step_dir, file, name, t); !s) return s.error();
+    }
     state.optimizer = std::move(*all);
   }
   std::string rng = step_dir + "/random/" + RandomFileName(o.dp_rank, o.dp);
   if (fs::exists(rng)) {
+    if (auto s = verify("random/" + RandomFileName(o.dp_rank, o.dp)); !s) return s.error();
     auto t = TensorFromSafetensors(rng, "cpu_generator");
     if (!t) return t.error();
     state.rng_state = *t;

@@ -13,6 +13,8 @@
 //                                                 ZeRO-1: one shard per DP rank; otherwise DP 0
 //   <step>/lr_scheduler/lr_scheduler.json         scheduler step
 //   <step>/random/tp-0-of-1_dp-R-of-D_pp-0-of-1.safetensors   each rank's CPU generator state
+//   <step>/checksums/rank-R-of-D.json             CRC-32C of each file rank R wrote (all but
+//                                                 config.yaml; checkpoint_manifest.h)
 //
 // Differences from nanotron: optimizer, scheduler and random states are safetensors/JSON instead of
 // pickles (torch.save), so that they are readable without Python; the layout and names are the same.
@@ -20,8 +22,15 @@
 // Atomicity: everything is written into <step>.tmp-<nonce>, every file and directory is fsynced,
 // the directory is renamed to <step> (exchanged atomically with an existing <step>), and only then
 // latest.txt is replaced (temp file + fsync + rename + fsync of the directory). A process killed at
-// any point leaves the previous checkpoint and latest.txt intact; stale .tmp directories are
-// removed by the next successful save.
+// any point leaves the previous checkpoint and latest.txt intact. A write that fails (e.g. ENOSPC)
+// removes its temporary directory; one that a killed process left is removed when the next run
+// starts (RemoveStaleCheckpointTemporaries) and by the next successful save, so that the leftovers
+// of one failure cannot fill the disk for every retry.
+//
+// Integrity: LoadCheckpoint verifies every file it reads against checksums/ and refuses NaN or
+// infinite values in the weights and optimizer states; the error names the file and the earlier
+// checkpoint to resume from. A checkpoint without checksums/ (written by an older strun-train)
+// loads unverified, with CheckpointState::checksums_verified false for the caller to warn about.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -79,6 +88,7 @@ struct CheckpointState {
   std::string optimizer_type;         // e.g. "AdamW", "SGD" (optimizer_config.json)
   int64_t scheduler_step = 0;         // lr scheduler steps taken
   at::Tensor rng_state;               // this rank's CPU generator state (uint8)
+  bool checksums_verified = false;    // loaded: the files read matched checksums/
 };
 
 struct SaveOptions {
@@ -96,11 +106,17 @@ struct SaveOptions {
 // Collective: every rank calls it with its state. Errors name the path.
 Status SaveCheckpoint(Communicator& comm, const SaveOptions& options, const CheckpointState& state);
 
+// Removes the <step>.tmp-* directories in `checkpoints_path` that an interrupted write left (never
+// a finished <step>); returns their names. Only safe while no process writes a checkpoint there:
+// the trainer calls it on the owner ranks at start, before any rank writes, then waits for all.
+Result<std::vector<std::string>> RemoveStaleCheckpointTemporaries(
+    const std::string& checkpoints_path);
+
 // nanotron's parse_ckpt_path: `resume` containing latest.txt -> resume/<latest>; a step directory
 // (with checkpoint_metadata.json) -> itself; neither -> nullopt (start from scratch).
 Result<std::optional<std::string>> ResolveResumeDirectory(const std::string& resume);
 
-// Reads the metadata of a step directory.
+// Reads the metadata of a step directory (verified against checksums/ when it has them).
 Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64_t* dp = nullptr);
 
 struct CheckpointLoadOptions {

@@ -12,12 +12,13 @@
 
 #include "config/config.h"
 #include "data/prepare_command.h"
+#include "tensorboard_log.h"
 #include "trainer.h"
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: strun-train --config-file FILE [--check]\n"
+    "usage: strun-train --config-file FILE [--check] [--tensorboard-dir DIR]\n"
     "       strun-train prepare --help\n"
     "       strun-train export-hf --checkpoint DIR --output DIR\n"
     "       strun-train logits --checkpoint DIR --input-ids FILE --output FILE\n";
@@ -110,10 +111,17 @@ int main(int argc, char** argv) {
     return LogitsMain(std::vector<std::string>(args.begin() + 1, args.end()));
   }
   std::string config_file;
+  std::string tensorboard_dir;  // else STRUN_TENSORBOARD_DIR (TensorBoardDirectory)
   bool check = false;
   for (size_t i = 0; i < args.size(); ++i) {
     if (Matches(args[i], "--config-file")) {
       if (!TakeValue(args, i, "--config-file", config_file)) return 2;
+    } else if (Matches(args[i], "--tensorboard-dir")) {
+      if (!TakeValue(args, i, "--tensorboard-dir", tensorboard_dir)) return 2;
+      if (tensorboard_dir.empty()) {
+        std::fprintf(stderr, "strun-train: --tensorboard-dir is empty; give a folder\n%s", kUsage);
+        return 2;
+      }
     } else if (args[i] == "--check") {
       check = true;
     } else if (args[i] == "-h" || args[i] == "--help") {
@@ -147,5 +155,7 @@ int main(int argc, char** argv) {
                 static_cast<long long>(strun::train::CountParameters(config->model, tp)));
     return 0;
   }
-  return strun::train::Train(*config, config_file);
+  strun::train::TrainOptions options;
+  options.tensorboard_dir = strun::train::TensorBoardDirectory(tensorboard_dir);
+  return strun::train::Train(*config, config_file, options);
 }

@@ -13,6 +13,7 @@
 #endif
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <mutex>
 #include <cstdlib>
@@ -34,6 +35,7 @@
 #include "fault_injection.h"
 #include "stop_request.h"
 #include "strun/launcher/progress.h"
+#include "tensorboard_log.h"
 #include "torchrun_env.h"
 
 namespace strun::train {
@@ -242,6 +244,8 @@ struct TrainState {
   at::Tensor grads;    // fp32, layout.numel(): accumulated gradients
   int64_t shard_begin = 0, shard_end = 0;
   std::unique_ptr<model::Optimizer> optimizer;
+  bool fused = false;     // Optimizer::FusedStep (the kernels' AdamW) instead of ATen ops
+  at::Tensor params_flat;  // with `fused` and no ZeRO shard: the model's weights as one buffer
 };
 
 std::vector<at::Tensor> ParamGrads(const std::vector<at::Tensor>& params) {
@@ -275,7 +279,7 @@ double DiskBytes(int which) {
 }  // namespace
 
 static int TrainImpl(const Config& config_in, const std::string& config_path,
-                     launcher::ProgressReporter& progress) {
+                     const TrainOptions& options, launcher::ProgressReporter& progress) {
   using launcher::ProgressPhase;
   Config config = config_in;
   auto env = ReadTorchrunEnv();
@@ -396,6 +400,10 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
     auto st = LoadCheckpoint(*resume_dir, lo, names);
     if (!st) return fail(st.error().message);
     loaded = std::move(*st);
+    if (!loaded.checksums_verified) {
+      log.Warning("checkpoint " + *resume_dir + " has no checksums/ (written by an older "
+                  "strun-train): its files are loaded without verifying them");
+    }
     if (auto s = llama.LoadNamedParameters(loaded.model); !s) {
       return fail("checkpoint " + *resume_dir + ": " + s.error().message);
     }
@@ -435,6 +443,14 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
                                            ts.grads.narrow(0, ts.shard_begin, shard_len)}});
   const std::string optimizer_type =
       OptimizerOptionsFrom(config).kind == model::OptimizerKind::kAdamW ? "AdamW" : "SGD";
+  // The fused AdamW also writes the bf16 weights where this rank updates all of them: they become
+  // views of one flat buffer laid out as the master weights, and no Unpack is needed.
+  ts.fused = model::Optimizer::CanFuse(OptimizerOptionsFrom(config), llama.ops());
+  if (ts.fused && shard_len == ts.layout.numel()) {
+    ts.params_flat = ts.layout.NewBuffer(dev.dtype(dtype));
+    ts.layout.Alias(params, ts.params_flat);
+  }
+  info0(fmt::format("Ops: {}{}", llama.ops().name, ts.fused ? " (fused AdamW)" : ""));
   model::LrSchedule schedule(ScheduleOptionsFrom(config));
   if (resume_dir && ckpt.load_optimizer) {
     model::NamedTensors state;
@@ -502,6 +518,17 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
     st.rng_state = CpuRngState();
     return SaveCheckpoint(comm, save, st);
   };
+  // Temporary folders of writes that a killed process left would fill the disk for every retry.
+  // The writer ranks remove them before any rank of this run writes; the barrier keeps it so.
+  if (ckpt.checkpoints_path_is_shared_file_system ? rank == 0 : env->local_rank == 0) {
+    auto removed = RemoveStaleCheckpointTemporaries(ckpt.checkpoints_path);
+    if (!removed) return fail(removed.error().message);
+    for (const auto& n : *removed) {
+      log.Warning(fmt::format("removed {}/{}, left by an interrupted checkpoint write",
+                              ckpt.checkpoints_path, n));
+    }
+  }
+  comm.Barrier();
   if (ckpt.save_initial_state && !resume_dir) {
     if (auto s = save_checkpoint(0); !s) return fail(s.error().message);
   }
@@ -522,6 +549,14 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
       }(),
       mbs, n_micro, gbs, seq, tokens.train_steps, meta.last_train_step,
       meta.consumed_train_samples));
+  // Rank 0's loss curves (tensorboard_log.h): nothing for the steps the resumed checkpoint has.
+  std::unique_ptr<TensorBoardLog> tensorboard;
+  if (rank == 0 && !options.tensorboard_dir.empty()) {
+    tensorboard = TensorBoardLog::Open(options.tensorboard_dir, config.general.run,
+                                       resume_dir ? meta.last_train_step : -1,
+                                       [&log](const std::string& m) { log.Warning(m); });
+    if (tensorboard) tensorboard->Config(DumpConfig(config));
+  }
 
   // ---- the loop ----
   FlopsShape shape{mc.num_hidden_layers, mc.hidden_size, mc.num_attention_heads,
@@ -539,6 +574,7 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
   at::Tensor grad_norm;
   size_t current_stage = SIZE_MAX;
   int64_t last_saved = resume_dir ? meta.last_train_step : -1;
+  const int64_t resumed_step = last_saved;
   double last_tokens_per_sec = 0, last_model_tflops = 0;
   at::Tensor gathered_shard;
   for (int64_t step = meta.last_train_step + 1; step <= tokens.train_steps; ++step) {
@@ -558,7 +594,9 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
       auto batch = stream.Next(step);
       if (!batch) return fail(batch.error().message);
       at::Tensor cpu = at::from_blob(batch->data(), {mbs, seq + 1}, at::kInt).to(at::kLong);
-      at::Tensor ids = cuda ? cpu.to(at::TensorOptions().device(dev.device())) : cpu;
+      // Pinned and asynchronous: the copy does not wait for the device to drain.
+      at::Tensor ids = cuda ? cpu.pin_memory().to(dev.device(), at::kLong, /*non_blocking=*/true)
+                            : cpu;
       at::Tensor input = ids.narrow(1, 0, seq);
       at::Tensor labels = ids.narrow(1, 1, seq);
       at::Tensor mask = at::ones({mbs, seq}, dev.dtype(at::kBool));
@@ -589,15 +627,45 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
     }
     stop_votes.fill_(stop_signal != 0 ? 1.0 : 0.0);
     comm.AllReduceMean(step_sums);  // a mean, but any rank's vote makes it > 0
-    if (clip) grad_norm = model::ClipGradNorm({ts.grads}, *clip);
     const double lr = schedule.LearningRateAt(step);
-    ts.optimizer->Step(lr);
-    ts.grads.zero_();
+    if (ts.fused) {
+      // One pass: the clipping scale (kept on the device), AdamW, grads zeroed, bf16 weights.
+      at::Tensor scale;
+      if (clip) {
+        grad_norm = model::GradNormSquared({ts.grads}).pow(0.5);
+        scale = model::ClipCoefficient(grad_norm, *clip);
+      }
+      ts.optimizer->FusedStep(llama.ops(), lr, scale, {ts.params_flat});
+    } else {
+      if (clip) grad_norm = model::ClipGradNorm({ts.grads}, *clip);
+      ts.optimizer->Step(lr);
+      ts.grads.zero_();
+    }
     if (zero && dp > 1) {
       gathered_shard = ts.master.narrow(0, ts.shard_begin, shard_len).clone();
       comm.AllGather(gathered_shard, ts.master);
     }
-    ts.layout.Unpack(ts.master, params);
+    if (!ts.params_flat.defined()) ts.layout.Unpack(ts.master, params);
+    // The step's one host read: [loss, stop votes, grad norm]. All three are DP-reduced, so every
+    // rank sees the same values and stops after the same step.
+    const at::Tensor step_host =
+        (clip ? at::cat({step_sums, grad_norm.reshape({1}).to(at::kFloat)}) : step_sums).cpu();
+    const float step_loss = step_host[0].item<float>();
+    const bool stop_voted = step_host[1].item<float>() > 0;
+    if (!std::isfinite(step_loss) || (clip && !std::isfinite(step_host[2].item<float>()))) {
+      // Nothing of this step may reach a checkpoint: latest.txt keeps naming the last good one.
+      return fail(fmt::format(
+          "step {}: lm_loss is {}{}: training stops without writing a checkpoint (the last one "
+          "is {}). If resuming from it stops here again, its weights are damaged: resume from an "
+          "earlier checkpoint; otherwise training diverged: lower "
+          "optimizer.learning_rate_scheduler.learning_rate (or set optimizer.clip_grad) and resume",
+          step, step_loss,
+          clip ? fmt::format(", grad_norm is {}", step_host[2].item<float>()) : std::string(),
+          last_saved < 0                     ? std::string("none (this run wrote none yet)")
+          : resume_dir && last_saved == resumed_step ? *resume_dir
+                                                     : fmt::format("{}/{}", ckpt.checkpoints_path,
+                                                                   last_saved)));
+    }
 
     meta.consumed_train_samples += gbs;
     meta.last_train_step = step;
@@ -642,13 +710,14 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
         items.push_back({"hd_free_memory_tb", DiskBytes(2)});
       }
       log.Info(FormatIterationLine(step, tokens.train_steps, items));
+      if (tensorboard) tensorboard->Step(step, items);
     }
     if (step % ckpt.checkpoint_interval == 0) {
       if (auto s = save_checkpoint(step); !s) return fail(s.error().message);
       last_saved = step;
     }
     // After the last step a stop request changes nothing: the run ends as it would have.
-    if (step < tokens.train_steps && stop_votes.item<float>() > 0) {
+    if (step < tokens.train_steps && stop_voted) {
       if (last_saved != step) {
         if (auto s = save_checkpoint(step); !s) return fail(s.error().message);
         last_saved = step;
@@ -689,7 +758,7 @@ static int TrainImpl(const Config& config_in, const std::string& config_path,
   return 0;
 }
 
-int Train(const Config& config, const std::string& config_path) {
+int Train(const Config& config, const std::string& config_path, const TrainOptions& options) {
   // Before anything slow (rendezvous, data, model): the agent's start-up timeout starts now, and a
   // pre-emption signal that comes while loading is answered after the first step.
   launcher::ProgressReporter progress;
@@ -701,7 +770,7 @@ int Train(const Config& config, const std::string& config_path) {
   // libtorch reports failures (a peer that died during a collective, out of memory) as
   // exceptions: print them without the C++ backtrace and exit non-zero.
   try {
-    return TrainImpl(config, config_path, progress);
+    return TrainImpl(config, config_path, options, progress);
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "strun-train: %s\n", e.what_without_backtrace());
   } catch (const std::exception& e) {

@@ -17,9 +17,14 @@
 
 namespace strun::train {
 
+// What the command line adds to the config.
+struct TrainOptions {
+  std::string tensorboard_dir;  // "" = none; rank 0 writes DIR/<general.run> (tensorboard_log.h)
+};
+
 // Trains with `config` (already loaded and validated); `config_path` is only for messages.
 // Returns the process exit code (0: trained, or nothing left to train).
-int Train(const Config& config, const std::string& config_path);
+int Train(const Config& config, const std::string& config_path, const TrainOptions& options = {});
 
 // `strun-train export-hf`: a Hugging Face Llama (config.json + model.safetensors) from a
 // checkpoint step directory (or a checkpoints directory with latest.txt).

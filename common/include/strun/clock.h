@@ -1,4 +1,4 @@
-// strun/launcher/clock.h: the two clocks strun and strund read, in seconds.
+// strun/clock.h: the two clocks strun's components read, in seconds.
 //
 // Inline and allocation-free: they are also read in forked children and in the cgroup guardian
 // (process.h), where nothing may allocate.
@@ -6,7 +6,7 @@
 
 #include <time.h>
 
-namespace strun::launcher {
+namespace strun {
 
 // CLOCK_REALTIME: timestamps that leave the process (error files, events, logs).
 inline double WallSeconds() {
@@ -22,4 +22,4 @@ inline double MonoSeconds() {
   return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
 }
 
-}  // namespace strun::launcher
+}  // namespace strun

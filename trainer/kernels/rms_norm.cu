@@ -1,0 +1,193 @@
+#include "kernels/rms_norm.h"
+#include "kernels/vec.cuh"
+
+namespace strun::kernels {
+namespace {
+
+constexpr int kThreads = 256;  // 8 warps, one row per warp at a time
+
+// Each lane holds kVecs vectors of 8 columns of its row: columns (i * 32 + lane) * 8 + [0, 8).
+template <int kVecs>
+__global__ void __launch_bounds__(kThreads)
+    RmsNormForwardKernel(const bf16* __restrict__ x, const bf16* __restrict__ w,
+                         bf16* __restrict__ y, float* __restrict__ rstd, int64_t rows, int hidden,
+                         float eps) {
+  const int lane = threadIdx.x % 32;
+  const int64_t warps = int64_t{gridDim.x} * (kThreads / 32);
+  for (int64_t row = int64_t{blockIdx.x} * (kThreads / 32) + threadIdx.x / 32; row < rows;
+       row += warps) {
+    const bf16* xr = x + row * hidden;
+    float v[kVecs][8];
+    float sum_sq = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int col = (i * 32 + lane) * 8;
+      if (col < hidden) {
+        LoadBf16x8(xr + col, v[i]);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) sum_sq += v[i][j] * v[i][j];
+      }
+    }
+    const float r = rsqrtf(WarpSum(sum_sq) / static_cast<float>(hidden) + eps);
+    if (lane == 0) rstd[row] = r;
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int col = (i * 32 + lane) * 8;
+      if (col < hidden) {
+        float wv[8], out[8];
+        LoadBf16x8(w + col, wv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) out[j] = __fmul_rn(v[i][j] * r, wv[j]);
+        StoreBf16x8(y + row * hidden + col, out);
+      }
+    }
+  }
+}
+
+// dw: each lane accumulates its columns over the rows its warp visits, then the block's warps
+// add into shared memory and the block writes one partial row.
+template <int kVecs>
+__global__ void __launch_bounds__(kThreads)
+    RmsNormBackwardKernel(const bf16* __restrict__ dy, const bf16* __restrict__ x,
+                          const bf16* __restrict__ w, const float* __restrict__ rstd,
+                          bf16* __restrict__ dx, float* __restrict__ dw_partial, int64_t rows,
+                          int hidden) {
+  extern __shared__ float dw_block[];  // [hidden]
+  for (int c = threadIdx.x; c < hidden; c += kThreads) dw_block[c] = 0.0f;
+  __syncthreads();
+  const int lane = threadIdx.x % 32;
+  float acc[kVecs][8];
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
+  const int64_t warps = int64_t{gridDim.x} * (kThreads / 32);
+  // Two passes over the row's 8-column vectors: the first for mean(dy w xhat) and dw, the second
+  // (reloading from L1) for dx; keeping the row in registers instead costs occupancy.
+  for (int64_t row = int64_t{blockIdx.x} * (kThreads / 32) + threadIdx.x / 32; row < rows;
+       row += warps) {
+    const float r = rstd[row];
+    const bf16* dyr = dy + row * hidden;
+    const bf16* xr = x + row * hidden;
+    float dot = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int col = (i * 32 + lane) * 8;
+      if (col < hidden) {
+        float dyv[8], xv[8], wv[8];
+        LoadBf16x8(dyr + col, dyv);
+        LoadBf16x8(xr + col, xv);
+        LoadBf16x8(w + col, wv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          const float xhat = xv[j] * r;
+          dot += dyv[j] * wv[j] * xhat;
+          acc[i][j] += dyv[j] * xhat;
+        }
+      }
+    }
+    const float mean_dot = WarpSum(dot) / static_cast<float>(hidden);
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int col = (i * 32 + lane) * 8;
+      if (col < hidden) {
+        float dyv[8], xv[8], wv[8], out[8];
+        LoadBf16x8(dyr + col, dyv);
+        LoadBf16x8(xr + col, xv);
+        LoadBf16x8(w + col, wv);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) out[j] = r * (dyv[j] * wv[j] - xv[j] * r * mean_dot);
+        StoreBf16x8(dx + row * hidden + col, out);
+      }
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    const int col = (i * 32 + lane) * 8;
+    if (col < hidden) {
+#pragma unroll
+      for (int j = 0; j < 8; ++j) atomicAdd(&dw_block[col + j], acc[i][j]);
+    }
+  }
+  __syncthreads();
+  for (int c = threadIdx.x; c < hidden; c += kThreads) {
+    dw_partial[int64_t{blockIdx.x} * hidden + c] = dw_block[c];
+  }
+}
+
+template <int kVecs>
+cudaError_t LaunchForward(const bf16* x, const bf16* w, bf16* y, float* rstd, int64_t rows,
+                          int hidden, float eps, cudaStream_t stream) {
+  RmsNormForwardKernel<kVecs>
+      <<<GridFor(rows * 32, kThreads), kThreads, 0, stream>>>(x, w, y, rstd, rows, hidden, eps);
+  return cudaGetLastError();
+}
+
+template <int kVecs>
+cudaError_t LaunchBackward(const bf16* dy, const bf16* x, const bf16* w, const float* rstd,
+                           bf16* dx, float* dw_partial, int64_t rows, int hidden,
+                           cudaStream_t stream) {
+  const size_t smem = sizeof(float) * static_cast<size_t>(hidden);
+  RmsNormBackwardKernel<kVecs><<<GridFor(rows * 32, kThreads), kThreads, smem, stream>>>(
+      dy, x, w, rstd, dx, dw_partial, rows, hidden);
+  return cudaGetLastError();
+}
+
+// kVecs = hidden / 256 rounded up (1..8): the vectors of 8 columns each lane holds.
+template <template <int> class Launch, typename... Args>
+cudaError_t DispatchVecs(int hidden, Args... args) {
+  if (hidden <= 0 || hidden % 8 != 0 || hidden > kRmsNormMaxHidden) return cudaErrorInvalidValue;
+  switch ((hidden + 255) / 256) {
+    case 1:
+      return Launch<1>::Run(args...);
+    case 2:
+      return Launch<2>::Run(args...);
+    case 3:
+      return Launch<3>::Run(args...);
+    case 4:
+      return Launch<4>::Run(args...);
+    case 5:
+      return Launch<5>::Run(args...);
+    case 6:
+      return Launch<6>::Run(args...);
+    case 7:
+      return Launch<7>::Run(args...);
+    default:
+      return Launch<8>::Run(args...);
+  }
+}
+
+template <int kVecs>
+struct Forward {
+  template <typename... Args>
+  static cudaError_t Run(Args... args) {
+    return LaunchForward<kVecs>(args...);
+  }
+};
+
+template <int kVecs>
+struct Backward {
+  template <typename... Args>
+  static cudaError_t Run(Args... args) {
+    return LaunchBackward<kVecs>(args...);
+  }
+};
+
+}  // namespace
+
+cudaError_t RmsNormForward(const bf16* x, const bf16* weight, bf16* y, float* rstd, int64_t rows,
+                           int hidden, float eps, cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  return DispatchVecs<Forward>(hidden, x, weight, y, rstd, rows, hidden, eps, stream);
+}
+
+int RmsNormBackwardBlocks(int64_t rows) { return GridFor(rows * 32, kThreads); }
+
+cudaError_t RmsNormBackward(const bf16* dy, const bf16* x, const bf16* weight, const float* rstd,
+                            bf16* dx, float* dw_partial, int64_t rows, int hidden,
+                            cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  return DispatchVecs<Backward>(hidden, dy, x, weight, rstd, dx, dw_partial, rows, hidden, stream);
+}
+
+}  // namespace strun::kernels

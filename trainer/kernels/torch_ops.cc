@@ -1,0 +1,272 @@
+#include "kernels/torch_ops.h"
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/adamw.h"
+#include "kernels/classifier.h"
+#include "kernels/rms_norm.h"
+#include "kernels/rotary.h"
+#include "kernels/swiglu.h"
+
+namespace strun::kernels {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+cudaStream_t Stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+
+// Contiguous and 16-byte aligned (the kernels' vector accesses), copying only when needed.
+at::Tensor Dense(const at::Tensor& t) {
+  at::Tensor c = t.contiguous();
+  if (reinterpret_cast<std::uintptr_t>(c.data_ptr()) % 16 != 0) c = c.clone();
+  return c;
+}
+
+__nv_bfloat16* Bf16(const at::Tensor& t) {
+  TORCH_CHECK(t.scalar_type() == at::kBFloat16 && t.is_cuda(),
+              "strun kernels: expected a bf16 "
+              "CUDA tensor, got ",
+              t.scalar_type(), " on ", t.device());
+  return reinterpret_cast<__nv_bfloat16*>(t.data_ptr());
+}
+
+// ---- RMSNorm ----
+
+struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            double eps) {
+    const c10::cuda::CUDAGuard guard(x.device());
+    const int64_t h = x.size(-1);
+    at::Tensor x2 = Dense(x.reshape({-1, h}));
+    at::Tensor w = Dense(weight);
+    at::Tensor y = at::empty_like(x2);
+    at::Tensor rstd = at::empty({x2.size(0)}, x2.options().dtype(at::kFloat));
+    C10_CUDA_CHECK(RmsNormForward(Bf16(x2), Bf16(w), Bf16(y), rstd.data_ptr<float>(), x2.size(0),
+                                  static_cast<int>(h), static_cast<float>(eps), Stream()));
+    ctx->save_for_backward({x2, w, rstd});
+    ctx->saved_data["sizes"] = x.sizes().vec();
+    return y.view(x.sizes());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const at::Tensor &x2 = saved[0], &w = saved[1], &rstd = saved[2];
+    const c10::cuda::CUDAGuard guard(x2.device());
+    const int64_t rows = x2.size(0), h = x2.size(1);
+    at::Tensor dy = Dense(grads[0].reshape({rows, h}));
+    at::Tensor dx = at::empty_like(x2);
+    at::Tensor partial =
+        at::empty({RmsNormBackwardBlocks(rows), h}, x2.options().dtype(at::kFloat));
+    C10_CUDA_CHECK(RmsNormBackward(Bf16(dy), Bf16(x2), Bf16(w), rstd.data_ptr<float>(), Bf16(dx),
+                                   partial.data_ptr<float>(), rows, static_cast<int>(h), Stream()));
+    return {dx.view(ctx->saved_data["sizes"].toIntVector()), partial.sum(0).to(w.scalar_type()),
+            at::Tensor()};
+  }
+};
+
+at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  return RmsNormFn::apply(x, weight, eps);
+}
+
+// ---- rotary on the fused qkv ----
+
+struct RotaryQkvFn : torch::autograd::Function<RotaryQkvFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& qkv, int64_t nq, int64_t nkv,
+                               int64_t d, const at::Tensor& cos, const at::Tensor& sin) {
+    const c10::cuda::CUDAGuard guard(qkv.device());
+    const int64_t b = qkv.size(0), s = qkv.size(1);
+    TORCH_CHECK(qkv.size(2) == (nq + 2 * nkv) * d && cos.size(0) >= s && cos.size(1) == d / 2,
+                "rotary_qkv: shapes do not fit");
+    at::Tensor x = Dense(qkv);
+    at::Tensor c = Dense(cos.narrow(0, 0, s));
+    at::Tensor sn = Dense(sin.narrow(0, 0, s));
+    at::Tensor q = at::empty({b, s, nq, d}, x.options());
+    at::Tensor k = at::empty({b, s, nkv, d}, x.options());
+    at::Tensor v = at::empty({b, s, nkv, d}, x.options());
+    const RotaryShape shape{b * s, static_cast<int>(s), static_cast<int>(nq), static_cast<int>(nkv),
+                            static_cast<int>(d)};
+    C10_CUDA_CHECK(
+        RotaryQkvForward(Bf16(x), Bf16(c), Bf16(sn), Bf16(q), Bf16(k), Bf16(v), shape, Stream()));
+    ctx->save_for_backward({c, sn});
+    ctx->saved_data["shape"] = std::vector<int64_t>{b, s, nq, nkv, d};
+    return {q, k, v};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const variable_list saved = ctx->get_saved_variables();
+    const std::vector<int64_t> sh = ctx->saved_data["shape"].toIntVector();
+    const int64_t b = sh[0], s = sh[1], nq = sh[2], nkv = sh[3], d = sh[4];
+    const c10::cuda::CUDAGuard guard(saved[0].device());
+    const at::TensorOptions o = saved[0].options();
+    auto grad = [&](size_t i, int64_t heads) {
+      return grads[i].defined() ? Dense(grads[i]) : at::zeros({b, s, heads, d}, o);
+    };
+    at::Tensor dq = grad(0, nq), dk = grad(1, nkv), dv = grad(2, nkv);
+    at::Tensor dqkv = at::empty({b, s, (nq + 2 * nkv) * d}, o);
+    const RotaryShape shape{b * s, static_cast<int>(s), static_cast<int>(nq), static_cast<int>(nkv),
+                            static_cast<int>(d)};
+    C10_CUDA_CHECK(RotaryQkvBackward(Bf16(dq), Bf16(dk), Bf16(dv), Bf16(saved[0]), Bf16(saved[1]),
+                                     Bf16(dqkv), shape, Stream()));
+    return {dqkv, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+std::vector<at::Tensor> CudaRotaryQkv(const at::Tensor& qkv, int64_t nq, int64_t nkv, int64_t d,
+                                      const at::Tensor& cos, const at::Tensor& sin) {
+  return RotaryQkvFn::apply(qkv, nq, nkv, d, cos, sin);
+}
+
+// ---- silu(gate) * up ----
+
+struct SiluMulFn : torch::autograd::Function<SiluMulFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& gate_up) {
+    const c10::cuda::CUDAGuard guard(gate_up.device());
+    const int64_t two_inter = gate_up.size(-1);
+    at::Tensor x = Dense(gate_up);
+    std::vector<int64_t> out_sizes = gate_up.sizes().vec();
+    out_sizes.back() = two_inter / 2;
+    at::Tensor out = at::empty(out_sizes, x.options());
+    C10_CUDA_CHECK(SwigluForward(Bf16(x), Bf16(out), x.numel() / two_inter,
+                                 static_cast<int>(two_inter / 2), Stream()));
+    ctx->save_for_backward({x});
+    return out;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor x = ctx->get_saved_variables()[0];
+    const c10::cuda::CUDAGuard guard(x.device());
+    const int64_t two_inter = x.size(-1);
+    at::Tensor dout = Dense(grads[0]);
+    at::Tensor dx = at::empty_like(x);
+    C10_CUDA_CHECK(SwigluBackward(Bf16(dout), Bf16(x), Bf16(dx), x.numel() / two_inter,
+                                  static_cast<int>(two_inter / 2), Stream()));
+    return {dx};
+  }
+};
+
+at::Tensor CudaSiluMul(const at::Tensor& gate_up) { return SiluMulFn::apply(gate_up); }
+
+// ---- linear + residual: one GEMM whose epilogue adds the residual (beta = 1) ----
+
+at::Tensor CudaLinearResidual(const at::Tensor& x, const at::Tensor& weight,
+                              const at::Tensor& residual) {
+  const int64_t in = x.size(-1), out = weight.size(0);
+  return at::addmm(residual.reshape({-1, out}), x.reshape({-1, in}), weight.t())
+      .view(residual.sizes());
+}
+
+// ---- fused classifier + cross entropy ----
+
+// Rows per chunk of logits: at most ~1 GiB of bf16 logits at a time, in equal chunks.
+int64_t ChunkRows(int64_t rows, int64_t padded_vocab) {
+  const int64_t fit = std::max<int64_t>(1, (int64_t{1} << 30) / (padded_vocab * 2));
+  const int64_t chunks = (rows + fit - 1) / fit;
+  return std::max<int64_t>(1, (rows + chunks - 1) / chunks);
+}
+
+// The forward computes the loss and both gradients (scaled by dloss = 1); the backward scales
+// them by the incoming gradient. The GEMMs run on the weight padded to a multiple of 128 rows
+// (zero rows, whose logits the loss kernel leaves out); gradients are returned unpadded.
+struct ClassifierLossFn : torch::autograd::Function<ClassifierLossFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden,
+                            const at::Tensor& weight, const at::Tensor& labels,
+                            const at::Tensor& mask) {
+    const c10::cuda::CUDAGuard guard(hidden.device());
+    const int64_t h = hidden.size(-1), vocab = weight.size(0);
+    const int64_t padded = (vocab + 127) / 128 * 128;
+    at::Tensor x = Dense(hidden.reshape({-1, h}));
+    const int64_t rows = x.size(0);
+    at::Tensor wp = at::empty({padded, h}, weight.options());
+    wp.narrow(0, 0, vocab).copy_(weight);
+    if (padded > vocab) wp.narrow(0, vocab, padded - vocab).zero_();
+    at::Tensor lbl = labels.reshape({-1}).to(at::kLong).contiguous();
+    at::Tensor m = mask.reshape({-1}).to(at::kFloat);
+    at::Tensor count = m.sum();
+    at::Tensor grad_weight = m.div(count).contiguous();
+    at::Tensor losses = at::empty({rows}, x.options().dtype(at::kFloat));
+    at::Tensor dx = at::empty_like(x);
+    at::Tensor dwp = at::empty({padded, h}, weight.options());
+    const int64_t chunk = ChunkRows(rows, padded);
+    at::Tensor logits = at::empty({std::min(chunk, rows), padded}, x.options());
+    for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+      const int64_t n = std::min(chunk, rows - r0);
+      at::Tensor lg = logits.narrow(0, 0, n);
+      at::Tensor xc = x.narrow(0, r0, n);
+      at::mm_out(lg, xc, wp.t());
+      C10_CUDA_CHECK(SoftmaxCrossEntropyInPlace(
+          Bf16(lg), n, padded, vocab, lbl.data_ptr<int64_t>() + r0,
+          grad_weight.data_ptr<float>() + r0, losses.data_ptr<float>() + r0, Stream()));
+      at::Tensor dxc = dx.narrow(0, r0, n);
+      at::mm_out(dxc, lg, wp);
+      if (r0 == 0) {
+        at::mm_out(dwp, lg.t(), xc);
+      } else {
+        dwp.addmm_(lg.t(), xc);
+      }
+    }
+    ctx->saved_data["dx"] = dx.view(hidden.sizes());
+    ctx->saved_data["dw"] = dwp.narrow(0, 0, vocab);
+    return losses.mul(m).sum().div(count);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor& g = grads[0];
+    return {ctx->saved_data["dx"].toTensor().mul(g), ctx->saved_data["dw"].toTensor().mul(g),
+            at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor CudaClassifierLoss(const at::Tensor& hidden, const at::Tensor& weight,
+                              const at::Tensor& labels, const at::Tensor& mask) {
+  return ClassifierLossFn::apply(hidden, weight, labels, mask);
+}
+
+// ---- AdamW over flat fp32 buffers ----
+
+void CudaAdamWStep(const model::AdamWStepArgs& a) {
+  const c10::cuda::CUDAGuard guard(a.param.device());
+  const int64_t n = a.param.numel();
+  for (const at::Tensor* t : {&a.param, &a.grad, &a.exp_avg, &a.exp_avg_sq}) {
+    TORCH_CHECK(
+        t->is_cuda() && t->scalar_type() == at::kFloat && t->is_contiguous() && t->numel() == n,
+        "adamw_step: expected contiguous fp32 CUDA tensors of ", n, " elements");
+  }
+  TORCH_CHECK(
+      !a.param_lowp.defined() || (a.param_lowp.is_contiguous() && a.param_lowp.numel() == n),
+      "adamw_step: param_lowp must be contiguous with ", n, " elements");
+  TORCH_CHECK(!a.grad_scale.defined() ||
+                  (a.grad_scale.numel() == 1 && a.grad_scale.scalar_type() == at::kFloat &&
+                   a.grad_scale.is_cuda()),
+              "adamw_step: grad_scale must be an fp32 CUDA scalar");
+  const double t = static_cast<double>(a.step);
+  AdamWHyper h;
+  h.beta1 = static_cast<float>(a.beta1);
+  h.beta2 = static_cast<float>(a.beta2);
+  h.eps = static_cast<float>(a.eps);
+  h.decay = static_cast<float>(1.0 - a.lr * a.weight_decay);
+  h.step_size = static_cast<float>(a.lr / (1.0 - std::pow(a.beta1, t)));
+  h.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(a.beta2, t)));
+  C10_CUDA_CHECK(AdamWStep(
+      a.param.data_ptr<float>(), a.grad.data_ptr<float>(), a.exp_avg.data_ptr<float>(),
+      a.exp_avg_sq.data_ptr<float>(), a.param_lowp.defined() ? Bf16(a.param_lowp) : nullptr,
+      a.grad_scale.defined() ? a.grad_scale.data_ptr<float>() : nullptr, n, h, Stream()));
+}
+
+const model::LlamaOps kCudaOps = {"cuda",       CudaRmsNorm,        CudaRotaryQkv,
+                                  CudaSiluMul,  CudaLinearResidual, CudaClassifierLoss,
+                                  CudaAdamWStep};
+
+}  // namespace
+
+const model::LlamaOps& CudaLlamaOps() { return kCudaOps; }
+
+}  // namespace strun::kernels
