@@ -379,8 +379,16 @@ Result<std::vector<std::string>> RemoveStaleCheckpointTemporaries(
         n.size() == dot + 5 || !entry.is_directory(ec)) {
       continue;
     }
-    std::error_code rm;
-    fs::remove_all(entry.path(), rm);
+    // Where nodes that do not declare a shared file system share this folder after all, each
+    // node's cleaner removes the same folders at once: entries vanishing under remove_all
+    // (ENOENT) are the other cleaner's work, so retry and count only a folder that stays.
+    std::error_code rm, probe;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      rm.clear();
+      fs::remove_all(entry.path(), rm);
+      if (!rm || !fs::exists(entry.path(), probe)) break;
+    }
+    if (rm && !fs::exists(entry.path(), probe)) continue;  // the other cleaner removed it
     if (rm) {
       return MakeError("cannot remove the stale temporary checkpoint directory " +
                        entry.path().string() + ": " + rm.message() + "; remove it by hand");
