@@ -67,6 +67,15 @@ Result<std::vector<std::string>> SplitGpus(const Var& var) {
   }
 }
 
+// 'text', built by appending: `"'" + std::string(...)` trips a GCC 12 -Wrestrict false positive
+// in release builds.
+std::string InQuotes(std::string_view text) {
+  std::string out = "'";
+  out += text;
+  out += '\'';
+  return out;
+}
+
 }  // namespace
 
 int JobTopology::FirstRankOfNode(int n) const {
@@ -99,14 +108,14 @@ Result<std::vector<int>> ExpandTasksPerNode(std::string_view value, std::string_
       count_text = item.substr(0, paren);
       std::string_view rep = item.substr(paren + 1);
       if (rep.size() < 3 || rep.front() != 'x' || rep.back() != ')') {
-        return bad("'" + std::string(item) + "' is not N or N(xM)");
+        return bad(InQuotes(item) + " is not N or N(xM)");
       }
       auto r = ParseInt(rep.substr(1, rep.size() - 2), 1,
-                        "the repeat count in '" + std::string(item) + "'");
+                        "the repeat count in " + InQuotes(item));
       if (!r.ok()) return bad(r.error().message);
       repeat = *r;
     }
-    auto count = ParseInt(count_text, 1, "'" + std::string(count_text) + "'");
+    auto count = ParseInt(count_text, 1, InQuotes(count_text));
     if (!count.ok()) return bad(count.error().message);
     // A job has at most a few hundred thousand nodes; bound the expansion so a typo cannot
     // allocate gigabytes.
