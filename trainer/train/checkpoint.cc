@@ -373,22 +373,20 @@ Result<std::vector<std::string>> RemoveStaleCheckpointTemporaries(
     // Only SaveCheckpoint's names, <digits>.tmp-<hex>: never a finished <step> or a user's file.
     const std::string n = entry.path().filename().string();
     const std::size_t dot = n.find(".tmp-");
+    std::error_code kind;  // not `ec`: an entry another cleaner removed is no listing error
     if (dot == std::string::npos || dot == 0 ||
         n.find_first_not_of("0123456789") != dot ||
         n.find_first_not_of("0123456789abcdef", dot + 5) != std::string::npos ||
-        n.size() == dot + 5 || !entry.is_directory(ec)) {
+        n.size() == dot + 5 || !entry.is_directory(kind)) {
       continue;
     }
     // Where nodes that do not declare a shared file system share this folder after all, each
     // node's cleaner removes the same folders at once: entries vanishing under remove_all
-    // (ENOENT) are the other cleaner's work, so retry and count only a folder that stays.
-    std::error_code rm, probe;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      rm.clear();
-      fs::remove_all(entry.path(), rm);
-      if (!rm || !fs::exists(entry.path(), probe)) break;
-    }
-    if (rm && !fs::exists(entry.path(), probe)) continue;  // the other cleaner removed it
+    // (ENOENT) are the other cleaner's work, which reports its own errors. The barrier after
+    // the cleanup keeps writers out until both are done.
+    std::error_code rm;
+    fs::remove_all(entry.path(), rm);
+    if (rm == std::errc::no_such_file_or_directory) continue;
     if (rm) {
       return MakeError("cannot remove the stale temporary checkpoint directory " +
                        entry.path().string() + ": " + rm.message() + "; remove it by hand");
