@@ -63,6 +63,20 @@ struct RunResult {
   std::string output;
 };
 
+// The output a forked child wrote to `read_fd` until it closed it, then its exit code (128 + the
+// signal when killed). Closes `read_fd` and reaps `pid`.
+inline RunResult CollectChild(pid_t pid, int read_fd) {
+  RunResult r;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(read_fd, buf, sizeof buf)) > 0) r.output.append(buf, static_cast<size_t>(n));
+  ::close(read_fd);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
 // Runs argv in the container as its user (Container::Enter) with `env`; stdout and stderr captured.
 inline RunResult RunIn(const Container& c, const std::vector<std::string>& argv,
                        const EnvMap& env) {
@@ -89,15 +103,7 @@ inline RunResult RunIn(const Container& c, const std::vector<std::string>& argv,
     ::_exit(127);
   }
   ::close(p[1]);
-  RunResult r;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0) r.output.append(buf, static_cast<size_t>(n));
-  ::close(p[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  return CollectChild(pid, p[0]);
 }
 
 inline RunResult RunSh(const Container& c, const std::string& script,

@@ -105,15 +105,7 @@ RunResult RunWithoutNoNewPrivs(const Container& c, const UserIdentity& user,
     ::_exit(127);
   }
   ::close(p[1]);
-  RunResult r;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0) r.output.append(buf, static_cast<size_t>(n));
-  ::close(p[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return r;
+  return CollectChild(pid, p[0]);
 }
 
 TEST_F(RuntimeTest, SetuidBinaryGivesNoPrivilegesEvenWithoutNoNewPrivs) {
