@@ -1,4 +1,4 @@
-// kernels/adamw.h: one AdamW step over flat fp32 buffers in one pass (model/optimizer.h gives the
+// kernels/adamw.h: one AdamW step over flat fp32 buffers in one pass (optim/optimizer.h gives the
 // update; torch's single-tensor AdamW). Per element, with g = grad * grad_scale:
 //   p *= 1 - lr wd;  m += (1 - beta1) (g - m);  v = beta2 v + (1 - beta2) g^2
 //   p -= step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)

@@ -1,4 +1,4 @@
-#include "iteration_log.h"
+#include "train/iteration_log.h"
 
 #include <fmt/format.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-// iteration_log.h: nanotron's log output, byte for byte where users grep it.
+// train/iteration_log.h: nanotron's log output, byte for byte where users grep it.
 //
 // Lines look like nanotron's:
 //   11/24/2026 06:30:00 [INFO|DP=0|PP=0|TP=0|node]: iteration: 3 / 100 | consumed_tokens: 12.3K | ...

@@ -1,161 +1,182 @@
-// strun-train: nanotron-compatible training from C++.
+// strun-train: nanotron-compatible training from C++ (README.md has the commands).
 //
-//   strun-train --config-file FILE [--check]      train (or print the resolved config and exit)
-//   strun-train prepare ...                        tokenize text into a prepared dataset
-//   strun-train export-hf --checkpoint DIR --output DIR
+//   strun-train --config-file FILE [--check] [--tensorboard-dir DIR]   train (--check: print the
+//                                                                      resolved config and exit)
+//   strun-train prepare ...                                            tokenize text (data/)
+//   strun-train export-hf --checkpoint DIR --output DIR                Hugging Face Llama
+//   strun-train logits --checkpoint DIR --input-ids FILE --output FILE our logits
 //
+// Exit status: 0 done, 1 failed, 2 usage or config error, 3 the process group could not form.
 // Launched by strun or torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, LOCAL_RANK), or alone.
+#include <CLI/CLI.hpp>
 #include <cstdio>
-#include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "checkpoint/export_hf.h"
 #include "config/config.h"
+#include "config/load_for_training.h"
 #include "data/prepare_command.h"
-#include "tensorboard_log.h"
-#include "trainer.h"
+#include "parallel/torchrun_env.h"
+#include "train/tensorboard_log.h"
+#include "train/trainer.h"
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: strun-train --config-file FILE [--check] [--tensorboard-dir DIR]\n"
-    "       strun-train prepare --help\n"
-    "       strun-train export-hf --checkpoint DIR --output DIR\n"
-    "       strun-train logits --checkpoint DIR --input-ids FILE --output FILE\n";
+namespace train = strun::train;
 
-// Reads "--name VALUE" or "--name=VALUE"; returns false (and complains) when VALUE is missing.
-bool TakeValue(const std::vector<std::string>& args, size_t& i, const std::string& name,
-               std::string& out) {
-  const std::string& a = args[i];
-  if (a == name) {
-    if (i + 1 >= args.size()) {
-      std::fprintf(stderr, "strun-train: %s needs a value\n%s", name.c_str(), kUsage);
-      return false;
-    }
-    out = args[++i];
-    return true;
-  }
-  out = a.substr(name.size() + 1);
-  return true;
+int UsageError(const std::string& who, const std::string& message) {
+  std::fprintf(stderr, "%s: %s\nRun 'strun-train --help' for usage.\n", who.c_str(),
+               message.c_str());
+  return 2;
 }
 
-bool Matches(const std::string& a, const std::string& name) {
-  return a == name || a.rfind(name + "=", 0) == 0;
+// CLI11's parse errors in strun-train's words (scripts and tests match them).
+std::string Describe(const CLI::ParseError& e) {
+  const std::string what = e.what();
+  // CLI11: "--name: 1 required TEXT missing".
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) && what.find(" required ") != std::string::npos) {
+    return what.substr(0, what.find(':')) + " needs a value";
+  }
+  return what;
 }
 
-int ExportMain(const std::vector<std::string>& args) {
-  std::string checkpoint, output;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (Matches(args[i], "--checkpoint")) {
-      if (!TakeValue(args, i, "--checkpoint", checkpoint)) return 2;
-    } else if (Matches(args[i], "--output")) {
-      if (!TakeValue(args, i, "--output", output)) return 2;
-    } else if (args[i] == "-h" || args[i] == "--help") {
-      std::printf("usage: strun-train export-hf --checkpoint DIR --output DIR\n"
-                  "Writes a Hugging Face Llama (config.json, model.safetensors) from a checkpoint\n"
-                  "step directory or a checkpoints directory with latest.txt.\n");
-      return 0;
-    } else {
-      std::fprintf(stderr, "strun-train export-hf: unknown argument '%s'\n%s", args[i].c_str(), kUsage);
-      return 2;
-    }
-  }
-  if (checkpoint.empty() || output.empty()) {
-    std::fprintf(stderr, "strun-train export-hf: --checkpoint and --output are required\n%s", kUsage);
+// The first argument that no option of `app` took, if any.
+std::optional<std::string> FirstUnknown(const CLI::App& app) {
+  const std::vector<std::string> rest = app.remaining();
+  if (rest.empty()) return std::nullopt;
+  return rest.front();
+}
+
+int Check(const std::string& config_file) {
+  auto config = train::LoadForTraining(config_file, std::nullopt);
+  if (!config) {
+    std::fprintf(stderr, "strun-train: %s\n", config.error().message.c_str());
     return 2;
   }
-  if (auto s = strun::train::ExportHuggingFace(checkpoint, output); !s) {
-    std::fprintf(stderr, "strun-train export-hf: %s\n", s.error().message.c_str());
-    return 1;
-  }
-  std::printf("wrote %s/config.json and %s/model.safetensors\n", output.c_str(), output.c_str());
+  const int64_t tp = config->parallelism.tp;
+  std::printf("%s", train::DumpConfig(*config).c_str());
+  std::printf("# padded vocab size: %lld (tp=%lld)\n",
+              static_cast<long long>(train::PaddedVocabSize(config->model, tp)),
+              static_cast<long long>(tp));
+  std::printf("# parameters: %lld\n",
+              static_cast<long long>(train::CountParameters(config->model, tp)));
   return 0;
 }
 
-int LogitsMain(const std::vector<std::string>& args) {
-  std::string checkpoint, ids, output;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (Matches(args[i], "--checkpoint")) {
-      if (!TakeValue(args, i, "--checkpoint", checkpoint)) return 2;
-    } else if (Matches(args[i], "--input-ids")) {
-      if (!TakeValue(args, i, "--input-ids", ids)) return 2;
-    } else if (Matches(args[i], "--output")) {
-      if (!TakeValue(args, i, "--output", output)) return 2;
-    } else {
-      std::fprintf(stderr, "strun-train logits: unknown argument '%s'\n%s", args[i].c_str(), kUsage);
-      return 2;
-    }
-  }
-  if (checkpoint.empty() || ids.empty() || output.empty()) {
-    std::fprintf(stderr, "strun-train logits: --checkpoint, --input-ids and --output are required\n%s", kUsage);
+int RunTraining(const std::string& config_file, const std::string& tensorboard_dir) {
+  auto env = strun::parallel::ReadTorchrunEnv();
+  if (!env) {
+    std::fprintf(stderr, "strun-train: %s\n", env.error().message.c_str());
     return 2;
   }
-  if (auto s = strun::train::WriteLogits(checkpoint, ids, output); !s) {
-    std::fprintf(stderr, "strun-train logits: %s\n", s.error().message.c_str());
-    return 1;
+  // Validated once, here: everything after takes the config as given.
+  auto config = train::LoadForTraining(config_file, env->world_size);
+  if (!config) {
+    std::fprintf(stderr, "strun-train: %s\n", config.error().message.c_str());
+    return 2;
   }
-  return 0;
+  train::TrainOptions options;
+  options.tensorboard_dir = train::TensorBoardDirectory(tensorboard_dir);
+  return train::Train(*config, config_file, *env, options);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (!args.empty() && args[0] == "prepare") {
-    return strun::data::PrepareMain(std::vector<std::string>(args.begin() + 1, args.end()));
-  }
-  if (!args.empty() && args[0] == "export-hf") {
-    return ExportMain(std::vector<std::string>(args.begin() + 1, args.end()));
-  }
-  if (!args.empty() && args[0] == "logits") {
-    return LogitsMain(std::vector<std::string>(args.begin() + 1, args.end()));
-  }
-  std::string config_file;
-  std::string tensorboard_dir;  // else STRUN_TENSORBOARD_DIR (TensorBoardDirectory)
+  CLI::App app{"Trains a Llama from a nanotron YAML config (data parallel, on CPU or GPUs).",
+               "strun-train"};
+  app.footer(
+      "Started by strun or torchrun (RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), or "
+      "alone.\nExit status: 0 done, 1 failed, 2 usage or config error, 3 no process group.");
+  app.allow_extras();
+  std::string config_file, tensorboard_dir;
   bool check = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (Matches(args[i], "--config-file")) {
-      if (!TakeValue(args, i, "--config-file", config_file)) return 2;
-    } else if (Matches(args[i], "--tensorboard-dir")) {
-      if (!TakeValue(args, i, "--tensorboard-dir", tensorboard_dir)) return 2;
-      if (tensorboard_dir.empty()) {
-        std::fprintf(stderr, "strun-train: --tensorboard-dir is empty; give a folder\n%s", kUsage);
-        return 2;
-      }
-    } else if (args[i] == "--check") {
-      check = true;
-    } else if (args[i] == "-h" || args[i] == "--help") {
-      std::printf("%s", kUsage);
-      return 0;
+  app.add_option("--config-file", config_file, "nanotron YAML config to train with (required)");
+  CLI::Option* tensorboard = app.add_option(
+      "--tensorboard-dir", tensorboard_dir,
+      "Rank 0 writes TensorBoard event files to DIR/<general.run> (else $STRUN_TENSORBOARD_DIR)");
+  app.add_flag("--check", check, "Validate, print the resolved config and parameter count, exit");
+
+  // prepare has its own CLI11 command line (data/prepare_command.h): it gets the rest verbatim.
+  CLI::App* prepare = app.add_subcommand("prepare", "Tokenize text into a prepared dataset");
+  prepare->prefix_command();
+  prepare->set_help_flag();
+
+  std::string checkpoint, output, input_ids;
+  CLI::App* export_hf = app.add_subcommand(
+      "export-hf",
+      "Write a Hugging Face Llama (config.json, model.safetensors) from a checkpoint step "
+      "directory or a checkpoints directory with latest.txt");
+  export_hf->allow_extras();
+  export_hf->add_option("--checkpoint", checkpoint, "Checkpoint (required)");
+  export_hf->add_option("--output", output, "Output directory (required)");
+
+  CLI::App* logits = app.add_subcommand(
+      "logits", "Our fp32 logits for a safetensors tensor input_ids [B, S], to check exports");
+  logits->allow_extras();
+  logits->add_option("--checkpoint", checkpoint, "Checkpoint (required)");
+  logits->add_option("--input-ids", input_ids, "safetensors file with input_ids (required)");
+  logits->add_option("--output", output, "safetensors file to write logits to (required)");
+  app.require_subcommand(0, 1);
+
+  // CLI11 reads "--name=" as "--name" without a value and takes the next argument instead; the old
+  // command line read an empty value (and said so): keep that.
+  std::vector<std::string> args;
+  for (int i = argc - 1; i >= 1; --i) {
+    const std::string a = argv[i];
+    if (a.size() > 3 && a.rfind("--", 0) == 0 && a.back() == '=' && a.find('=') == a.size() - 1) {
+      args.emplace_back();
+      args.push_back(a.substr(0, a.size() - 1));
     } else {
-      std::fprintf(stderr, "strun-train: unknown argument '%s'\n%s", args[i].c_str(), kUsage);
-      return 2;
+      args.push_back(a);
     }
   }
-  if (config_file.empty()) {
-    std::fprintf(stderr, "strun-train: --config-file is required\n%s", kUsage);
-    return 2;
+  try {
+    app.parse(args);  // reversed, as CLI11 takes a vector
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    CLI::App* sub = app.get_subcommands().empty() ? nullptr : app.get_subcommands().front();
+    return UsageError(sub ? "strun-train " + sub->get_name() : "strun-train", Describe(e));
   }
-  auto config = strun::train::LoadConfig(config_file);
-  if (!config) {
-    std::fprintf(stderr, "strun-train: %s\n", config.error().message.c_str());
-    return 2;
-  }
-  if (check) {
-    if (auto s = strun::train::ValidateForTraining(*config); !s) {
-      std::fprintf(stderr, "strun-train: %s: %s\n", config_file.c_str(), s.error().message.c_str());
-      return 2;
+
+  if (prepare->parsed()) return strun::data::PrepareMain(prepare->remaining());
+  if (export_hf->parsed()) {
+    if (const auto bad = FirstUnknown(*export_hf)) {
+      return UsageError("strun-train export-hf", "unknown argument '" + *bad + "'");
     }
-    const int64_t tp = config->parallelism.tp;
-    std::printf("%s", strun::train::DumpConfig(*config).c_str());
-    std::printf("# padded vocab size: %lld (tp=%lld)\n",
-                static_cast<long long>(strun::train::PaddedVocabSize(config->model, tp)),
-                static_cast<long long>(tp));
-    std::printf("# parameters: %lld\n",
-                static_cast<long long>(strun::train::CountParameters(config->model, tp)));
+    if (checkpoint.empty() || output.empty()) {
+      return UsageError("strun-train export-hf", "--checkpoint and --output are required");
+    }
+    if (auto s = train::ExportHuggingFace(checkpoint, output); !s) {
+      std::fprintf(stderr, "strun-train export-hf: %s\n", s.error().message.c_str());
+      return 1;
+    }
+    std::printf("wrote %s/config.json and %s/model.safetensors\n", output.c_str(), output.c_str());
     return 0;
   }
-  strun::train::TrainOptions options;
-  options.tensorboard_dir = strun::train::TensorBoardDirectory(tensorboard_dir);
-  return strun::train::Train(*config, config_file, options);
+  if (logits->parsed()) {
+    if (const auto bad = FirstUnknown(*logits)) {
+      return UsageError("strun-train logits", "unknown argument '" + *bad + "'");
+    }
+    if (checkpoint.empty() || input_ids.empty() || output.empty()) {
+      return UsageError("strun-train logits", "--checkpoint, --input-ids and --output are required");
+    }
+    if (auto s = train::WriteLogits(checkpoint, input_ids, output); !s) {
+      std::fprintf(stderr, "strun-train logits: %s\n", s.error().message.c_str());
+      return 1;
+    }
+    return 0;
+  }
+  if (const auto bad = FirstUnknown(app)) {
+    return UsageError("strun-train", "unknown argument '" + *bad + "'");
+  }
+  if (tensorboard->count() > 0 && tensorboard_dir.empty()) {
+    return UsageError("strun-train", "--tensorboard-dir is empty; give a folder");
+  }
+  if (config_file.empty()) return UsageError("strun-train", "--config-file is required");
+  return check ? Check(config_file) : RunTraining(config_file, tensorboard_dir);
 }

@@ -1,5 +1,5 @@
 // stop_request.h: the signal handlers behind StopSignal().
-#include "stop_request.h"
+#include "train/stop_request.h"
 
 #include <time.h>
 #include <unistd.h>

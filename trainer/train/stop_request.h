@@ -1,5 +1,5 @@
-// stop_request.h: pre-emption and time-limit signals, turned into a flag that the training loop
-// reads at step boundaries.
+// train/stop_request.h: pre-emption and time-limit signals, turned into a flag that the training
+// loop reads at step boundaries.
 //
 // Slurm warns a job before its time limit or pre-emption with a signal (`--signal=B:USR1@N`,
 // forwarded to the workers by strun) and ends it with SIGTERM. strun-train answers the first

@@ -1,4 +1,4 @@
-#include "tensorboard_log.h"
+#include "train/tensorboard_log.h"
 
 #include <chrono>
 #include <cstdlib>

@@ -1,5 +1,5 @@
-// tensorboard_log.h: rank 0's loss curves as TensorBoard event files (--tensorboard-dir DIR or
-// STRUN_TENSORBOARD_DIR; the flag wins).
+// train/tensorboard_log.h: rank 0's loss curves as TensorBoard event files (--tensorboard-dir DIR
+// or STRUN_TENSORBOARD_DIR; the flag wins).
 //
 // One file per start of strun-train, DIR/<general.run>/events.out.tfevents.<time>.<host>.<pid>.
 // strun-train, holding:
@@ -15,7 +15,7 @@
 // Writes run on a thread of their own, one write(2) per logged step, so a slow disk does not stall
 // training; a failed write (or a backlog of kMaxBacklog steps) is reported once as a warning and
 // ends the output, never training.
-// Built without protobuf (bench/trainer/gpu-build on a host without it), Open warns that the output
+// Built without protobuf (a Slurm-free build on a host without it), Open warns that the output
 // is off and returns null.
 #pragma once
 
@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "iteration_log.h"
+#include "train/iteration_log.h"
 
 namespace strun::train {
 

@@ -1,18 +1,14 @@
-// trainer.h: strun-train's entry points. No torch in this header: main.cc stays light.
+// train/trainer.h: strun-train's entry points. No torch in this header: main.cc stays light.
 //
-// Train(config) runs nanotron's training loop (trainer.py at 5f8a52b0) for one process of a
-// data-parallel job started by strun or torchrun:
-//   for each step: batch_accumulation_per_replica micro-batches (each loss divided by their
-//   number, gradients accumulated in fp32) -> DP all-reduce (mean) of the gradients in buckets of
-//   model.ddp_bucket_cap_mb -> clip by global norm -> AdamW/SGD on the fp32 master weights
-//   (ZeRO-1: this rank's shard, then all-gather) -> copy into the model -> consumed samples,
-//   logs every logging.iteration_step_info_interval, checkpoint every checkpoint_interval and at
-//   the end.
+// Train runs nanotron's training loop (trainer.py at 5f8a52b0) for one process of a data-parallel
+// job started by strun or torchrun: setup.h builds the run, step.h is one step, metrics.h what it
+// logs, stop_vote.h how a pre-emption signal ends it after a checkpoint.
 #pragma once
 
 #include <string>
 
 #include "config/config.h"
+#include "parallel/torchrun_env.h"
 #include "strun/result.h"
 
 namespace strun::train {
@@ -22,13 +18,11 @@ struct TrainOptions {
   std::string tensorboard_dir;  // "" = none; rank 0 writes DIR/<general.run> (tensorboard_log.h)
 };
 
-// Trains with `config` (already loaded and validated); `config_path` is only for messages.
-// Returns the process exit code (0: trained, or nothing left to train).
-int Train(const Config& config, const std::string& config_path, const TrainOptions& options = {});
-
-// `strun-train export-hf`: a Hugging Face Llama (config.json + model.safetensors) from a
-// checkpoint step directory (or a checkpoints directory with latest.txt).
-Status ExportHuggingFace(const std::string& checkpoint, const std::string& output);
+// Trains with `config`, loaded and validated by LoadForTraining (config/load_for_training.h) for
+// this job's `env`; `config_path` is only for messages. Returns the process exit code (0: trained,
+// or nothing left to train; 1: failed; 3: the process group could not be formed).
+int Train(const Config& config, const std::string& config_path, const parallel::TorchrunEnv& env,
+          const TrainOptions& options = {});
 
 // `strun-train logits`: the model's fp32 logits for the int64 tensor "input_ids" [B, S] of a
 // safetensors file, written as tensor "logits" [B, S, vocab] to `output` (checks of export-hf

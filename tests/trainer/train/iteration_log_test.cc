@@ -1,5 +1,5 @@
 // nanotron's log formatting: human_format, the iteration line and get_flops.
-#include "iteration_log.h"
+#include "train/iteration_log.h"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 // Tests of stop_request.h. Each case runs in a forked child (death-test style): the handlers and
 // the flag are process-wide.
-#include "stop_request.h"
+#include "train/stop_request.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,81 @@
+#include "config/load_for_training.h"
+
+#include <fmt/format.h>
+
+#include <variant>
+
+namespace strun::train {
+namespace {
+
+Status CheckParallelism(const ParallelismArgs& p, int64_t world_size) {
+  if (p.tp != 1) {
+    return MakeError(fmt::format(
+        "parallelism.tp is {}: tensor parallelism is not supported by strun-train yet; set "
+        "parallelism.tp: 1 (and raise parallelism.dp to use the GPUs)",
+        p.tp));
+  }
+  if (p.pp != 1) {
+    return MakeError(fmt::format(
+        "parallelism.pp is {}: pipeline parallelism is not supported by strun-train yet; set "
+        "parallelism.pp: 1",
+        p.pp));
+  }
+  if (p.expert_parallel_size != 1) {
+    return MakeError(fmt::format(
+        "parallelism.expert_parallel_size is {}: expert parallelism is not supported; set it to 1",
+        p.expert_parallel_size));
+  }
+  const int64_t dp = world_size / (p.tp * p.pp);
+  if (p.dp * p.tp * p.pp != world_size) {
+    return MakeError(fmt::format(
+        "parallelism.dp is {} but this job has WORLD_SIZE={} processes, so dp must be "
+        "WORLD_SIZE / (tp * pp) = {}; set parallelism.dp: {} or start {} processes",
+        p.dp, world_size, dp, dp, p.dp * p.tp * p.pp));
+  }
+  return {};
+}
+
+// strun-train reads prepared token files (data/dataset_store.h), one dataset per stage.
+Status CheckDataStages(const std::vector<DatasetStageArgs>& stages) {
+  for (const auto& stage : stages) {
+    const auto* hf = std::get_if<PretrainDatasetsArgs>(&stage.data.dataset);
+    if (!hf) {
+      return MakeError("data_stages[" + stage.name +
+                       "].data.dataset.dataset_folder (nanoset) is not supported by strun-train; "
+                       "prepare the text with `strun-train prepare` and use "
+                       "hf_dataset_or_datasets");
+    }
+    if (hf->hf_dataset_or_datasets.names.size() != 1) {
+      return MakeError("data_stages[" + stage.name +
+                       "].data.dataset.hf_dataset_or_datasets lists several datasets; "
+                       "strun-train trains on one prepared dataset per stage");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+Status CheckSupported(const Config& c, int64_t world_size) {
+  if (auto s = CheckParallelism(c.parallelism, world_size); !s) return s;
+  if (std::holds_alternative<SpectralMupInit>(c.model.init_method)) {
+    return MakeError("model.init_method.use_mup (spectral µP) is not supported by strun-train; use "
+                     "init_method: {std: ...}");
+  }
+  return CheckDataStages(*c.data_stages);
+}
+
+Result<Config> LoadForTraining(const std::string& path, std::optional<int64_t> world_size) {
+  auto config = LoadConfig(path);
+  if (!config) return config.error();
+  // "config" as the source: the messages read "FILE: config: KEY ..." as they always did.
+  if (auto s = ValidateForTraining(*config); !s) return MakeError(path + ": " + s.error().message);
+  if (world_size) {
+    if (auto s = CheckSupported(*config, *world_size); !s) {
+      return MakeError(path + ": " + s.error().message);
+    }
+  }
+  return config;
+}
+
+}  // namespace strun::train

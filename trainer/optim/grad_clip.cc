@@ -1,0 +1,48 @@
+#include "optim/grad_clip.h"
+
+#include <c10/core/GradMode.h>
+#include <ATen/ops/clamp_max.h>
+#include <ATen/ops/linalg_vector_norm.h>
+#include <ATen/ops/stack.h>
+#include <ATen/ops/zeros.h>
+
+namespace strun::optim {
+
+at::Tensor GradNormSquared(const std::vector<at::Tensor>& grads) {
+  c10::NoGradGuard no_grad;
+  std::vector<at::Tensor> norms;
+  at::ScalarType type = at::kFloat;
+  for (const at::Tensor& g : grads) {
+    if (g.defined() && g.scalar_type() == at::kDouble) type = at::kDouble;
+  }
+  at::Device device = at::kCPU;
+  for (const at::Tensor& g : grads) {
+    if (!g.defined()) continue;
+    device = g.device();
+    norms.push_back(at::linalg_vector_norm(g, 2, {}, false, type));
+  }
+  if (norms.empty()) return at::zeros({}, at::TensorOptions().dtype(type).device(device));
+  return at::linalg_vector_norm(at::stack(norms), 2, {}, false, type).pow(2);
+}
+
+at::Tensor ClipCoefficient(const at::Tensor& total_norm, double max_norm) {
+  c10::NoGradGuard no_grad;
+  return at::clamp_max(total_norm.add(1.0e-6).reciprocal().mul(max_norm), 1.0);
+}
+
+void ScaleGradsByNorm(const std::vector<at::Tensor>& grads, const at::Tensor& total_norm,
+                      double max_norm) {
+  c10::NoGradGuard no_grad;
+  at::Tensor coef = ClipCoefficient(total_norm, max_norm);
+  for (const at::Tensor& g : grads) {
+    if (g.defined()) g.mul_(coef.to(g.device()));
+  }
+}
+
+at::Tensor ClipGradNorm(const std::vector<at::Tensor>& grads, double max_norm) {
+  at::Tensor norm = GradNormSquared(grads).pow(0.5);
+  ScaleGradsByNorm(grads, norm, max_norm);
+  return norm;
+}
+
+}  // namespace strun::optim

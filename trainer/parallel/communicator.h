@@ -1,0 +1,52 @@
+// parallel/communicator.h: the data-parallel process group of strun-train.
+//
+// Rank 0 hosts a c10d TCPStore on MASTER_PORT (as torchrun does with
+// TORCHELASTIC_USE_AGENT_STORE=False); every rank joins a gloo (CPU) or NCCL (GPU) group through
+// it. With one process no group is created and every collective is the identity. Collectives are
+// blocking from the host's point of view on gloo; on NCCL they are ordered on the current stream,
+// so no host synchronisation is added.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "strun/result.h"
+#include "parallel/torchrun_env.h"
+
+namespace strun::parallel {
+
+class Communicator {
+ public:
+  enum class Backend { kGloo, kNccl };
+
+  // Connects to (rank 0: hosts) the store and creates the group. Errors name MASTER_ADDR/PORT.
+  static Result<std::unique_ptr<Communicator>> Create(const TorchrunEnv& env, Backend backend,
+                                                      std::chrono::seconds timeout);
+  ~Communicator();
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  // In place: tensor := sum over ranks / size.
+  void AllReduceMean(at::Tensor& tensor);
+  // In place: tensor := sum over ranks.
+  void AllReduceSum(at::Tensor& tensor);
+  // out (size() * shard.numel() elements, contiguous) := concatenation of every rank's shard.
+  void AllGather(const at::Tensor& shard, at::Tensor& out);
+  // In place: every rank gets root's tensor.
+  void Broadcast(at::Tensor& tensor, int root);
+  // Waits until every rank got here.
+  void Barrier();
+
+ private:
+  struct Impl;
+  Communicator(int rank, int size, std::unique_ptr<Impl> impl);
+  int rank_;
+  int size_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace strun::parallel

@@ -1,0 +1,104 @@
+#include "train/step.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>  // c10::NoGradGuard: libtorch 2.x's ATen.h no longer brings it
+
+#include <vector>
+
+#include "checkpoint/fault_injection.h"
+#include "optim/grad_clip.h"
+
+namespace strun::train {
+namespace {
+
+std::vector<at::Tensor> ParamGrads(const std::vector<at::Tensor>& params) {
+  std::vector<at::Tensor> g;
+  g.reserve(params.size());
+  for (const auto& p : params) g.push_back(p.grad());
+  return g;
+}
+
+// One micro-batch of the step's data as [input, labels] token ids on the model's device.
+Result<at::Tensor> NextTokens(Run& run, int64_t step) {
+  auto batch = run.stream->Next(step);
+  if (!batch) return batch.error();
+  return run.tokens->ToDevice(*batch);
+}
+
+// Forward and backward of every micro-batch: each loss divided by their number, its gradients
+// added to the fp32 buffer and its loss to run.loss_sum.
+Status ForwardBackward(Run& run, int64_t step) {
+  run.loss_sum.zero_();
+  for (int64_t micro = 0; micro < run.n_micro; ++micro) {
+    auto ids = NextTokens(run, step);
+    if (!ids) return ids.error();
+    at::Tensor input = ids->narrow(1, 0, run.seq);
+    at::Tensor labels = ids->narrow(1, 1, run.seq);
+    at::Tensor mask = at::ones({run.mbs, run.seq}, run.device.dtype(at::kBool));
+    at::Tensor loss =
+        run.llama->Loss(input, labels, mask).div(static_cast<double>(run.n_micro));
+    loss.backward();
+    {
+      c10::NoGradGuard no_grad;
+      run.layout.Accumulate(ParamGrads(run.params), run.grads);
+      run.loss_sum.add_(loss.detach().to(at::kFloat));
+    }
+    run.llama->ZeroGrad();
+  }
+  return {};
+}
+
+// Clipping and the optimizer on this rank's shard; the gradients are zero afterwards.
+void UpdateWeights(Run& run, double lr) {
+  if (run.fused) {
+    // One pass: the clipping scale (kept on the device), AdamW, grads zeroed, bf16 weights.
+    at::Tensor scale;
+    if (run.clip) {
+      run.grad_norm = optim::GradNormSquared({run.grads}).pow(0.5);
+      scale = optim::ClipCoefficient(run.grad_norm, *run.clip);
+    }
+    run.optimizer->FusedStep(run.llama->ops(), lr, scale, {run.params_flat});
+  } else {
+    if (run.clip) run.grad_norm = optim::ClipGradNorm({run.grads}, *run.clip);
+    run.optimizer->Step(lr);
+    run.grads.zero_();
+  }
+}
+
+// The model's weights from the master weights (not needed where they alias one buffer that the
+// fused optimizer wrote).
+void CopyToModel(Run& run) {
+  if (!run.params_flat.defined()) run.layout.Unpack(run.master, run.params);
+}
+
+// The step's one host read: [loss, stop votes, grad norm].
+StepResult ReadStepResult(const Run& run, double lr) {
+  const at::Tensor host =
+      (run.clip ? at::cat({run.step_sums, run.grad_norm.reshape({1}).to(at::kFloat)})
+                : run.step_sums)
+          .cpu();
+  StepResult r;
+  r.lr = lr;
+  r.lm_loss = host[0].item<float>();
+  r.stop_vote = host[1].item<float>();
+  if (run.clip) r.grad_norm = host[2].item<float>();
+  return r;
+}
+
+}  // namespace
+
+Result<StepResult> TrainStep(Run& run, int64_t step, StopVote& vote) {
+  if (auto s = ForwardBackward(run, step); !s) return s.error();
+  c10::NoGradGuard no_grad;
+  MaybeInjectWatchdogAbort(step, run.rank);  // tests only (checkpoint/fault_injection.h)
+  parallel::AllReduceGradients(*run.comm, run.grads, run.bucket_elems);
+  run.stop_votes.fill_(vote.Cast(step, run.train_steps, run.log));
+  run.comm->AllReduceMean(run.step_sums);  // the loss's DP mean (nanotron: ReduceOp.AVG) + votes
+  const double lr = run.schedule->LearningRateAt(step);
+  UpdateWeights(run, lr);
+  run.shard.AllGather(*run.comm, run.master);
+  CopyToModel(run);
+  return ReadStepResult(run, lr);
+}
+
+}  // namespace strun::train
