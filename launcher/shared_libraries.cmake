@@ -1,14 +1,8 @@
 # Libraries of launcher/ that strun-train and strund both link (neither depends on the other):
 #   strun_crc32c    CRC-32C (strun/crc32c.h): checkpoint checksums, TensorBoard records
 #   strun_tfevents  TensorBoard event files (strun/tfevents/), where protobuf is found
-# Included by launcher/CMakeLists.txt and by bench/trainer/gpu-build, which builds the trainer alone.
+# Included by launcher/CMakeLists.txt, also in a Slurm-free build (strun-train alone).
 set(_strun_launcher ${CMAKE_CURRENT_LIST_DIR})
-
-# strun_tfevents' headers include strun/result.h: a project that builds these libraries without the
-# root CMakeLists (bench/trainer/gpu-build) gets common/ here.
-if(NOT TARGET strun_common)
-  add_subdirectory(${_strun_launcher}/../common ${CMAKE_CURRENT_BINARY_DIR}/strun_common)
-endif()
 
 add_library(strun_crc32c STATIC ${_strun_launcher}/src/crc32c.cc)
 target_include_directories(strun_crc32c PUBLIC ${_strun_launcher}/include)

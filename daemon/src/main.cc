@@ -7,8 +7,7 @@
 
 #include "strun/daemon/options.h"
 #include "strun/daemon/supervisor.h"
-
-extern char** environ;
+#include "strun/environment.h"
 
 int main(int argc, char** argv) {
   using namespace strun::daemon;
@@ -23,10 +22,5 @@ int main(int argc, char** argv) {
     std::fputs(DaemonUsage().c_str(), stdout);
     return kExitDone;
   }
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    const char* eq = std::strchr(*e, '=');
-    if (eq) env.emplace(std::string(*e, size_t(eq - *e)), std::string(eq + 1));
-  }
-  return RunSupervisor(*options, env);
+  return RunSupervisor(*options, strun::ProcessEnvironment());
 }

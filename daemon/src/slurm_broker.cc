@@ -13,8 +13,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "strun/daemon/slurm_control.h"
 #include "strun/clock.h"
+#include "strun/slurm/job_control.h"
 #include "strun/slurm/node_address.h"
 
 namespace strun::daemon {
@@ -55,23 +55,23 @@ Json Handle(const Json& request) {
     return {{"ok", true}, {"value", *addr}};
   }
   if (op == "job_steps") {
-    auto steps = JobSteps(request.at("job").get<uint32_t>());
+    auto steps = slurm::JobSteps(request.at("job").get<uint32_t>());
     if (!steps) return ErrorReply(steps.error());
     return {{"ok", true}, {"value", *steps}};
   }
   if (op == "kill_step") {
-    Status st = KillJobStep(request.at("job").get<uint32_t>(), request.at("step").get<uint32_t>(),
+    Status st = slurm::KillJobStep(request.at("job").get<uint32_t>(), request.at("step").get<uint32_t>(),
                             request.at("signal").get<int>());
     if (!st) return ErrorReply(st.error());
     return {{"ok", true}};
   }
   if (op == "requeue") {
-    Status st = RequeueJob(request.at("job").get<uint32_t>());
+    Status st = slurm::RequeueJob(request.at("job").get<uint32_t>());
     if (!st) return ErrorReply(st.error());
     return {{"ok", true}};
   }
   if (op == "job_state") {
-    auto state = JobState(request.at("job").get<uint32_t>());
+    auto state = slurm::JobState(request.at("job").get<uint32_t>());
     if (!state) return ErrorReply(state.error());
     return {{"ok", true}, {"value", *state}};
   }

@@ -25,10 +25,11 @@
 #include "strun/daemon/node_selection.h"
 #include "strun/daemon/slurm_broker.h"
 #include "strun/daemon/srun_command.h"
+#include "strun/daemon/supervision.h"
 #include "strun/daemon/tensorboard_events.h"
 #include "strun/clock.h"
-#include "strun/launcher/coordination.h"
-#include "strun/launcher/failure.h"
+#include "strun/launcher/coord_service.h"
+#include "strun/launcher/process.h"
 #include "strun/slurm/hostlist.h"
 #include "strun/slurm/node_address.h"
 #include "strun/slurm/node_state.h"
@@ -37,16 +38,11 @@ namespace strun::daemon {
 namespace {
 
 using launcher::CoordinationServer;
+using launcher::Json;
 
 // strun's clocks (strun/clock.h).
 constexpr auto Now = &WallSeconds;
 constexpr auto Mono = &MonoSeconds;
-
-std::optional<long long> ToNumber(const std::string& s) {
-  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
-    return std::nullopt;
-  return std::stoll(s);
-}
 
 std::string Join(const std::vector<std::string>& v, const std::string& sep = ",") {
   std::string out;
@@ -54,24 +50,15 @@ std::string Join(const std::vector<std::string>& v, const std::string& sep = ","
   return out;
 }
 
-std::string DescribeWaitStatus(int status) {
-  if (WIFEXITED(status)) return "exit code " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status))
-    return "signal " + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
-  return "status " + std::to_string(status);
-}
-
-enum class LaunchEnd { kDone, kPreempted, kFailed, kNodeFault, kStopped, kError };
-
 struct LaunchResult {
   LaunchEnd end = LaunchEnd::kError;
   std::string reason;
-  Json outcome;  // the service's exit message, null when there was none
+  std::optional<coord::Exit> outcome;  // the service's exit message, none when there was none
 };
 
 class Supervisor {
  public:
-  Supervisor(const DaemonOptions& options, std::map<std::string, std::string> env)
+  Supervisor(const DaemonOptions& options, EnvMap env)
       : o_(options), env_(std::move(env)) {}
   ~Supervisor();
   int Run();
@@ -84,7 +71,7 @@ class Supervisor {
     return it->second;
   }
   void Log(const std::string& event, const Json& fields, bool sync = false);
-  void OnServiceEvent(const Json& e);
+  void OnServiceEvent(const coord::Event& e);
   void DrainEvents();
   void HandleSignal(int sig);
   // Waits up to `timeout_s` for a signal or a service event and handles what came.
@@ -100,7 +87,7 @@ class Supervisor {
   int Finish(int code, const std::string& result, const std::string& message);
 
   DaemonOptions o_;
-  std::map<std::string, std::string> env_;
+  EnvMap env_;
   SrunCommand srun_;
   std::string job_id_;
   uint32_t job_id_num_ = 0;
@@ -126,7 +113,7 @@ class Supervisor {
   int signal_fd_ = -1;
   int event_fd_ = -1;
   std::mutex events_mu_;
-  std::deque<Json> events_;
+  std::deque<coord::Event> events_;
 
   // The current launch.
   pid_t srun_pid_ = -1;
@@ -155,61 +142,16 @@ Supervisor::~Supervisor() {
 
 Status Supervisor::Setup() {
   start_time_ = Now();
-  auto job = Env("SLURM_JOB_ID");
-  if (!job || job->empty())
-    return MakeError(
-        "SLURM_JOB_ID is not set: strund runs inside a Slurm allocation, from the job's batch "
-        "script "
-        "(sbatch), or under salloc");
-  auto job_num = ToNumber(*job);
-  if (!job_num || *job_num > 0xffffffffLL)
-    return MakeError("SLURM_JOB_ID=" + *job + ": expected a job number");
-  job_id_ = *job;
-  job_id_num_ = uint32_t(*job_num);
-  auto nodelist = Env("SLURM_JOB_NODELIST");
-  if (!nodelist) nodelist = Env("SLURM_NODELIST");
-  if (!nodelist || nodelist->empty())
-    return MakeError(
-        "SLURM_JOB_NODELIST is not set: strund runs inside a Slurm allocation, from the job's "
-        "batch "
-        "script (sbatch), or under salloc");
-  auto nodes = slurm::ExpandHostlist(*nodelist);
-  if (!nodes) return MakeError("SLURM_JOB_NODELIST=" + *nodelist + ": " + nodes.error().message);
-  allocation_ = std::move(*nodes);
-  if (auto rc = Env("SLURM_RESTART_COUNT"); rc && !rc->empty()) {
-    auto v = ToNumber(*rc);
-    if (!v || *v > 1000000) return MakeError("SLURM_RESTART_COUNT=" + *rc + ": expected a number");
-    restart_count_ = int(*v);
-  }
-  if (auto tpn = Env("SLURM_NTASKS_PER_NODE"); tpn && !tpn->empty()) {
-    auto v = ToNumber(*tpn);
-    if (v && *v > 0 && *v < 100000) env_tasks_per_node_ = int(*v);
-  }
-  if (auto port = Env("STRUN_COORD_PORT"); port && !port->empty()) {
-    auto v = ToNumber(*port);
-    if (!v || *v < 1 || *v > 65535)
-      return MakeError("STRUN_COORD_PORT=" + *port +
-                       ": expected a TCP port (1-65535) for the coordination service");
-    coord_port_ = int(*v);
-  }
-  auto srun = ParseSrunCommand(o_.command);
-  if (!srun) return srun.error();
-  srun_ = std::move(*srun);
-
-  if (o_.nodes) {
-    nodes_needed_ = *o_.nodes;
-  } else if (srun_.nodes) {
-    nodes_needed_ = *srun_.nodes;
-  } else if (auto n = Env("SLURM_JOB_NUM_NODES"); n && ToNumber(*n) && *ToNumber(*n) > 0) {
-    nodes_needed_ = int(*ToNumber(*n));
-  } else {
-    nodes_needed_ = int(allocation_.size());
-  }
-  if (nodes_needed_ > int(allocation_.size()))
-    return MakeError("--nodes " + std::to_string(nodes_needed_) + ": the allocation has only " +
-                     std::to_string(allocation_.size()) + " node" +
-                     (allocation_.size() == 1 ? "" : "s") + " (" + *nodelist +
-                     "); allocate more (sbatch --nodes) or ask for fewer");
+  auto setup = ReadJobSetup(o_, env_);
+  if (!setup) return setup.error();
+  job_id_ = setup->job_id;
+  job_id_num_ = setup->job_id_num;
+  allocation_ = std::move(setup->allocation);
+  restart_count_ = setup->restart_count;
+  env_tasks_per_node_ = setup->tasks_per_node;
+  coord_port_ = setup->coord_port;
+  srun_ = std::move(setup->srun);
+  nodes_needed_ = setup->nodes_needed;
   for (const auto& n : srun_.exclude) excluded_[n] = "srun --exclude";
   previous_ = srun_.nodelist;
 
@@ -306,51 +248,50 @@ void Supervisor::Log(const std::string& event, const Json& fields, bool sync) {
   }
 }
 
-void Supervisor::OnServiceEvent(const Json& e) {
-  const std::string type = e.value("event", "");
-  const double t = e.contains("time") && e["time"].is_number() ? e["time"].get<double>() : Now();
-  Json fields = e;
+void Supervisor::OnServiceEvent(const coord::Event& e) {
+  const double t = e.time;
+  Json fields = coord::ToJson(e);
+  const std::string type = fields["event"];
   fields.erase("event");
-  if (type == "progress") {
-    const long long step = e.value("step", -1LL);
-    auto recovered = accounting_.OnProgress(step, t);
+  if (const auto* p = std::get_if<coord::ProgressEvent>(&e.body)) {
+    auto recovered = accounting_.OnProgress(p->step, t);
     if (recovered) {
-      Log("recovered", {{"time", t}, {"step", step}, {"time_lost_s", *recovered}}, true);
+      Log("recovered", {{"time", t}, {"step", p->step}, {"time_lost_s", *recovered}}, true);
       progress_filter_.Reset();
     }
-    if (progress_filter_.ShouldLog(t) || e.value("preempted", false)) Log("progress", fields);
+    if (progress_filter_.ShouldLog(t) || p->preempted) Log("progress", fields);
     return;
   }
-  if (type == "failure") {
+  if (std::holds_alternative<coord::FailureEvent>(e.body)) {
     accounting_.OnFault(t);
     progress_filter_.Reset();
     Log(type, fields, true);
     return;
   }
-  if (type == "restart") {
+  if (std::holds_alternative<coord::RestartEvent>(e.body)) {
     accounting_.CountRestart();
     progress_filter_.Reset();
     Log(type, fields, true);
     return;
   }
-  if (type == "agent_joined") ++joined_;
-  if (type == "agent_lost" && !stopping_) {
+  if (std::holds_alternative<coord::AgentJoined>(e.body)) ++joined_;
+  const auto* lost = std::get_if<coord::AgentLost>(&e.body);
+  if (lost && !stopping_) {
     accounting_.OnFault(t);
-    if (!agent_lost_)
-      agent_lost_ =
-          std::make_pair(e.value("node", std::string()), e.value("evidence", std::string()));
+    if (!agent_lost_) agent_lost_ = std::make_pair(lost->node, lost->evidence);
   }
-  if (type == "exit") outcome_seen_ = true;
-  Log(type, fields, type == "agent_lost" || type == "exit" || type == "started");
+  const bool exit = std::holds_alternative<coord::Exit>(e.body);
+  if (exit) outcome_seen_ = true;
+  Log(type, fields, lost || exit || std::holds_alternative<coord::Started>(e.body));
 }
 
 void Supervisor::DrainEvents() {
-  std::deque<Json> events;
+  std::deque<coord::Event> events;
   {
     std::lock_guard<std::mutex> lock(events_mu_);
     events.swap(events_);
   }
-  for (const Json& e : events) OnServiceEvent(e);
+  for (const coord::Event& e : events) OnServiceEvent(e);
 }
 
 void Supervisor::HandleSignal(int sig) {
@@ -498,8 +439,7 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
     result.reason = secret.error().message;
     return result;
   }
-  const std::string run_key = "strund|" + job_id_ + "|" + std::to_string(restart_count_) + "|" +
-                              std::to_string(ctx_.launch);
+  const std::string run_key = LaunchRunKey(job_id_, restart_count_, ctx_.launch);
   const std::string key = launcher::DeriveCoordinationKey(*secret, run_key);
   auto master = broker_->NodeAddress(nodes.front());
   if (!master) {
@@ -515,7 +455,7 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
     auto p = launcher::FreePort();
     return p ? *p : 0;
   };
-  auto sink = [this](const Json& e) {
+  auto sink = [this](const coord::Event& e) {
     {
       std::lock_guard<std::mutex> lock(events_mu_);
       events_.push_back(e);
@@ -534,39 +474,14 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
   if (!steps) std::fprintf(stderr, "strund: warning: %s\n", steps.error().message.c_str());
 
   const std::vector<std::string> argv = RewriteSrunCommand(srun_, nodes);
-  std::map<std::string, std::string> env = env_;
-  env["STRUN_JOB_SECRET"] = *secret;
-  env["STRUN_COORD_HOST"] = coord_host_;
-  env["STRUN_COORD_PORT"] = std::to_string((*server)->port());
-  env["STRUN_COORD_RUN_KEY"] = run_key;
-  if (!srun_.ntasks) {
-    // The batch job's task count would make srun start that many tasks on the launch's nodes.
-    env.erase("SLURM_NTASKS");
-    env.erase("SLURM_NPROCS");
-  }
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env_strings) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-
-  pid_t pid = fork();
-  if (pid < 0) {
-    result.reason = std::string("fork: ") + std::strerror(errno);
+  const EnvMap env =
+      LaunchEnvironment(env_, *secret, coord_host_, (*server)->port(), run_key, srun_.ntasks.has_value());
+  auto spawned = launcher::SpawnProcessGroup(argv, env, "strund");
+  if (!spawned) {
+    result.reason = spawned.error().message;
     return result;
   }
-  if (pid == 0) {
-    setpgid(0, 0);
-    signal(SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    execvpe(cargv[0], cargv.data(), cenv.data());
-    std::fprintf(stderr, "strund: cannot run %s: %s\n", cargv[0], std::strerror(errno));
-    _exit(127);
-  }
+  const pid_t pid = *spawned;
   setpgid(pid, pid);
   srun_pid_ = pid;
   srun_running_ = true;
@@ -593,23 +508,19 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
     if (preempt_deadline_ > 0) wait = std::min(wait, preempt_deadline_ - Mono());
     if (outcome_deadline > 0) wait = std::min(wait, outcome_deadline - Mono());
     Pump(std::max(0.0, wait));
-    if (stop_signal_) {
-      stop_reason = std::string("strund received ") + strsignal(stop_signal_);
-      break;
-    }
-    if (agent_lost_) {
-      stop_reason =
-          "lost strun agent" + (agent_lost_->first.empty() ? "" : " on " + agent_lost_->first);
-      break;
-    }
-    if (!srun_running_) break;
-    if (outcome_seen_ && outcome_deadline == 0) outcome_deadline = Mono() + o_.stop_timeout_s;
-    if (outcome_deadline > 0 && Mono() >= outcome_deadline) {
-      stop_reason = "the coordination service finished but srun still runs";
-      break;
-    }
-    if (preempt_deadline_ > 0 && Mono() >= preempt_deadline_) {
-      stop_reason = "pre-emption: the step did not exit in time";
+    if (outcome_seen_ && outcome_deadline == 0 && srun_running_ && !stop_signal_ && !agent_lost_)
+      outcome_deadline = Mono() + o_.stop_timeout_s;
+    WatchFacts facts;
+    facts.stop_signal = stop_signal_;
+    if (agent_lost_) facts.lost_agent_node = agent_lost_->first;
+    facts.srun_running = srun_running_;
+    facts.now = Mono();
+    facts.outcome_deadline = outcome_deadline;
+    facts.preempt_deadline = preempt_deadline_;
+    const WatchDecision watch = DecideWatch(facts);
+    if (watch.action == WatchDecision::kSrunEnded) break;
+    if (watch.action == WatchDecision::kStop) {
+      stop_reason = watch.reason;
       break;
     }
     if (Mono() >= next_check) {
@@ -633,79 +544,27 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
   stopping_ = true;
   // The agents are gone: the service finishes (an outcome, or every agent lost).
   (*server)->WaitFinished(agent_lost_ || node_fault ? 2.0 : 10.0);
-  result.outcome = (*server)->outcome();
+  result.outcome = (*server)->exit();
   server->reset();  // joins the service's thread: no event comes after this
   DrainEvents();
 
-  const Json& out = result.outcome;
-  const bool have_outcome = out.is_object();
-  const int code = have_outcome ? out.value("code", 1) : -1;
-  const bool preempted = have_outcome && out.value("preempted", false);
-  auto lost_node = [&]() -> std::optional<std::pair<std::string, std::string>> {
-    if (agent_lost_) return agent_lost_;
-    if (have_outcome && out.contains("lost_agents") && out["lost_agents"].is_array() &&
-        !out["lost_agents"].empty()) {
-      const Json& a = out["lost_agents"][0];
-      return std::make_pair(
-          a.value("node", std::string()),
-          "the connection to strun agent " + std::to_string(a.value("agent", -1)) + " was lost");
-    }
-    return std::nullopt;
-  };
-
-  if (stop_signal_) {
-    result.end = LaunchEnd::kStopped;
-    result.reason = stop_reason;
-    return result;
+  LaunchFacts facts;
+  facts.stop_signal = stop_signal_;
+  facts.stop_reason = stop_reason;
+  facts.node_fault = node_fault;
+  facts.agent_lost = agent_lost_;
+  facts.outcome = result.outcome;
+  facts.preempt_requested = preempt_requested_;
+  std::optional<LaunchVerdict> verdict = DecideLaunchEnd(facts);
+  if (!verdict) {
+    // No outcome: srun ended before the service could tell how the job went.
+    const auto bad = UnhealthyNodes(nodes);
+    verdict = DecideWithoutOutcome({bad.begin(), bad.end()}, joined_, srun_status_);
   }
-  if (node_fault) {
-    Exclude(node_fault->first, "node_down", node_fault->second);
-    result.end = LaunchEnd::kNodeFault;
-    result.reason = node_fault->second;
-    return result;
-  }
-  if (have_outcome && code == 0 && !preempted && !agent_lost_) {
-    result.end = LaunchEnd::kDone;
-    result.reason = out.value("reason", std::string("every worker succeeded"));
-    return result;
-  }
-  if (preempted || preempt_requested_) {
-    result.end = LaunchEnd::kPreempted;
-    result.reason = preempted ? out.value("reason", std::string("pre-empted"))
-                              : "strund received a pre-emption or time-limit signal";
-    return result;
-  }
-  if (auto lost = lost_node()) {
-    Exclude(lost->first, "lost_agent", lost->second);
-    result.end = LaunchEnd::kNodeFault;
-    result.reason = lost->second + (lost->first.empty() ? "" : " (node " + lost->first + ")");
-    return result;
-  }
-  if (have_outcome) {
-    result.end = LaunchEnd::kFailed;
-    result.reason = out.value("reason", std::string("the workers failed"));
-    return result;
-  }
-  // No outcome: srun ended before the service could tell how the job went.
-  auto bad = UnhealthyNodes(nodes);
-  if (!bad.empty()) {
-    accounting_.OnFault(Now());
-    Exclude(bad.begin()->first, "node_down", bad.begin()->second);
-    result.end = LaunchEnd::kNodeFault;
-    result.reason = bad.begin()->second;
-    return result;
-  }
-  if (joined_ == 0) {
-    result.end = LaunchEnd::kError;
-    result.reason =
-        "srun ended (" + DescribeWaitStatus(srun_status_) +
-        ") before any strun agent joined the coordination service; its output above says why";
-    return result;
-  }
-  accounting_.OnFault(Now());
-  result.end = LaunchEnd::kNodeFault;
-  result.reason = "srun ended (" + DescribeWaitStatus(srun_status_) +
-                  ") before the coordination service reported how the job went";
+  if (verdict->fault) accounting_.OnFault(Now());
+  if (verdict->exclude) Exclude(verdict->exclude->node, verdict->exclude->kind, verdict->exclude->evidence);
+  result.end = verdict->end;
+  result.reason = verdict->reason;
   return result;
 }
 
@@ -741,28 +600,13 @@ int Supervisor::Finish(int code, const std::string& result, const std::string& m
 
 int Supervisor::Requeue(const std::string& reason) {
   accounting_.OnFault(Now());
-  if (term_received_) {
-    // scancel sends SIGTERM too: a cancelled job must stay cancelled.
-    auto state = broker_->JobState(job_id_num_);
-    if (state && *state == "CANCELLED") {
-      Log("requeue", {{"reason", reason}, {"requested", false}, {"error", "the job was cancelled"}},
-          true);
-      return Finish(128 + SIGTERM, "cancelled",
-                    "the job was cancelled (scancel): not requeueing it");
-    }
-    if (!state) {
-      Log("requeue", {{"reason", reason}, {"requested", false}, {"error", state.error().message}},
-          true);
-      return Finish(
-          kExitRequeue, "requeue_failed",
-          reason + "; not requeueing: SIGTERM may mean scancel, and " + state.error().message);
-    }
-  }
-  if (restart_count_ >= o_.max_requeues) {
-    const std::string why = "SLURM_RESTART_COUNT=" + std::to_string(restart_count_) +
-                            " has reached --max-requeues=" + std::to_string(o_.max_requeues);
-    Log("requeue", {{"reason", reason}, {"requested", false}, {"error", why}}, true);
-    return Finish(kExitFailed, "failed", reason + "; not requeueing: " + why);
+  std::optional<Result<std::string>> state;
+  if (term_received_) state = broker_->JobState(job_id_num_);  // scancel sends SIGTERM too
+  const RequeueDecision d =
+      DecideRequeue(reason, term_received_, state ? &*state : nullptr, restart_count_, o_.max_requeues);
+  if (!d.request) {
+    Log("requeue", {{"reason", reason}, {"requested", false}, {"error", d.error}}, true);
+    return Finish(d.code, d.result, d.message);
   }
   Status st = broker_->RequeueJob(job_id_num_);
   if (st) accounting_.CountRequeue();
@@ -796,47 +640,21 @@ int Supervisor::Run() {
     }
     previous_ = *selected;
     LaunchResult r = RunLaunch(*selected);
-    switch (r.end) {
-      case LaunchEnd::kDone:
-        return Finish(kExitDone, "done", "the job finished: " + r.reason);
-      case LaunchEnd::kPreempted:
-        return Requeue(r.reason);
-      case LaunchEnd::kStopped:
-        return Finish(128 + stop_signal_, "stopped", r.reason);
-      case LaunchEnd::kError:
-        return Finish(kExitFailed, "failed",
-                      "launch " + std::to_string(ctx_.launch) + " failed: " + r.reason);
-      case LaunchEnd::kFailed: {
-        std::string message = "the job failed: " + r.reason;
-        const Json root = r.outcome.is_object() ? r.outcome.value("root_cause", Json()) : Json();
-        if (root.is_object()) {
-          launcher::WorkerFailure f = launcher::WorkerFailure::FromJson(root);
-          message += "\nstrund: root cause: " + launcher::DescribeFailure(f) +
-                     (f.kind.empty()
-                          ? ""
-                          : " [" + f.kind + (f.evidence.empty() ? "" : ": " + f.evidence) + "]") +
-                     "\nstrund: not relaunching: the strun agents restarted the workers in place "
-                     "as often as "
-                     "allowed (--max-restarts, --max-same-step-failures), and a new launch would "
-                     "fail the same way";
-        }
-        return Finish(kExitFailed, "failed", message);
-      }
-      case LaunchEnd::kNodeFault:
-        last_fault_ = r.reason;
-        if (relaunches_ >= o_.max_relaunches)
-          return Finish(kExitFailed, "failed",
-                        r.reason + "; not relaunching: all " + std::to_string(o_.max_relaunches) +
-                            " relaunches (--max-relaunches) are used");
-        std::fprintf(stderr, "strund: relaunching: %s\n", r.reason.c_str());
-        break;
-    }
+    LaunchVerdict launch;
+    launch.end = r.end;
+    launch.reason = r.reason;
+    const JobVerdict v =
+        DecideAfterLaunch(launch, r.outcome, ctx_.launch, stop_signal_, relaunches_, o_.max_relaunches);
+    if (v.action == JobVerdict::kExit) return Finish(v.code, v.result, v.message);
+    if (v.action == JobVerdict::kRequeue) return Requeue(v.message);
+    last_fault_ = r.reason;
+    std::fprintf(stderr, "strund: relaunching: %s\n", r.reason.c_str());
   }
 }
 
 }  // namespace
 
-int RunSupervisor(const DaemonOptions& options, const std::map<std::string, std::string>& env) {
+int RunSupervisor(const DaemonOptions& options, const EnvMap& env) {
   try {
     Supervisor supervisor(options, env);
     return supervisor.Run();  // the destructor kills a step still running on the way out

@@ -188,12 +188,7 @@ Result<std::unique_ptr<Container>> Container::Create(const Edf& edf, const Runti
   c->creator_ = ::getpid();
   c->user_ = opts.user;
   c->edf_env_ = edf.env;
-  EnvMap host;  // the creator's environment, which the entrypoint starts from
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv(*e);
-    if (kv.find('=') != std::string::npos)
-      host[kv.substr(0, kv.find('='))] = kv.substr(kv.find('=') + 1);
-  }
+  EnvMap host = ProcessEnvironment();  // the creator's environment, which the entrypoint starts from
   int report[2], control[2];
   if (::pipe2(report, O_CLOEXEC) != 0)
     return MakeError(fmt::format("pipe: {}", std::strerror(errno)));

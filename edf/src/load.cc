@@ -9,7 +9,6 @@
 #include "strun/edf/edf.h"
 #include "strun/edf/expand.h"
 
-extern char** environ;
 
 namespace strun::edf {
 namespace {
@@ -240,12 +239,7 @@ class Loader {
 
 LoadOptions LoadOptionsFromProcess() {
   LoadOptions opts;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    size_t eq = kv.find('=');
-    if (eq == std::string_view::npos) continue;
-    opts.host_env.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-  }
+  opts.host_env = ProcessEnvironment();
   char buf[4096];
   if (::getcwd(buf, sizeof buf))
     opts.cwd = buf;

@@ -65,43 +65,50 @@ Result<std::string> MakeTempDir(const std::string& parent, const std::string& pr
 class GroupLink {
  public:
   virtual ~GroupLink() = default;
-  virtual void Send(const Json& m) = 0;
+  virtual void Send(const coord::AgentMessage& m) = 0;
   virtual int fd() const = 0;
   // Reads what arrived; false when the link broke (why set).
   virtual bool Poll(std::string* why) = 0;
-  virtual std::optional<Json> Next() = 0;
+  virtual std::optional<coord::ServiceMessage> Next() = 0;
 };
 
 class LocalLink : public GroupLink {
  public:
   LocalLink(RestartPolicy policy, std::string addr, std::function<int()> pick)
       : state_(1, policy, std::move(addr), std::move(pick)) {}
-  void Send(const Json& m) override {
-    for (auto& o : state_.OnMessage(0, m)) inbox_.push_back(o.message);
+  void Send(const coord::AgentMessage& m) override {
+    for (auto& o : state_.OnMessage(0, m)) inbox_.push_back(std::move(o.body));
   }
   int fd() const override { return -1; }
   bool Poll(std::string*) override { return true; }
-  std::optional<Json> Next() override {
+  std::optional<coord::ServiceMessage> Next() override {
     if (inbox_.empty()) return std::nullopt;
-    Json j = std::move(inbox_.front());
+    coord::ServiceMessage m = std::move(inbox_.front());
     inbox_.pop_front();
-    return j;
+    return m;
   }
 
  private:
   GroupState state_;
-  std::deque<Json> inbox_;
+  std::deque<coord::ServiceMessage> inbox_;
 };
 
 class RemoteLink : public GroupLink {
  public:
   explicit RemoteLink(std::unique_ptr<Channel> ch) : ch_(std::move(ch)) {}
-  void Send(const Json& m) override {
-    if (ch_) (void)ch_->Send(m);
+  void Send(const coord::AgentMessage& m) override {
+    if (ch_) (void)ch_->Send(coord::ToJson(m));
   }
   int fd() const override { return ch_ ? ch_->fd() : -1; }
   bool Poll(std::string* why) override { return ch_->ReadAvailable(why); }
-  std::optional<Json> Next() override { return ch_->Next(); }
+  std::optional<coord::ServiceMessage> Next() override {
+    while (auto j = ch_->Next()) {
+      auto m = coord::ParseServiceMessage(*j);
+      if (m) return std::move(*m);
+      Say("ignoring a message from the coordination service: " + m.error().message);
+    }
+    return std::nullopt;
+  }
   void Close() { ch_.reset(); }
 
  private:
@@ -138,8 +145,8 @@ class Agent {
 
  private:
   Status Setup();
-  void HandleMessage(const Json& m);
-  void StartAttempt(const Json& m);
+  void HandleMessage(const coord::ServiceMessage& m);
+  void StartAttempt(const coord::Start& m);
   void OnWorkerExit(Worker& w, int status);
   // after_failure: the group stops because a worker failed. Workers that report progress resume
   // from their checkpoints, so they get only kFailureStopGrace after SIGTERM before SIGKILL (a
@@ -156,7 +163,8 @@ class Agent {
   double HangDeadline(const Worker& w) const;
   void CheckHangs();
   void CloseProgress(Worker& w);
-  int Finish(int code, const std::string& reason, const Json& root, const Json& failures);
+  int Finish(int code, const std::string& reason, const std::optional<WorkerFailure>& root,
+             const std::vector<WorkerFailure>& failures);
   bool AnyRunning() const {
     for (const auto& w : workers_)
       if (w.running) return true;
@@ -182,8 +190,8 @@ class Agent {
   bool killed_ = false;
   bool failure_grace_ = false;
   static constexpr double kFailureStopGrace = 1.0;
-  std::optional<Json> pending_exit_;
-  std::optional<Json> pending_start_;  // a start that waits for its back-off delay
+  std::optional<coord::Exit> pending_exit_;
+  std::optional<coord::Start> pending_start_;  // a start that waits for its back-off delay
   double start_at_ = 0;
   long long sent_step_ = -1;        // highest step reported to the group
   bool attempt_progress_sent_ = false;
@@ -293,13 +301,13 @@ WorkerFailure Agent::FailureOf(const Worker& w, double seen_at, int exitcode, co
   return f;
 }
 
-void Agent::StartAttempt(const Json& m) {
-  attempt_ = m.value("attempt", 0);
+void Agent::StartAttempt(const coord::Start& m) {
+  attempt_ = m.attempt;
   attempt_progress_sent_ = false;
   AttemptInfo info;
-  info.restart_count = m.value("restart_count", 0);
-  info.master_addr = m.value("master_addr", p_.master_addr);
-  info.master_port = m.value("master_port", 0);
+  info.restart_count = m.restart_count;
+  info.master_addr = m.master_addr.empty() ? p_.master_addr : m.master_addr;
+  info.master_port = m.master_port;
   if (info.restart_count > 0 && p_.agent_index == 0)
     Say("restarting the worker group (restart " + std::to_string(info.restart_count) + " of " +
         std::to_string(o_.max_restarts) + ")");
@@ -376,10 +384,8 @@ void Agent::StartAttempt(const Json& m) {
     groups_.insert(w->pid);
   }
   if (!spawn_failures.empty()) {
-    Json fs = Json::array();
-    for (const auto& f : spawn_failures) fs.push_back(f.ToJson());
     reported_ = true;
-    link_->Send({{"type", "failed"}, {"attempt", attempt_}, {"failures", fs}});
+    link_->Send(coord::Failed{attempt_, spawn_failures});
     BeginStop(SIGTERM, true);
   }
 }
@@ -459,7 +465,7 @@ void Agent::OnProgress(Worker& w, const ProgressReport& r) {
   if (step_report && (r.step > sent_step_ || !attempt_progress_sent_ || w.preempted)) {
     sent_step_ = std::max(sent_step_, r.step);
     attempt_progress_sent_ = true;
-    link_->Send({{"type", "progress"}, {"attempt", attempt_}, {"step", r.step}, {"preempted", w.preempted}});
+    link_->Send(coord::Progress{attempt_, r.step, w.preempted});
   }
 }
 
@@ -555,8 +561,7 @@ void Agent::OnWorkerExit(Worker& w, int status) {
         f.message = "strun declared the worker hung: " + w.hang_evidence;
       }
       ClassifyFailure(f);
-      Json fs = Json::array({f.ToJson()});
-      link_->Send({{"type", "failed"}, {"attempt", attempt_}, {"failures", fs}});
+      link_->Send(coord::Failed{attempt_, {f}});
     }
     // Do not wait for the group: stop the local workers now.
     BeginStop(SIGTERM, true);
@@ -568,7 +573,7 @@ void Agent::OnWorkerExit(Worker& w, int status) {
     for (auto& x : workers_) CloseOutput(x);
     bool preempted = false;
     for (const auto& x : workers_) preempted |= x.preempted;
-    link_->Send({{"type", "succeeded"}, {"attempt", attempt_}, {"preempted", preempted}});
+    link_->Send(coord::Succeeded{attempt_, preempted});
   }
 }
 
@@ -598,18 +603,18 @@ void Agent::MaybeStopped() {
   phase_ = Phase::kIdle;
   if (stop_requested_ && !stop_acked_ && attempt_ >= 0) {
     stop_acked_ = true;
-    link_->Send({{"type", "stopped"}, {"attempt", attempt_}});
+    link_->Send(coord::Stopped{attempt_, {}});
   }
 }
 
-void Agent::HandleMessage(const Json& m) {
-  const std::string type = m.value("type", "");
-  if (type == "start") {
+void Agent::HandleMessage(const coord::ServiceMessage& message) {
+  if (const auto* start = std::get_if<coord::Start>(&message)) {
+    const coord::Start& m = *start;
     if (AnyRunning()) return;  // cannot happen: the group waits for every agent to stop
-    const double delay = m.value("delay_s", 0.0);
+    const double delay = m.delay_s;
     if (delay > 0) {
-      // Back-off (coordination.h): every agent waits, then starts; a stop meanwhile cancels it.
-      attempt_ = m.value("attempt", 0);
+      // Back-off (coord_service.h): every agent waits, then starts; a stop meanwhile cancels it.
+      attempt_ = m.attempt;
       stop_acked_ = false;
       stop_requested_ = false;
       pending_start_ = m;
@@ -622,16 +627,16 @@ void Agent::HandleMessage(const Json& m) {
       return;
     }
     StartAttempt(m);
-  } else if (type == "stop") {
-    if (m.value("attempt", -1) != attempt_) return;
+  } else if (const auto* stop = std::get_if<coord::Stop>(&message)) {
+    if (stop->attempt != attempt_) return;
     pending_start_.reset();
     stop_requested_ = true;
-    if (p_.agent_index == 0 || p_.num_agents == 1) Say("stopping the worker group: " + m.value("reason", std::string()));
+    if (p_.agent_index == 0 || p_.num_agents == 1) Say("stopping the worker group: " + stop->reason);
     if (phase_ == Phase::kRunning) BeginStop(SIGTERM, true);
     else MaybeStopped();
-  } else if (type == "exit") {
+  } else if (const auto* exit = std::get_if<coord::Exit>(&message)) {
     pending_start_.reset();
-    pending_exit_ = m;
+    pending_exit_ = *exit;
     if (AnyRunning()) BeginStop(abort_signal_ ? abort_signal_ : SIGTERM);
   }
 }
@@ -652,26 +657,22 @@ void Agent::HandleSignal(int sig) {
       phase_ = Phase::kStopping;
       kill_deadline_ = MonoSeconds() + o_.shutdown_timeout;
     }
-    link_->Send({{"type", "aborted"},
-                 {"code", 128 + sig},
-                 {"reason", "strun on " + p_.node_name + " received " + SignalName(sig)}});
+    link_->Send(coord::Aborted{128 + sig, "strun on " + p_.node_name + " received " + SignalName(sig)});
     return;
   }
   for (auto& w : workers_)
     if (w.running) kill(w.pid, sig);
 }
 
-int Agent::Finish(int code, const std::string& reason, const Json& root, const Json& failures) {
+int Agent::Finish(int code, const std::string& reason, const std::optional<WorkerFailure>& root,
+                  const std::vector<WorkerFailure>& failures) {
   const bool show_summary = p_.agent_index == 0 || p_.num_agents == 1;
   if (code != 0) {
-    if (!root.is_null()) {
-      WorkerFailure r = WorkerFailure::FromJson(root);
+    if (root) {
+      const WorkerFailure& r = *root;
       std::vector<WorkerFailure> others;
-      if (failures.is_array())
-        for (const auto& f : failures) {
-          WorkerFailure x = WorkerFailure::FromJson(f);
-          if (x.rank != r.rank || x.timestamp != r.timestamp) others.push_back(x);
-        }
+      for (const auto& x : failures)
+        if (x.rank != r.rank || x.timestamp != r.timestamp) others.push_back(x);
       if (show_summary) {
         std::string s = FormatFailureSummary(o_.training_script + " FAILED (strun exit code " + std::to_string(code) + ")",
                                              r, others);
@@ -698,7 +699,7 @@ int Agent::Run() {
   if (verbose_)
     Say(std::string("mode: ") + LaunchModeName(p_.mode) + ", agent " + std::to_string(p_.agent_index) + " of " +
         std::to_string(p_.num_agents) + ", logs in " + run_dir_);
-  link_->Send({{"type", "ready"}, {"attempt", 0}, {"node", p_.node_name}});
+  link_->Send(coord::Ready{0, p_.node_name});
   bool link_broken = false;
   std::string link_why;
   for (;;) {
@@ -706,15 +707,13 @@ int Agent::Run() {
     while (auto m = link_->Next()) HandleMessage(*m);
     if (pending_exit_ && !AnyRunning()) {
       MaybeStopped();
-      Json m = *pending_exit_;
+      const coord::Exit m = *pending_exit_;
       if (auto* r = dynamic_cast<RemoteLink*>(link_.get())) r->Close();
       if (server_) server_->WaitFinished(5.0);
-      int code = m.value("code", 1);
+      int code = m.code;
       if (abort_signal_ && code == 0) code = 128 + abort_signal_;
-      if (code == 0 && m.value("preempted", false) && (p_.agent_index == 0 || p_.num_agents == 1))
-        Say(m.value("reason", std::string()));
-      return Finish(code, m.value("reason", std::string()), m.value("root_cause", Json()),
-                    m.value("failures", Json::array()));
+      if (code == 0 && m.preempted && (p_.agent_index == 0 || p_.num_agents == 1)) Say(m.reason);
+      return Finish(code, m.reason, m.root_cause, m.failures);
     }
     if (link_broken && !AnyRunning()) {
       MaybeStopped();
@@ -724,7 +723,7 @@ int Agent::Run() {
       return 1;
     }
     if (pending_start_ && MonoSeconds() >= start_at_) {
-      Json m = *pending_start_;
+      const coord::Start m = *pending_start_;
       pending_start_.reset();
       StartAttempt(m);
     }

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "coord_wire.h"
-#include "strun/launcher/coordination.h"
+#include "strun/launcher/coord_service.h"
 #include "strun/launcher/crypto.h"
 
 namespace strun::launcher {

@@ -1,19 +1,20 @@
-// Where the coordination key comes from, and which ports the service may use (coordination.h).
+// Job secrets and the ports the service may use (coord_service.h).
 #include <fcntl.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
-#include "strun/launcher/coordination.h"
+#include "strun/launcher/coord_service.h"
 #include "strun/launcher/crypto.h"
 
 namespace strun::launcher {
 namespace {
 
-std::string Get(const std::map<std::string, std::string>& env, const char* name) {
+std::string Get(const EnvMap& env, const char* name) {
   auto it = env.find(name);
   return it == env.end() ? std::string() : it->second;
 }
@@ -35,7 +36,7 @@ Result<std::string> ReadUserSecret(const std::string& path) {
   return std::string(buf, size_t(n));
 }
 
-Result<std::string> UserSecret(const std::map<std::string, std::string>& env) {
+Result<std::string> UserSecret(const EnvMap& env) {
   std::string path = Get(env, "STRUN_SECRET_FILE");
   if (path.empty()) {
     std::string home = Get(env, "HOME");
@@ -78,30 +79,26 @@ Result<std::string> NewJobSecret() {
   return ToHex(*bytes);
 }
 
-Result<std::string> CoordinationKey(const LaunchPlan& plan, const std::map<std::string, std::string>& env) {
+std::string DeriveCoordinationKey(const std::string& secret, const std::string& run_key) {
+  return DigestBytes(HmacSha256(secret, "strun-coordination-v1|" + run_key));
+}
+
+Result<std::string> JobSecret(const EnvMap& env, const std::string& agreed) {
   // An explicit job secret (strund or the batch script sets it for every task) wins over the one
   // agreed through PMIx, so that a service hosted outside the step can still authenticate agents.
   std::string secret = Get(env, "STRUN_JOB_SECRET");
-  if (secret.empty()) secret = plan.job_secret;
-  if (secret.empty()) {
-    auto s = UserSecret(env);
-    if (!s) return s.error();
-    secret = *s;
-  }
-  // A service hosted by strund names the run key of its launch (coordination.h).
-  std::string run_key = Get(env, "STRUN_COORD_RUN_KEY");
-  if (run_key.empty()) run_key = plan.run_key;
-  return DeriveCoordinationKey(secret, run_key);
+  if (secret.empty()) secret = agreed;
+  if (secret.empty()) return UserSecret(env);
+  return secret;
 }
 
-std::vector<int> CandidatePorts(const std::string& key, const std::map<std::string, std::string>& env,
-                                const LaunchPlan& plan) {
+std::vector<int> CandidatePorts(const std::string& key, const EnvMap& env, std::optional<int> fixed_port) {
   std::string fixed = Get(env, "STRUN_COORD_PORT");
   if (!fixed.empty()) {
     int p = std::atoi(fixed.c_str());
     if (p > 0 && p < 65536) return {p};
   }
-  if (plan.coordination_port) return {*plan.coordination_port};
+  if (fixed_port) return {*fixed_port};
   std::vector<int> ports;
   for (int i = 0; i < 16; ++i) {
     Digest d = HmacSha256(key, "port|" + std::to_string(i));

@@ -1,4 +1,4 @@
-// The coordination service hosted by agent 0 (coordination.h): one thread, one poll loop.
+// The coordination service (coord_service.h), hosted by agent 0 or strund: one thread, one poll loop.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -14,7 +14,7 @@
 #include <cstring>
 
 #include "coord_wire.h"
-#include "strun/launcher/coordination.h"
+#include "strun/launcher/coord_service.h"
 #include "strun/launcher/crypto.h"
 
 namespace strun::launcher {
@@ -113,9 +113,14 @@ CoordinationServer::~CoordinationServer() {
   if (wake_fd_[1] >= 0) close(wake_fd_[1]);
 }
 
-Json CoordinationServer::outcome() const {
-  if (!finished_) return Json();
+std::optional<coord::Exit> CoordinationServer::exit() const {
+  if (!finished_) return std::nullopt;
   return outcome_;
+}
+
+Json CoordinationServer::outcome() const {
+  auto e = exit();
+  return e ? coord::ToJson(coord::ServiceMessage(*e)) : Json();
 }
 
 void CoordinationServer::WaitFinished(double timeout_s) {
@@ -130,7 +135,7 @@ void CoordinationServer::Run() {
   double drain_deadline = 0;  // once finished: wait for agents to hang up, bounded
 
   auto send_out = [&](const std::vector<Outgoing>& out) {
-    for (auto& e : state_->TakeEvents())
+    for (auto& e : state_->TakeTypedEvents())
       if (on_event_) on_event_(e);
     for (const auto& o : out) {
       for (int a = 0; a < num_agents_; ++a) {
@@ -260,7 +265,7 @@ void CoordinationServer::Run() {
     c->channel.reset();
     if (c->fd >= 0 && c->agent < 0) close(c->fd);
   }
-  outcome_ = state_->outcome();
+  outcome_ = state_->exit();
   finished_ = true;
 }
 

@@ -1,49 +1,12 @@
-// The coordination state machine (see coordination.h). No I/O: the server and the single-agent
-// path both drive it.
-#include <time.h>
-
+// The coordination state machine (coord_service.h). No I/O: the server and the single-agent path
+// both drive it.
 #include <algorithm>
 #include <cmath>
 
 #include "strun/clock.h"
-#include "strun/launcher/coordination.h"
-#include "strun/launcher/crypto.h"
+#include "strun/launcher/coord_service.h"
 
 namespace strun::launcher {
-namespace {
-
-// Whether each field OnMessage and WorkerFailure::FromJson read has the type they expect.
-// nlohmann's value() throws on a mismatch (which would end the service's thread) and converts a
-// float to int with undefined behaviour when out of range; a message from another strun version
-// or a buggy agent is ignored like one of an unknown type instead (found by tests/fuzz).
-bool FieldsHave(const Json& m, std::initializer_list<const char*> keys,
-                bool (Json::*is_type)() const) {
-  for (const char* key : keys) {
-    auto it = m.find(key);
-    if (it != m.end() && !((*it).*is_type)()) return false;
-  }
-  return true;
-}
-
-bool WellTyped(const Json& m) {
-  if (!FieldsHave(m, {"type", "node", "reason"}, &Json::is_string) ||
-      !FieldsHave(m, {"attempt", "step", "code"}, &Json::is_number_integer) ||
-      !FieldsHave(m, {"preempted"}, &Json::is_boolean))
-    return false;
-  auto failures = m.find("failures");
-  if (failures == m.end() || !failures->is_array()) return true;
-  for (const auto& f : *failures) {
-    if (!f.is_object() ||
-        !FieldsHave(f, {"node", "error_file", "error_data", "message", "kind", "evidence"},
-                    &Json::is_string) ||
-        !FieldsHave(f, {"rank", "local_rank", "pid", "exitcode", "step"},
-                    &Json::is_number_integer) ||
-        !FieldsHave(f, {"timestamp"}, &Json::is_number))
-      return false;
-  }
-  return true;
-}
-}  // namespace
 
 GroupState::GroupState(int num_agents, RestartPolicy policy, std::string master_addr, std::function<int()> pick_port)
     : num_agents_(num_agents),
@@ -57,14 +20,17 @@ GroupState::GroupState(int num_agents, RestartPolicy policy, std::string master_
       preempted_(size_t(num_agents), false),
       nodes_(size_t(num_agents)) {}
 
-void GroupState::Emit(Json event) {
-  event["time"] = WallSeconds();
-  events_.push_back(std::move(event));
+void GroupState::Emit(coord::EventBody event) { events_.push_back({WallSeconds(), std::move(event)}); }
+
+std::vector<coord::Event> GroupState::TakeTypedEvents() {
+  std::vector<coord::Event> out;
+  out.swap(events_);
+  return out;
 }
 
 std::vector<Json> GroupState::TakeEvents() {
   std::vector<Json> out;
-  out.swap(events_);
+  for (const auto& e : TakeTypedEvents()) out.push_back(coord::ToJson(e));
   return out;
 }
 
@@ -77,36 +43,25 @@ std::vector<Outgoing> GroupState::Start() {
   int port = pick_port_();
   const double delay = next_delay_s_;
   next_delay_s_ = 0;
-  Emit({{"event", "started"}, {"attempt", attempt_}, {"restart_count", restarts_used_}, {"delay_s", delay}});
-  return {{-1,
-           {{"type", "start"},
-            {"attempt", attempt_},
-            {"restart_count", restarts_used_},
-            {"master_addr", master_addr_},
-            {"master_port", port},
-            {"delay_s", delay}}}};
+  Emit(coord::Started{attempt_, restarts_used_, delay});
+  return {{-1, coord::Start{attempt_, restarts_used_, master_addr_, port, delay}}};
 }
 
 std::vector<Outgoing> GroupState::Exit(int code, const std::string& reason, const std::optional<WorkerFailure>& root) {
   phase_ = Phase::kFinished;
-  Json failures = Json::array();
-  for (const auto& f : failures_) failures.push_back(f.ToJson());
-  const bool preempted = code == 0 && std::count(preempted_.begin(), preempted_.end(), true) > 0;
-  outcome_ = {{"type", "exit"},
-              {"code", code},
-              {"reason", reason},
-              {"attempt", attempt_},
-              {"restart_count", restarts_used_},
-              {"preempted", preempted},
-              {"high_water_step", high_water_},
-              {"lost_agents", lost_agents_},
-              {"root_cause", root ? root->ToJson() : Json()},
-              {"failures", failures}};
-  Json event = outcome_;
-  event.erase("type");
-  event["event"] = "exit";
-  Emit(std::move(event));
-  return {{-1, outcome_}};
+  coord::Exit exit;
+  exit.code = code;
+  exit.reason = reason;
+  exit.attempt = attempt_;
+  exit.restart_count = restarts_used_;
+  exit.preempted = code == 0 && std::count(preempted_.begin(), preempted_.end(), true) > 0;
+  exit.high_water_step = high_water_;
+  exit.lost_agents = lost_agents_;
+  exit.root_cause = root;
+  exit.failures = failures_;
+  outcome_ = exit;
+  Emit(exit);
+  return {{-1, std::move(exit)}};
 }
 
 std::vector<Outgoing> GroupState::MaybeFinishStop() {
@@ -120,7 +75,7 @@ std::vector<Outgoing> GroupState::MaybeFinishStop() {
     if (failures_without_progress_ > 1)
       next_delay_s_ = std::min(policy_.backoff_max_s,
                                policy_.backoff_initial_s * std::pow(2.0, failures_without_progress_ - 2));
-    Emit({{"event", "restart"}, {"restart_count", restarts_used_}, {"delay_s", next_delay_s_}, {"reason", stop_reason_}});
+    Emit(coord::RestartEvent{restarts_used_, next_delay_s_, stop_reason_});
     return Start();
   }
   if (failures_.empty()) return Exit(1, "the worker group stopped without a failure report", std::nullopt);
@@ -135,118 +90,123 @@ std::vector<Outgoing> GroupState::MaybeFinishStop() {
   return Exit(root.ShellExitCode(), reason, root);
 }
 
-std::vector<Outgoing> GroupState::OnMessage(int agent, const Json& m) {
-  if (agent < 0 || agent >= num_agents_ || !m.is_object() || !WellTyped(m)) return {};
-  const std::string type = m.value("type", "");
-  const int attempt = m.value("attempt", -1);
+std::vector<Outgoing> GroupState::OnMessage(int agent, const Json& message) {
+  // A message from another strun version or a buggy agent is ignored (found by tests/fuzz).
+  auto parsed = coord::ParseAgentMessage(message);
+  if (!parsed) return {};
+  return OnMessage(agent, *parsed);
+}
+
+std::vector<Outgoing> GroupState::OnMessage(int agent, const coord::AgentMessage& m) {
+  if (agent < 0 || agent >= num_agents_) return {};
   if (!seen_[size_t(agent)]) {
     seen_[size_t(agent)] = true;
     ++joined_;
   }
   if (phase_ == Phase::kFinished) return {};
-  if (type == "ready") {
-    if (phase_ != Phase::kWaiting || attempt != attempt_) return {};
-    if (!ready_[size_t(agent)]) {
-      nodes_[size_t(agent)] = m.value("node", std::string());
-      Emit({{"event", "agent_joined"}, {"agent", agent}, {"node", nodes_[size_t(agent)]}});
-    }
-    ready_[size_t(agent)] = true;
-    if (std::count(ready_.begin(), ready_.end(), true) == num_agents_) return Start();
-    return {};
-  }
-  if (type == "progress") {
-    const long long step = m.value("step", -1LL);
-    const bool preempted = m.value("preempted", false);
-    if (attempt == attempt_ && attempt_ > 0 && resumed_attempt_ != attempt_ && phase_ == Phase::kRunning) {
-      // Training runs again after a restart: the end of the time a failure cost (strund, bench).
-      resumed_attempt_ = attempt_;
-      Emit({{"event", "resumed"}, {"attempt", attempt_}, {"step", step}});
-    }
-    if (step > high_water_ || preempted) {
-      progress_seen_ = true;
-      if (step > high_water_) high_water_ = step;
-      if (high_water_ > failure_step_) failures_without_progress_ = 0;
-      Emit({{"event", "progress"}, {"step", step}, {"agent", agent}, {"preempted", preempted}});
-    }
-    return {};
-  }
-  if (type == "failed" || type == "stopped") {
-    if (attempt != attempt_) return {};
-    if (m.contains("failures") && m["failures"].is_array())
-      for (const auto& f : m["failures"]) {
-        WorkerFailure w = WorkerFailure::FromJson(f);
-        ClassifyFailure(w);
-        failures_.push_back(std::move(w));
-      }
-    if (type == "failed" && phase_ == Phase::kRunning) {
-      phase_ = Phase::kStopping;
-      std::fill(stopped_.begin(), stopped_.end(), false);
-      const WorkerFailure first = failures_.empty() ? WorkerFailure{} : RootCause(failures_);
-      stop_reason_ = failures_.empty() ? "a worker failed" : DescribeFailure(first);
-      // The same-step rule and back-off count failures, not failed workers: one per attempt.
-      ++failures_without_progress_;
-      if (progress_seen_) {
-        if (high_water_ == failure_step_) {
-          ++same_step_failures_;
-        } else {
-          failure_step_ = high_water_;
-          same_step_failures_ = 1;
-        }
-      }
-      Json fs = Json::array();
-      for (const auto& f : failures_) fs.push_back(f.ToJson());
-      Emit({{"event", "failure"},
-            {"attempt", attempt_},
-            {"kind", failures_.empty() ? "exit_code" : first.kind},
-            {"evidence", failures_.empty() ? "" : first.evidence},
-            {"reason", stop_reason_},
-            {"step", high_water_},
-            {"root_cause", failures_.empty() ? Json() : first.ToJson()},
-            {"failures", fs}});
-      return {{-1, {{"type", "stop"}, {"attempt", attempt_}, {"reason", stop_reason_}}}};
-    }
-    if (type == "stopped" && phase_ == Phase::kStopping) {
-      stopped_[size_t(agent)] = true;
-      return MaybeFinishStop();
-    }
-    return {};
-  }
-  if (type == "succeeded") {
-    if (attempt != attempt_ || phase_ != Phase::kRunning) return {};
-    succeeded_[size_t(agent)] = true;
-    if (m.value("preempted", false)) preempted_[size_t(agent)] = true;
-    if (std::count(succeeded_.begin(), succeeded_.end(), true) == num_agents_) {
-      if (std::count(preempted_.begin(), preempted_.end(), true) > 0)
-        return Exit(0,
-                    "the workers wrote a pre-emption checkpoint at step " + std::to_string(high_water_) +
-                        " and stopped; requeue the job to continue",
-                    std::nullopt);
-      return Exit(0, "every worker succeeded", std::nullopt);
-    }
-    return {};
-  }
-  if (type == "aborted") {
+  if (auto* r = std::get_if<coord::Ready>(&m)) return OnReady(agent, *r);
+  if (auto* p = std::get_if<coord::Progress>(&m)) return OnProgress(agent, *p);
+  if (auto* f = std::get_if<coord::Failed>(&m)) return OnFailedOrStopped(agent, f->attempt, f->failures, true);
+  if (auto* s = std::get_if<coord::Stopped>(&m)) return OnFailedOrStopped(agent, s->attempt, s->failures, false);
+  if (auto* s = std::get_if<coord::Succeeded>(&m)) return OnSucceeded(agent, *s);
+  if (auto* a = std::get_if<coord::Aborted>(&m)) {
     std::optional<WorkerFailure> root;
     if (!failures_.empty()) root = RootCause(failures_);
-    return Exit(m.value("code", 1), m.value("reason", std::string("an agent was stopped")), root);
+    return Exit(a->code, a->reason, root);
+  }
+  return {};  // UnknownMessage
+}
+
+std::vector<Outgoing> GroupState::OnReady(int agent, const coord::Ready& m) {
+  if (phase_ != Phase::kWaiting || m.attempt != attempt_) return {};
+  if (!ready_[size_t(agent)]) {
+    nodes_[size_t(agent)] = m.node;
+    Emit(coord::AgentJoined{agent, m.node});
+  }
+  ready_[size_t(agent)] = true;
+  if (std::count(ready_.begin(), ready_.end(), true) == num_agents_) return Start();
+  return {};
+}
+
+std::vector<Outgoing> GroupState::OnProgress(int agent, const coord::Progress& m) {
+  if (m.attempt == attempt_ && attempt_ > 0 && resumed_attempt_ != attempt_ && phase_ == Phase::kRunning) {
+    // Training runs again after a restart: the end of the time a failure cost (strund, bench).
+    resumed_attempt_ = attempt_;
+    Emit(coord::Resumed{attempt_, m.step});
+  }
+  if (m.step > high_water_ || m.preempted) {
+    progress_seen_ = true;
+    if (m.step > high_water_) high_water_ = m.step;
+    if (high_water_ > failure_step_) failures_without_progress_ = 0;
+    Emit(coord::ProgressEvent{m.step, agent, m.preempted});
   }
   return {};
+}
+
+std::vector<Outgoing> GroupState::OnFailedOrStopped(int agent, int attempt, const std::vector<WorkerFailure>& failures,
+                                                    bool failed) {
+  if (attempt != attempt_) return {};
+  for (WorkerFailure w : failures) {
+    ClassifyFailure(w);
+    failures_.push_back(std::move(w));
+  }
+  if (failed && phase_ == Phase::kRunning) {
+    phase_ = Phase::kStopping;
+    std::fill(stopped_.begin(), stopped_.end(), false);
+    const WorkerFailure first = failures_.empty() ? WorkerFailure{} : RootCause(failures_);
+    stop_reason_ = failures_.empty() ? "a worker failed" : DescribeFailure(first);
+    // The same-step rule and back-off count failures, not failed workers: one per attempt.
+    ++failures_without_progress_;
+    if (progress_seen_) {
+      if (high_water_ == failure_step_) {
+        ++same_step_failures_;
+      } else {
+        failure_step_ = high_water_;
+        same_step_failures_ = 1;
+      }
+    }
+    coord::FailureEvent event;
+    event.attempt = attempt_;
+    event.kind = failures_.empty() ? "exit_code" : first.kind;
+    event.evidence = failures_.empty() ? "" : first.evidence;
+    event.reason = stop_reason_;
+    event.step = high_water_;
+    if (!failures_.empty()) event.root_cause = first;
+    event.failures = failures_;
+    Emit(std::move(event));
+    return {{-1, coord::Stop{attempt_, stop_reason_}}};
+  }
+  if (!failed && phase_ == Phase::kStopping) {
+    stopped_[size_t(agent)] = true;
+    return MaybeFinishStop();
+  }
+  return {};
+}
+
+std::vector<Outgoing> GroupState::OnSucceeded(int agent, const coord::Succeeded& m) {
+  if (m.attempt != attempt_ || phase_ != Phase::kRunning) return {};
+  succeeded_[size_t(agent)] = true;
+  if (m.preempted) preempted_[size_t(agent)] = true;
+  if (std::count(succeeded_.begin(), succeeded_.end(), true) != num_agents_) return {};
+  if (std::count(preempted_.begin(), preempted_.end(), true) > 0)
+    return Exit(0,
+                "the workers wrote a pre-emption checkpoint at step " + std::to_string(high_water_) +
+                    " and stopped; requeue the job to continue",
+                std::nullopt);
+  return Exit(0, "every worker succeeded", std::nullopt);
 }
 
 std::vector<Outgoing> GroupState::OnAgentLost(int agent) {
   if (phase_ == Phase::kFinished) return {};
   const std::string node = agent >= 0 && agent < num_agents_ ? nodes_[size_t(agent)] : "";
-  lost_agents_.push_back({{"agent", agent}, {"node", node}});
-  Emit({{"event", "agent_lost"},
-        {"agent", agent},
-        {"node", node},
-        {"kind", "lost_agent"},
-        {"evidence", "the connection to strun agent " + std::to_string(agent) + (node.empty() ? "" : " on " + node) +
-                         " closed or timed out"}});
+  lost_agents_.push_back({agent, node});
+  const std::string on_node = node.empty() ? "" : " on " + node;
+  Emit(coord::AgentLost{agent, node, "lost_agent",
+                        "the connection to strun agent " + std::to_string(agent) + on_node + " closed or timed out"});
   std::optional<WorkerFailure> root;
   if (!failures_.empty()) root = RootCause(failures_);
   return Exit(1,
-              "lost the connection to strun agent " + std::to_string(agent) + (node.empty() ? "" : " on " + node) +
+              "lost the connection to strun agent " + std::to_string(agent) + on_node +
                   " (it was killed or its node failed); stopping every node",
               root);
 }
@@ -265,10 +225,6 @@ std::vector<Outgoing> GroupState::OnJoinTimeout() {
                   " strun agents joined in time (missing agents: " + missing +
                   "); raise the limit with --rdzv-conf join_timeout=SECONDS",
               std::nullopt);
-}
-
-std::string DeriveCoordinationKey(const std::string& secret, const std::string& run_key) {
-  return DigestBytes(HmacSha256(secret, "strun-coordination-v1|" + run_key));
 }
 
 }  // namespace strun::launcher

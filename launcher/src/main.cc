@@ -14,7 +14,7 @@
 #include "strun/launcher/plan.h"
 #include "strun/launcher/pmix_bootstrap.h"
 #include "strun/launcher/process.h"
-#include "strun/slurm/environment.h"
+#include "strun/environment.h"
 #include "strun/slurm/node_address.h"
 #include "strun/slurm/pmix.h"
 #include "strun/slurm/topology.h"
@@ -22,18 +22,7 @@
 #include "strun/edf/launch.h"
 #endif
 
-extern char** environ;
-
 namespace {
-
-std::map<std::string, std::string> ProcessEnv() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    const char* eq = std::strchr(*e, '=');
-    if (eq) env.emplace(std::string(*e, size_t(eq - *e)), std::string(eq + 1));
-  }
-  return env;
-}
 
 class PmixExchange : public strun::launcher::KeyValueExchange {
  public:
@@ -53,7 +42,7 @@ int main(int argc, char** argv) {
   using namespace strun::launcher;
   RaiseFdLimit();  // connections must not starve a group restart of pipes (process.h)
   const std::vector<std::string> args(argv + 1, argv + argc);
-  const auto env = ProcessEnv();
+  const EnvMap env = ProcessEnvironment();
   auto options = ParseCommandLine(args, env);
   if (!options) {
     std::fprintf(stderr, "strun: error: %s\n(see strun --help)\n", options.error().message.c_str());

@@ -301,6 +301,39 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const st
   return SpawnedWorker{pid, out[0], err[0], status_pipe[0]};
 }
 
+Result<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                                const std::string& who) {
+  if (argv.empty()) return MakeError(who + ": empty command");
+  std::vector<std::string> env_strings;
+  env_strings.reserve(env.size());
+  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+  const std::string failed = who + ": cannot run " + argv[0] + ": ";
+  pid_t pid = fork();
+  if (pid < 0) return MakeError(std::string("fork: ") + strerror(errno));
+  if (pid == 0) {
+    setpgid(0, 0);
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execvpe(args[0], args.data(), envp.data());
+    const char* why = strerror(errno);
+    WriteAll(2, failed.data(), failed.size());
+    WriteAll(2, why, strlen(why));
+    WriteAll(2, "\n", 1);
+    _exit(127);
+  }
+  // Both sides call setpgid so that the group exists before anyone signals it.
+  setpgid(pid, pid);
+  return pid;
+}
+
 Status WaitForExec(SpawnedWorker& w, const std::string& program) {
   if (w.exec_status_fd < 0) return {};
   int child_errno = 0;

@@ -1,4 +1,4 @@
-#include "strun/slurm/environment.h"
+#include "strun/environment.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <string>
 
-#include "strun/slurm/environment.h"
+#include "strun/environment.h"
 #include "strun/slurm/node_address.h"
 #include "strun/slurm/pmix.h"
 #include "strun/slurm/topology.h"

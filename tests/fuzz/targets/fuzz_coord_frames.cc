@@ -1,7 +1,8 @@
-// Fuzzes the coordination protocol as the service sees it (launcher/coordination.h): bytes from
-// an agent's connection go through Channel's frame parser (length, payload, HMAC, JSON) and every
-// message it yields through GroupState, whose replies and events are serialised as the service
-// does (Channel::Send, strund's event log).
+// Fuzzes the coordination protocol as the service sees it (launcher/coord_service.h): bytes from
+// an agent's connection go through Channel's frame parser (length, payload, HMAC, JSON), every
+// message it yields through the typed parser (coord_protocol.h) and what parses through
+// GroupState, whose replies and events are serialised as the service does (Channel::Send,
+// strund's event log) and must parse back to the same JSON.
 //
 // Input: "R" then raw bytes tests the framing itself (lengths, truncation, bad MACs); anything
 // else is one JSON payload per line, each framed and authenticated with the session key, which
@@ -14,7 +15,7 @@
 
 #include "coord_wire.h"
 #include "fuzz_util.h"
-#include "strun/launcher/coordination.h"
+#include "strun/launcher/coord_service.h"
 
 namespace {
 
@@ -44,11 +45,21 @@ std::string Stream(std::string_view input) {
 }
 
 void Deliver(GroupState& state, const std::vector<Outgoing>& out) {
+  namespace coord = strun::coord;
   for (const auto& o : out) {
     FUZZ_CHECK(o.target >= -1 && o.target < kAgents, "a reply to an agent that does not exist");
+    auto back = coord::ParseServiceMessage(o.message);
+    FUZZ_CHECK(back.ok(), "a reply its agent cannot parse");
+    FUZZ_CHECK(coord::ToJson(*back) == o.message, "a reply that does not survive a round trip");
     (void)o.message.dump();
   }
-  for (const auto& event : state.TakeEvents()) (void)event.dump();
+  for (const auto& event : state.TakeTypedEvents()) {
+    const Json j = coord::ToJson(event);
+    auto back = coord::ParseEvent(j);
+    FUZZ_CHECK(back.ok(), "an event that does not parse");
+    FUZZ_CHECK(coord::ToJson(*back) == j, "an event that does not survive a round trip");
+    (void)j.dump();
+  }
 }
 
 }  // namespace
@@ -74,7 +85,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     alive = channel.ReadAvailable(&why);
     if (!alive) FUZZ_CHECK(!why.empty(), "a dropped connection without a reason");
     while (auto m = channel.Next()) {
-      Deliver(state, state.OnMessage(static_cast<int>(messages++ % kAgents), *m));
+      const int agent = static_cast<int>(messages++ % kAgents);
+      auto parsed = strun::coord::ParseAgentMessage(*m);  // untrusted: an error, never a throw
+      if (!parsed) {
+        FUZZ_CHECK(!parsed.error().message.empty(), "a parse error without a message");
+        continue;
+      }
+      Deliver(state, state.OnMessage(agent, *parsed));
     }
     if (sent == stream.size()) break;
   }

@@ -1,10 +1,10 @@
-// Fuzzes the safetensors reader (trainer/train/safetensors.h) on whole files. Every accepted
+// Fuzzes the safetensors reader (trainer/checkpoint/safetensors.h) on whole files. Every accepted
 // tensor must lie inside the data section with exactly the bytes its shape and dtype need, as the
 // checkpoint code copies that many bytes into a tensor of that shape.
 #include <cstdint>
 
 #include "fuzz_util.h"
-#include "safetensors.h"
+#include "checkpoint/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path =

@@ -1,6 +1,6 @@
 // strun/daemon/slurm_broker.h: libslurm calls for a process that has threads.
 //
-// strun/slurm and slurm_control.h call libslurm in forked children, so that libslurm's fatal()
+// strun/slurm (node_state.h, job_control.h, ...) calls libslurm in forked children, so that libslurm's fatal()
 // or an unreachable slurmctld can neither end nor hang the caller. A child forked from a process
 // with threads may, strictly, only call async-signal-safe functions until it execs (another
 // thread may hold a lock the child needs: stdio, the allocator, ASan's), and strund runs the
@@ -31,7 +31,7 @@ class SlurmBroker {
   SlurmBroker(const SlurmBroker&) = delete;
   SlurmBroker& operator=(const SlurmBroker&) = delete;
 
-  // As strun::slurm::QueryNodeStates, NodeAddress, and slurm_control.h's functions.
+  // As strun::slurm::QueryNodeStates, NodeAddress, and job_control.h's functions.
   Result<std::vector<slurm::NodeState>> NodeStates(const std::vector<std::string>& names);
   Result<std::string> NodeAddress(const std::string& node);
   Result<std::vector<uint32_t>> JobSteps(uint32_t job_id);

@@ -6,7 +6,7 @@
 //      launch's nodes (node_selection.h). Too few: requeue (below).
 //   2. Launch: a fresh secret (32 random bytes) and run key
 //      "strund|<SLURM_JOB_ID>|<SLURM_RESTART_COUNT>|<launch>", the coordination service
-//      (coordination.h) on STRUN_COORD_PORT or any free port, MASTER_ADDR the address of the
+//      (coord_service.h) on STRUN_COORD_PORT or any free port, MASTER_ADDR the address of the
 //      launch's first node; then srun (srun_command.h), in its own process group, with
 //      STRUN_JOB_SECRET, STRUN_COORD_HOST (this node's address), STRUN_COORD_PORT and
 //      STRUN_COORD_RUN_KEY in its environment (SLURM_NTASKS and SLURM_NPROCS, the batch job's
@@ -29,12 +29,14 @@
 //   slurmctld for the job's state: scancel sends SIGTERM too, and a CANCELLED job is never
 //   requeued (exit 143); when the state cannot be had, it is not requeued either (exit 75).
 // Everything goes to the event log (event_log.h); a summary (accounting.h) ends it and stderr.
+// Each decision above is a pure function of supervision.h.
 #pragma once
 
 #include <map>
 #include <string>
 
 #include "strun/daemon/options.h"
+#include "strun/environment.h"
 
 namespace strun::daemon {
 
@@ -48,6 +50,6 @@ inline constexpr int kExitRequeue = 75;  // EX_TEMPFAIL: a requeue makes sense; 
                                          // RequeueExit=75 or a resubmission can do it)
 
 // Runs the job (see above) and returns strund's exit code. `env`: strund's environment.
-int RunSupervisor(const DaemonOptions& options, const std::map<std::string, std::string>& env);
+int RunSupervisor(const DaemonOptions& options, const EnvMap& env);
 
 }  // namespace strun::daemon

@@ -27,12 +27,14 @@
 
 #include "strun/edf/image_ref.h"
 #include "strun/edf/mount_spec.h"
+#include "strun/environment.h"
 #include "strun/result.h"
 
 namespace strun::edf {
 
-// Environment variables by name. std::map keeps rendering stable.
-using EnvMap = std::map<std::string, std::string>;
+// Environment variables by name: strun::EnvMap (strun/environment.h), sorted so that rendering
+// is stable.
+using strun::EnvMap;
 
 // A fully resolved EDF: base environments merged, variables expanded, paths absolute.
 struct Edf {

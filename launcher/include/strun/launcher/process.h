@@ -59,6 +59,14 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const st
                                   const std::function<Status()>& in_child = nullptr, int inherit_fd = -1);
 Status WaitForExec(SpawnedWorker& worker, const std::string& program);
 
+// Forks and execs argv[0] (PATH lookup) with exactly `env` as the leader of a process group of its
+// own, stdin/stdout/stderr inherited (strund's srun). The child gets SIGPIPE's default back and an
+// empty signal mask; other dispositions are inherited. Everything is prepared before fork, so the
+// caller may have threads. An exec failure is written to stderr as "<who>: cannot run <argv[0]>:
+// <why>" and the child exits 127.
+Result<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                                const std::string& who);
+
 // The guardian. Start() once, early (strun must already be a child subreaper); Track/Untrack as
 // groups come and go; Finish() once at exit. `own_cgroup`: try to create strun's cgroup (a
 // failure only means running without one; `note` then says why).

@@ -23,11 +23,12 @@
 
 #include "strun/launcher/options.h"
 #include "strun/launcher/plan.h"
+#include "strun/environment.h"
 #include "strun/result.h"
 
 namespace strun::launcher {
 
-using EnvMap = std::map<std::string, std::string>;
+using strun::EnvMap;  // strun/environment.h
 
 struct WorkerIdentity {
   int local_rank = 0;

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "strun/result.h"
-#include "strun/slurm/environment.h"
+#include "strun/environment.h"
 #include "strun/slurm/topology.h"
 
 namespace strun::slurm {

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "strun/result.h"
-#include "strun/slurm/environment.h"
+#include "strun/environment.h"
 
 namespace strun::slurm {
 

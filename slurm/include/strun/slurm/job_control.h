@@ -1,17 +1,18 @@
-// strun/daemon/slurm_control.h: what strund asks of slurmctld besides node states
-// (strun/slurm/node_state.h): the job's steps, killing a step, requeueing the job.
+// strun/slurm/job_control.h: what strund asks of slurmctld about its own job, besides node states
+// (node_state.h): the job's steps, killing a step, the job's state, requeueing the job.
 //
-// Each call runs libslurm in a forked child with a deadline (10 s), as strun/slurm does, so that
+// Each call runs libslurm in a forked child with a deadline (10 s), as the rest of strun/slurm does (slurm_child.h), so that
 // libslurm's fatal() or an unreachable controller can neither end nor hang the caller. A process
-// with threads (strund) makes these calls through SlurmBroker (slurm_broker.h).
+// with threads (strund) makes these calls through strund's SlurmBroker (daemon/slurm_broker.h).
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "strun/result.h"
 
-namespace strun::daemon {
+namespace strun::slurm {
 
 // The ids of the job's ordinary steps (srun steps; not the batch, extern or interactive step).
 Result<std::vector<uint32_t>> JobSteps(uint32_t job_id);
@@ -27,4 +28,4 @@ Result<std::string> JobState(uint32_t job_id);
 // that says so.
 Status RequeueJob(uint32_t job_id);
 
-}  // namespace strun::daemon
+}  // namespace strun::slurm

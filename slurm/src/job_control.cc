@@ -1,5 +1,6 @@
-// Job steps, step kills and requeues through libslurm (slurm_control.h), each in a forked child.
-#include "strun/daemon/slurm_control.h"
+// Job steps, step kills, job state and requeues through libslurm (job_control.h), each in a forked
+// child.
+#include "strun/slurm/job_control.h"
 
 #include <slurm/slurm.h>
 #include <slurm/slurm_errno.h>
@@ -9,12 +10,11 @@
 
 #include "strun/slurm/slurm_child.h"
 
-namespace strun::daemon {
+namespace strun::slurm {
 namespace {
 
 // Each call answers in CallInSlurmChild's protocol: "+payload" or "-error".
-using slurm::CallInSlurmChild;
-std::string SlurmError() { return slurm::LastSlurmError(); }
+std::string SlurmError() { return LastSlurmError(); }
 
 }  // namespace
 
@@ -88,4 +88,4 @@ Status RequeueJob(uint32_t job_id) {
   return {};
 }
 
-}  // namespace strun::daemon
+}  // namespace strun::slurm
