@@ -86,7 +86,9 @@ export PATH=/usr/local/cuda/bin:$PATH
 mkdir -p etc/data/tokenizers/gpt2
 cp -n "$carry"/tokenizers/gpt2/* etc/data/tokenizers/gpt2/ 2>/dev/null || true
 t0=$(date +%s.%N)
-cmake -S bench/trainer/gpu-build -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+# The root project without Slurm, PMIx, the EDF runtime and strund (the host has none of them).
+cmake -S . -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DSTRUN_WITH_SLURM=OFF -DSTRUN_WITH_EDF=OFF -DSTRUN_WITH_DAEMON=OFF -DSTRUN_FUZZ=OFF \
   -DCMAKE_PREFIX_PATH="$torch_prefix;$carry/deps/usr;$carry/gtest/usr" \
   -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc -DCMAKE_CUDA_ARCHITECTURES=90 \
   >"$logs/cmake.log" 2>&1 || fail cmake "$logs/cmake.log"

@@ -5,7 +5,7 @@
 #   corpus/    real English text: the `fortunes` package's cookies and the packages' copyright
 #              files of /usr/share/doc (~24 MB), as one gzip'ed tar
 #   tokenizers/gpt2   GPT-2's encoder.json + vocab.bpe (from etc/data/tokenizers/gpt2)
-#   gtest/     GoogleTest (libgtest-dev), for the gpu tests
+#   gtest/     GoogleTest and GoogleMock (libgtest-dev, libgmock-dev), for the gpu tests
 #   data/      the corpus prepared once here (STRUN_TRAIN=path to a built strun-train), which the
 #              llm.c peer reads while strun-train is still being built there
 #   llmc-peer.sh  copied from ../shared/tools
@@ -34,8 +34,8 @@ if [ ! -f "$out/corpus/english.tar.gz" ]; then
   tar -C "$tmp" -czf "$out/corpus/english.tar.gz" english
   rm -rf "$tmp"
 fi
-if [ ! -d "$out/gtest/usr" ]; then
-  /work/shared/tools/offline-debs "$out/gtest" libgtest-dev
+if [ ! -f "$out/gtest/usr/lib/x86_64-linux-gnu/libgmock.a" ]; then
+  /work/shared/tools/offline-debs "$out/gtest" libgtest-dev libgmock-dev
 fi
 if [ -f ../shared/tools/llmc-peer.sh ]; then cp ../shared/tools/llmc-peer.sh "$out/"; fi
 train=${STRUN_TRAIN:-build/default/trainer/train/strun-train}

@@ -50,8 +50,8 @@ template <int kVecs>
 __global__ void __launch_bounds__(kThreads)
     RmsNormBackwardKernel(const bf16* __restrict__ dy, const bf16* __restrict__ x,
                           const bf16* __restrict__ w, const float* __restrict__ rstd,
-                          bf16* __restrict__ dx, float* __restrict__ dw_partial, int64_t rows,
-                          int hidden) {
+                          const bf16* __restrict__ dresidual, bf16* __restrict__ dx,
+                          float* __restrict__ dw_partial, int64_t rows, int hidden) {
   extern __shared__ float dw_block[];  // [hidden]
   for (int c = threadIdx.x; c < hidden; c += kThreads) dw_block[c] = 0.0f;
   __syncthreads();
@@ -97,6 +97,13 @@ __global__ void __launch_bounds__(kThreads)
         LoadBf16x8(w + col, wv);
 #pragma unroll
         for (int j = 0; j < 8; ++j) out[j] = r * (dyv[j] * wv[j] - xv[j] * r * mean_dot);
+        if (dresidual != nullptr) {
+          // The residual branch's gradient, added before the one rounding to bf16.
+          float rv[8];
+          LoadBf16x8(dresidual + row * hidden + col, rv);
+#pragma unroll
+          for (int j = 0; j < 8; ++j) out[j] += rv[j];
+        }
         StoreBf16x8(dx + row * hidden + col, out);
       }
     }
@@ -125,11 +132,11 @@ cudaError_t LaunchForward(const bf16* x, const bf16* w, bf16* y, float* rstd, in
 
 template <int kVecs>
 cudaError_t LaunchBackward(const bf16* dy, const bf16* x, const bf16* w, const float* rstd,
-                           bf16* dx, float* dw_partial, int64_t rows, int hidden,
-                           cudaStream_t stream) {
+                           const bf16* dresidual, bf16* dx, float* dw_partial, int64_t rows,
+                           int hidden, cudaStream_t stream) {
   const size_t smem = sizeof(float) * static_cast<size_t>(hidden);
   RmsNormBackwardKernel<kVecs><<<GridFor(rows * 32, kThreads), kThreads, smem, stream>>>(
-      dy, x, w, rstd, dx, dw_partial, rows, hidden);
+      dy, x, w, rstd, dresidual, dx, dw_partial, rows, hidden);
   return cudaGetLastError();
 }
 
@@ -184,10 +191,11 @@ cudaError_t RmsNormForward(const bf16* x, const bf16* weight, bf16* y, float* rs
 int RmsNormBackwardBlocks(int64_t rows) { return GridFor(rows * 32, kThreads); }
 
 cudaError_t RmsNormBackward(const bf16* dy, const bf16* x, const bf16* weight, const float* rstd,
-                            bf16* dx, float* dw_partial, int64_t rows, int hidden,
-                            cudaStream_t stream) {
+                            const bf16* dresidual, bf16* dx, float* dw_partial, int64_t rows,
+                            int hidden, cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
-  return DispatchVecs<Backward>(hidden, dy, x, weight, rstd, dx, dw_partial, rows, hidden, stream);
+  return DispatchVecs<Backward>(hidden, dy, x, weight, rstd, dresidual, dx, dw_partial, rows,
+                                hidden, stream);
 }
 
 }  // namespace strun::kernels

@@ -23,8 +23,11 @@ cudaError_t RmsNormForward(const __nv_bfloat16* x, const __nv_bfloat16* weight, 
 // dw is their sum over the first dimension.
 int RmsNormBackwardBlocks(int64_t rows);
 
+// dresidual (null: none) is the gradient of a residual branch that read x beside the norm: dx
+// receives it added in fp32, before the one rounding to bf16 (saves the separate add).
 cudaError_t RmsNormBackward(const __nv_bfloat16* dy, const __nv_bfloat16* x,
-                            const __nv_bfloat16* weight, const float* rstd, __nv_bfloat16* dx,
-                            float* dw_partial, int64_t rows, int hidden, cudaStream_t stream);
+                            const __nv_bfloat16* weight, const float* rstd,
+                            const __nv_bfloat16* dresidual, __nv_bfloat16* dx, float* dw_partial,
+                            int64_t rows, int hidden, cudaStream_t stream);
 
 }  // namespace strun::kernels

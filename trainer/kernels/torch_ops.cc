@@ -41,40 +41,76 @@ __nv_bfloat16* Bf16(const at::Tensor& t) {
 
 // ---- RMSNorm ----
 
+// The forward and backward shared by rms_norm and rms_norm_fork.
+at::Tensor RmsNormForwardOp(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            double eps) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const int64_t h = x.size(-1);
+  at::Tensor x2 = Dense(x.reshape({-1, h}));
+  at::Tensor w = Dense(weight);
+  at::Tensor y = at::empty_like(x2);
+  at::Tensor rstd = at::empty({x2.size(0)}, x2.options().dtype(at::kFloat));
+  C10_CUDA_CHECK(RmsNormForward(Bf16(x2), Bf16(w), Bf16(y), rstd.data_ptr<float>(), x2.size(0),
+                                static_cast<int>(h), static_cast<float>(eps), Stream()));
+  ctx->save_for_backward({x2, w, rstd});
+  ctx->saved_data["sizes"] = x.sizes().vec();
+  return y.view(x.sizes());
+}
+
+// {dx, dweight}; dresidual (undefined: none) is added into dx by the kernel.
+variable_list RmsNormBackwardOp(AutogradContext* ctx, const at::Tensor& grad_y,
+                                const at::Tensor& grad_residual) {
+  const variable_list saved = ctx->get_saved_variables();
+  const at::Tensor &x2 = saved[0], &w = saved[1], &rstd = saved[2];
+  const c10::cuda::CUDAGuard guard(x2.device());
+  const int64_t rows = x2.size(0), h = x2.size(1);
+  const auto sizes = ctx->saved_data["sizes"].toIntVector();
+  if (!grad_y.defined()) {  // only the residual branch was used
+    return {grad_residual.defined() ? grad_residual : at::zeros(sizes, x2.options()),
+            at::zeros_like(w)};
+  }
+  at::Tensor dy = Dense(grad_y.reshape({rows, h}));
+  at::Tensor dres = grad_residual.defined() ? Dense(grad_residual.reshape({rows, h})) : at::Tensor();
+  at::Tensor dx = at::empty_like(x2);
+  at::Tensor partial = at::empty({RmsNormBackwardBlocks(rows), h}, x2.options().dtype(at::kFloat));
+  C10_CUDA_CHECK(RmsNormBackward(Bf16(dy), Bf16(x2), Bf16(w), rstd.data_ptr<float>(),
+                                 dres.defined() ? Bf16(dres) : nullptr, Bf16(dx),
+                                 partial.data_ptr<float>(), rows, static_cast<int>(h), Stream()));
+  return {dx.view(sizes), partial.sum(0).to(w.scalar_type())};
+}
+
 struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
                             double eps) {
-    const c10::cuda::CUDAGuard guard(x.device());
-    const int64_t h = x.size(-1);
-    at::Tensor x2 = Dense(x.reshape({-1, h}));
-    at::Tensor w = Dense(weight);
-    at::Tensor y = at::empty_like(x2);
-    at::Tensor rstd = at::empty({x2.size(0)}, x2.options().dtype(at::kFloat));
-    C10_CUDA_CHECK(RmsNormForward(Bf16(x2), Bf16(w), Bf16(y), rstd.data_ptr<float>(), x2.size(0),
-                                  static_cast<int>(h), static_cast<float>(eps), Stream()));
-    ctx->save_for_backward({x2, w, rstd});
-    ctx->saved_data["sizes"] = x.sizes().vec();
-    return y.view(x.sizes());
+    return RmsNormForwardOp(ctx, x, weight, eps);
   }
-
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const variable_list saved = ctx->get_saved_variables();
-    const at::Tensor &x2 = saved[0], &w = saved[1], &rstd = saved[2];
-    const c10::cuda::CUDAGuard guard(x2.device());
-    const int64_t rows = x2.size(0), h = x2.size(1);
-    at::Tensor dy = Dense(grads[0].reshape({rows, h}));
-    at::Tensor dx = at::empty_like(x2);
-    at::Tensor partial =
-        at::empty({RmsNormBackwardBlocks(rows), h}, x2.options().dtype(at::kFloat));
-    C10_CUDA_CHECK(RmsNormBackward(Bf16(dy), Bf16(x2), Bf16(w), rstd.data_ptr<float>(), Bf16(dx),
-                                   partial.data_ptr<float>(), rows, static_cast<int>(h), Stream()));
-    return {dx.view(ctx->saved_data["sizes"].toIntVector()), partial.sum(0).to(w.scalar_type()),
-            at::Tensor()};
+    variable_list g = RmsNormBackwardOp(ctx, grads[0], at::Tensor());
+    return {g[0], g[1], at::Tensor()};
+  }
+};
+
+// {RmsNorm(x), x}: the second output is the residual branch; its gradient joins dx inside the
+// backward kernel instead of in a separate add by the autograd engine.
+struct RmsNormForkFn : torch::autograd::Function<RmsNormForkFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                               double eps) {
+    ctx->set_materialize_grads(false);  // an unused branch costs no zero tensor
+    return {RmsNormForwardOp(ctx, x, weight, eps), x};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list g = RmsNormBackwardOp(ctx, grads[0], grads[1]);
+    return {g[0], g[1], at::Tensor()};
   }
 };
 
 at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return RmsNormFn::apply(x, weight, eps);
+}
+
+std::vector<at::Tensor> CudaRmsNormFork(const at::Tensor& x, const at::Tensor& weight,
+                                        double eps) {
+  return RmsNormForkFn::apply(x, weight, eps);
 }
 
 // ---- rotary on the fused qkv ----
@@ -261,9 +297,9 @@ void CudaAdamWStep(const model::AdamWStepArgs& a) {
       a.grad_scale.defined() ? a.grad_scale.data_ptr<float>() : nullptr, n, h, Stream()));
 }
 
-const model::LlamaOps kCudaOps = {"cuda",       CudaRmsNorm,        CudaRotaryQkv,
-                                  CudaSiluMul,  CudaLinearResidual, CudaClassifierLoss,
-                                  CudaAdamWStep};
+const model::LlamaOps kCudaOps = {"cuda",       CudaRmsNorm,        CudaRmsNormFork,
+                                  CudaRotaryQkv, CudaSiluMul,       CudaLinearResidual,
+                                  CudaClassifierLoss, CudaAdamWStep};
 
 }  // namespace
 

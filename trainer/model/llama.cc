@@ -188,21 +188,23 @@ at::Tensor Llama::DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x
   const int64_t nq = config_.num_attention_heads, nkv = config_.num_key_value_heads;
 
   const LlamaOps& ops = *ops_;
-  at::Tensor h = ops.rms_norm(x, w.input_layernorm, config_.rms_norm_eps);
-  at::Tensor qkv = at::linear(h, w.qkv_proj);  // [B, S, (nq + 2 nkv) d]
+  // x and hidden each feed a norm and a residual add (the residual reads the fork's second output).
+  std::vector<at::Tensor> norm_x = ops.rms_norm_fork(x, w.input_layernorm, config_.rms_norm_eps);
+  at::Tensor qkv = at::linear(norm_x[0], w.qkv_proj);  // [B, S, (nq + 2 nkv) d]
   std::vector<at::Tensor> qkv_heads = ops.rotary_qkv(qkv, nq, nkv, d, cos, sin);
   at::Tensor attn =
       GroupedCausalAttention(qkv_heads[0], qkv_heads[1], qkv_heads[2]).reshape({b, s, nq * d});
-  at::Tensor hidden = ops.linear_residual(attn, w.o_proj, x);
+  at::Tensor hidden = ops.linear_residual(attn, w.o_proj, norm_x[1]);
 
-  h = ops.rms_norm(hidden, w.post_attention_layernorm, config_.rms_norm_eps);
-  at::Tensor gate_up = at::linear(h, w.gate_up_proj);
+  std::vector<at::Tensor> norm_hidden =
+      ops.rms_norm_fork(hidden, w.post_attention_layernorm, config_.rms_norm_eps);
+  at::Tensor gate_up = at::linear(norm_hidden[0], w.gate_up_proj);
   const int64_t inter = config_.intermediate_size;
   const bool silu = config_.hidden_act == "silu" || config_.hidden_act == "swish";
   at::Tensor mlp =
       silu ? ops.silu_mul(gate_up)
            : Activation(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
-  return ops.linear_residual(mlp, w.down_proj, hidden);
+  return ops.linear_residual(mlp, w.down_proj, norm_hidden[1]);
 }
 
 at::Tensor Llama::Hidden(const at::Tensor& input_ids) const {

@@ -23,6 +23,11 @@ std::vector<at::Tensor> AtenRotaryQkv(const at::Tensor& qkv, int64_t nq, int64_t
           parts[2].reshape({b, s, nkv, d})};
 }
 
+std::vector<at::Tensor> AtenRmsNormFork(const at::Tensor& x, const at::Tensor& weight,
+                                        double eps) {
+  return {RmsNorm(x, weight, eps), x};
+}
+
 at::Tensor AtenSiluMul(const at::Tensor& gate_up) {
   const int64_t inter = gate_up.size(-1) / 2;
   return at::silu(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
@@ -42,6 +47,7 @@ at::Tensor AtenClassifierLoss(const at::Tensor& hidden, const at::Tensor& weight
 
 const LlamaOps kAtenOps = {"aten",
                            RmsNorm,
+                           AtenRmsNormFork,
                            AtenRotaryQkv,
                            AtenSiluMul,
                            AtenLinearResidual,

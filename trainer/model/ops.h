@@ -16,7 +16,7 @@
 
 namespace strun::model {
 
-// One AdamW step over flat fp32 tensors of equal size (model/optimizer.h has the formula). The
+// One AdamW step over flat fp32 tensors of equal size (optim/optimizer.h has the formula). The
 // gradient is first multiplied by grad_scale (a device fp32 scalar; undefined: 1) and is zero
 // afterwards; param_lowp (undefined: none) receives param in its own dtype.
 struct AdamWStepArgs {
@@ -31,6 +31,10 @@ struct LlamaOps {
   const char* name;
   // RmsNorm (llama.h) of x [..., hidden].
   at::Tensor (*rms_norm)(const at::Tensor& x, const at::Tensor& weight, double eps);
+  // {RmsNorm(x), x}: for an x that also feeds a residual add, which then reads the second output;
+  // the CUDA backward adds that branch's gradient to dx in its own pass.
+  std::vector<at::Tensor> (*rms_norm_fork)(const at::Tensor& x, const at::Tensor& weight,
+                                           double eps);
   // qkv [B, S, (nq + 2 nkv) head_dim] -> {q, k, v} as [B, S, heads, head_dim], q and k rotated
   // (ApplyRotaryInterleaved with the tables of RotaryTables).
   std::vector<at::Tensor> (*rotary_qkv)(const at::Tensor& qkv, int64_t nq, int64_t nkv,

@@ -6,17 +6,21 @@
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <utility>
 #include <vector>
 
-#include "model/flat_buffer.h"
 #include "model/llama.h"
 #include "model/ops.h"
-#include "model/optimizer.h"
+#include "optim/flat_buffer.h"
+#include "optim/optimizer.h"
 
 namespace strun::model {
 namespace {
+using optim::FlatLayout;
+using optim::Optimizer;
+using optim::OptimizerOptions;
 
 double RelErr(const at::Tensor& out, const at::Tensor& ref) {
   at::Tensor o = out.detach().to(at::kDouble), r = ref.detach().to(at::kDouble);
@@ -51,6 +55,32 @@ TEST(KernelsGpuTest, RmsNormForwardBackward) {
     EXPECT_LT(RelErr(xc.grad(), xr.grad()), 1e-2) << "hidden " << hidden;
     EXPECT_LT(RelErr(wc.grad(), wr.grad()), 1e-2) << "hidden " << hidden;
   }
+}
+
+// The fork's second output is x itself; its gradient (the residual branch's) is added to dx in the
+// backward kernel, in fp32 before the rounding to bf16, where ATen's autograd adds two bf16 tensors.
+TEST(KernelsGpuTest, RmsNormForkAddsTheResidualGradient) {
+  REQUIRE_CUDA_OPS();
+  at::manual_seed(7);
+  const int64_t hidden = 768;
+  at::Tensor x = at::randn({4, 300, hidden}, Bf16Cuda()).mul(3);
+  at::Tensor w = at::randn({hidden}, Bf16Cuda()).mul(0.2).add(1);
+  at::Tensor dy = at::randn({4, 300, hidden}, Bf16Cuda());
+  at::Tensor dr = at::randn({4, 300, hidden}, Bf16Cuda());
+  at::Tensor xr = Leaf(x), wr = Leaf(w), xc = Leaf(x), wc = Leaf(w);
+  std::vector<at::Tensor> ref = AtenOps().rms_norm_fork(xr, wr, 1e-5);
+  std::vector<at::Tensor> out = CudaOps()->rms_norm_fork(xc, wc, 1e-5);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_LT(RelErr(out[0], ref[0]), 2e-3);
+  EXPECT_TRUE(out[1].equal(x));
+  torch::autograd::backward({ref[0], ref[1]}, {dy, dr});
+  torch::autograd::backward({out[0], out[1]}, {dy, dr});
+  EXPECT_LT(RelErr(xc.grad(), xr.grad()), 1e-2);
+  EXPECT_LT(RelErr(wc.grad(), wr.grad()), 1e-2);
+  // Only one branch used: the other gradient is absent.
+  at::Tensor x1 = Leaf(x), w1 = Leaf(w);
+  CudaOps()->rms_norm_fork(x1, w1, 1e-5)[1].backward(dr);
+  EXPECT_TRUE(x1.grad().equal(dr));
 }
 
 TEST(KernelsGpuTest, RotaryQkvForwardBackward) {
