@@ -60,8 +60,9 @@ Json Handle(const Json& request) {
     return {{"ok", true}, {"value", *steps}};
   }
   if (op == "kill_step") {
-    Status st = slurm::KillJobStep(request.at("job").get<uint32_t>(), request.at("step").get<uint32_t>(),
-                            request.at("signal").get<int>());
+    Status st =
+        slurm::KillJobStep(request.at("job").get<uint32_t>(), request.at("step").get<uint32_t>(),
+                           request.at("signal").get<int>());
     if (!st) return ErrorReply(st.error());
     return {{"ok", true}};
   }

@@ -12,7 +12,8 @@ namespace strun::daemon {
 namespace {
 
 std::optional<long long> ToNumber(const std::string& s) {
-  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
   return std::stoll(s);
 }
 
@@ -40,7 +41,8 @@ Result<JobSetup> ReadJobSetup(const DaemonOptions& o, const EnvMap& env) {
         "script "
         "(sbatch), or under salloc");
   auto job_num = ToNumber(*job);
-  if (!job_num || *job_num > 0xffffffffLL) return MakeError("SLURM_JOB_ID=" + *job + ": expected a job number");
+  if (!job_num || *job_num > 0xffffffffLL)
+    return MakeError("SLURM_JOB_ID=" + *job + ": expected a job number");
   s.job_id = *job;
   s.job_id_num = uint32_t(*job_num);
   auto nodelist = Get(env, "SLURM_JOB_NODELIST");
@@ -65,7 +67,8 @@ Result<JobSetup> ReadJobSetup(const DaemonOptions& o, const EnvMap& env) {
   if (auto port = Get(env, "STRUN_COORD_PORT"); port && !port->empty()) {
     auto v = ToNumber(*port);
     if (!v || *v < 1 || *v > 65535)
-      return MakeError("STRUN_COORD_PORT=" + *port + ": expected a TCP port (1-65535) for the coordination service");
+      return MakeError("STRUN_COORD_PORT=" + *port +
+                       ": expected a TCP port (1-65535) for the coordination service");
     s.coord_port = int(*v);
   }
   auto srun = ParseSrunCommand(o.command);
@@ -83,8 +86,9 @@ Result<JobSetup> ReadJobSetup(const DaemonOptions& o, const EnvMap& env) {
   }
   if (s.nodes_needed > int(s.allocation.size()))
     return MakeError("--nodes " + std::to_string(s.nodes_needed) + ": the allocation has only " +
-                     std::to_string(s.allocation.size()) + " node" + (s.allocation.size() == 1 ? "" : "s") + " (" +
-                     *nodelist + "); allocate more (sbatch --nodes) or ask for fewer");
+                     std::to_string(s.allocation.size()) + " node" +
+                     (s.allocation.size() == 1 ? "" : "s") + " (" + *nodelist +
+                     "); allocate more (sbatch --nodes) or ask for fewer");
   return s;
 }
 
@@ -92,8 +96,9 @@ std::string LaunchRunKey(const std::string& job_id, int restart_count, int launc
   return "strund|" + job_id + "|" + std::to_string(restart_count) + "|" + std::to_string(launch);
 }
 
-EnvMap LaunchEnvironment(const EnvMap& base, const std::string& secret, const std::string& coord_host, int coord_port,
-                         const std::string& run_key, bool command_has_ntasks) {
+EnvMap LaunchEnvironment(const EnvMap& base, const std::string& secret,
+                         const std::string& coord_host, int coord_port, const std::string& run_key,
+                         bool command_has_ntasks) {
   EnvMap env = base;
   env["STRUN_JOB_SECRET"] = secret;
   env["STRUN_COORD_HOST"] = coord_host;
@@ -108,7 +113,8 @@ EnvMap LaunchEnvironment(const EnvMap& base, const std::string& secret, const st
 }
 
 WatchDecision DecideWatch(const WatchFacts& f) {
-  if (f.stop_signal) return {WatchDecision::kStop, std::string("strund received ") + strsignal(f.stop_signal)};
+  if (f.stop_signal)
+    return {WatchDecision::kStop, std::string("strund received ") + strsignal(f.stop_signal)};
   if (f.lost_agent_node)
     return {WatchDecision::kStop,
             "lost strun agent" + (f.lost_agent_node->empty() ? "" : " on " + *f.lost_agent_node)};
@@ -131,40 +137,46 @@ std::optional<LaunchVerdict> DecideLaunchEnd(const LaunchFacts& f) {
   if (have_outcome && code == 0 && !preempted && !f.agent_lost)
     return LaunchVerdict{LaunchEnd::kDone, f.outcome->reason, std::nullopt, false};
   if (preempted || f.preempt_requested)
-    return LaunchVerdict{LaunchEnd::kPreempted,
-                         preempted ? f.outcome->reason : "strund received a pre-emption or time-limit signal",
-                         std::nullopt, false};
+    return LaunchVerdict{
+        LaunchEnd::kPreempted,
+        preempted ? f.outcome->reason : "strund received a pre-emption or time-limit signal",
+        std::nullopt, false};
   std::optional<std::pair<std::string, std::string>> lost = f.agent_lost;
   if (!lost && have_outcome && !f.outcome->lost_agents.empty()) {
     const coord::LostAgent& a = f.outcome->lost_agents[0];
-    lost = std::make_pair(a.node, "the connection to strun agent " + std::to_string(a.agent) + " was lost");
+    lost = std::make_pair(a.node,
+                          "the connection to strun agent " + std::to_string(a.agent) + " was lost");
   }
   if (lost)
     return LaunchVerdict{LaunchEnd::kNodeFault,
                          lost->second + (lost->first.empty() ? "" : " (node " + lost->first + ")"),
                          Exclusion{lost->first, "lost_agent", lost->second}, false};
-  if (have_outcome) return LaunchVerdict{LaunchEnd::kFailed, f.outcome->reason, std::nullopt, false};
+  if (have_outcome)
+    return LaunchVerdict{LaunchEnd::kFailed, f.outcome->reason, std::nullopt, false};
   return std::nullopt;
 }
 
-LaunchVerdict DecideWithoutOutcome(const std::vector<std::pair<std::string, std::string>>& unhealthy, int joined,
-                                   int srun_status) {
+LaunchVerdict DecideWithoutOutcome(
+    const std::vector<std::pair<std::string, std::string>>& unhealthy, int joined,
+    int srun_status) {
   if (!unhealthy.empty())
     return {LaunchEnd::kNodeFault, unhealthy.front().second,
             Exclusion{unhealthy.front().first, "node_down", unhealthy.front().second}, true};
   if (joined == 0)
-    return {LaunchEnd::kError,
-            "srun ended (" + DescribeWaitStatus(srun_status) +
-                ") before any strun agent joined the coordination service; its output above says why",
-            std::nullopt, false};
+    return {
+        LaunchEnd::kError,
+        "srun ended (" + DescribeWaitStatus(srun_status) +
+            ") before any strun agent joined the coordination service; its output above says why",
+        std::nullopt, false};
   return {LaunchEnd::kNodeFault,
           "srun ended (" + DescribeWaitStatus(srun_status) +
               ") before the coordination service reported how the job went",
           std::nullopt, true};
 }
 
-JobVerdict DecideAfterLaunch(const LaunchVerdict& r, const std::optional<coord::Exit>& outcome, int launch_number,
-                             int stop_signal, int relaunches, int max_relaunches) {
+JobVerdict DecideAfterLaunch(const LaunchVerdict& r, const std::optional<coord::Exit>& outcome,
+                             int launch_number, int stop_signal, int relaunches,
+                             int max_relaunches) {
   switch (r.end) {
     case LaunchEnd::kDone:
       return {JobVerdict::kExit, 0, "done", "the job finished: " + r.reason};
@@ -173,17 +185,20 @@ JobVerdict DecideAfterLaunch(const LaunchVerdict& r, const std::optional<coord::
     case LaunchEnd::kStopped:
       return {JobVerdict::kExit, 128 + stop_signal, "stopped", r.reason};
     case LaunchEnd::kError:
-      return {JobVerdict::kExit, 1, "failed", "launch " + std::to_string(launch_number) + " failed: " + r.reason};
+      return {JobVerdict::kExit, 1, "failed",
+              "launch " + std::to_string(launch_number) + " failed: " + r.reason};
     case LaunchEnd::kFailed: {
       std::string message = "the job failed: " + r.reason;
       if (outcome && outcome->root_cause) {
         const launcher::WorkerFailure& f = *outcome->root_cause;
-        message += "\nstrund: root cause: " + launcher::DescribeFailure(f) +
-                   (f.kind.empty() ? "" : " [" + f.kind + (f.evidence.empty() ? "" : ": " + f.evidence) + "]") +
-                   "\nstrund: not relaunching: the strun agents restarted the workers in place "
-                   "as often as "
-                   "allowed (--max-restarts, --max-same-step-failures), and a new launch would "
-                   "fail the same way";
+        message +=
+            "\nstrund: root cause: " + launcher::DescribeFailure(f) +
+            (f.kind.empty() ? ""
+                            : " [" + f.kind + (f.evidence.empty() ? "" : ": " + f.evidence) + "]") +
+            "\nstrund: not relaunching: the strun agents restarted the workers in place "
+            "as often as "
+            "allowed (--max-restarts, --max-same-step-failures), and a new launch would "
+            "fail the same way";
       }
       return {JobVerdict::kExit, 1, "failed", message};
     }
@@ -197,17 +212,19 @@ JobVerdict DecideAfterLaunch(const LaunchVerdict& r, const std::optional<coord::
   return {JobVerdict::kExit, 1, "failed", r.reason};
 }
 
-RequeueDecision DecideRequeue(const std::string& reason, bool term_received, const Result<std::string>* job_state,
-                              int restart_count, int max_requeues) {
+RequeueDecision DecideRequeue(const std::string& reason, bool term_received,
+                              const Result<std::string>* job_state, int restart_count,
+                              int max_requeues) {
   if (term_received && job_state) {
     // scancel sends SIGTERM too: a cancelled job must stay cancelled.
     if (job_state->ok() && job_state->value() == "CANCELLED")
-      return {false, 128 + SIGTERM, "cancelled", "the job was cancelled (scancel): not requeueing it",
-              "the job was cancelled"};
+      return {false, 128 + SIGTERM, "cancelled",
+              "the job was cancelled (scancel): not requeueing it", "the job was cancelled"};
     if (!job_state->ok())
-      return {false, 75, "requeue_failed",
-              reason + "; not requeueing: SIGTERM may mean scancel, and " + job_state->error().message,
-              job_state->error().message};
+      return {
+          false, 75, "requeue_failed",
+          reason + "; not requeueing: SIGTERM may mean scancel, and " + job_state->error().message,
+          job_state->error().message};
   }
   if (restart_count >= max_requeues) {
     const std::string why = "SLURM_RESTART_COUNT=" + std::to_string(restart_count) +

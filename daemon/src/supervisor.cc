@@ -20,6 +20,7 @@
 #include <optional>
 #include <set>
 
+#include "strun/clock.h"
 #include "strun/daemon/accounting.h"
 #include "strun/daemon/event_log.h"
 #include "strun/daemon/node_selection.h"
@@ -27,7 +28,6 @@
 #include "strun/daemon/srun_command.h"
 #include "strun/daemon/supervision.h"
 #include "strun/daemon/tensorboard_events.h"
-#include "strun/clock.h"
 #include "strun/launcher/coord_service.h"
 #include "strun/launcher/process.h"
 #include "strun/slurm/hostlist.h"
@@ -58,8 +58,7 @@ struct LaunchResult {
 
 class Supervisor {
  public:
-  Supervisor(const DaemonOptions& options, EnvMap env)
-      : o_(options), env_(std::move(env)) {}
+  Supervisor(const DaemonOptions& options, EnvMap env) : o_(options), env_(std::move(env)) {}
   ~Supervisor();
   int Run();
 
@@ -474,8 +473,8 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
   if (!steps) std::fprintf(stderr, "strund: warning: %s\n", steps.error().message.c_str());
 
   const std::vector<std::string> argv = RewriteSrunCommand(srun_, nodes);
-  const EnvMap env =
-      LaunchEnvironment(env_, *secret, coord_host_, (*server)->port(), run_key, srun_.ntasks.has_value());
+  const EnvMap env = LaunchEnvironment(env_, *secret, coord_host_, (*server)->port(), run_key,
+                                       srun_.ntasks.has_value());
   auto spawned = launcher::SpawnProcessGroup(argv, env, "strund");
   if (!spawned) {
     result.reason = spawned.error().message;
@@ -562,7 +561,8 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
     verdict = DecideWithoutOutcome({bad.begin(), bad.end()}, joined_, srun_status_);
   }
   if (verdict->fault) accounting_.OnFault(Now());
-  if (verdict->exclude) Exclude(verdict->exclude->node, verdict->exclude->kind, verdict->exclude->evidence);
+  if (verdict->exclude)
+    Exclude(verdict->exclude->node, verdict->exclude->kind, verdict->exclude->evidence);
   result.end = verdict->end;
   result.reason = verdict->reason;
   return result;
@@ -602,8 +602,8 @@ int Supervisor::Requeue(const std::string& reason) {
   accounting_.OnFault(Now());
   std::optional<Result<std::string>> state;
   if (term_received_) state = broker_->JobState(job_id_num_);  // scancel sends SIGTERM too
-  const RequeueDecision d =
-      DecideRequeue(reason, term_received_, state ? &*state : nullptr, restart_count_, o_.max_requeues);
+  const RequeueDecision d = DecideRequeue(reason, term_received_, state ? &*state : nullptr,
+                                          restart_count_, o_.max_requeues);
   if (!d.request) {
     Log("requeue", {{"reason", reason}, {"requested", false}, {"error", d.error}}, true);
     return Finish(d.code, d.result, d.message);
@@ -643,8 +643,8 @@ int Supervisor::Run() {
     LaunchVerdict launch;
     launch.end = r.end;
     launch.reason = r.reason;
-    const JobVerdict v =
-        DecideAfterLaunch(launch, r.outcome, ctx_.launch, stop_signal_, relaunches_, o_.max_relaunches);
+    const JobVerdict v = DecideAfterLaunch(launch, r.outcome, ctx_.launch, stop_signal_,
+                                           relaunches_, o_.max_relaunches);
     if (v.action == JobVerdict::kExit) return Finish(v.code, v.result, v.message);
     if (v.action == JobVerdict::kRequeue) return Requeue(v.message);
     last_fault_ = r.reason;

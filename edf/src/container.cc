@@ -19,8 +19,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "rootfs.h"
 #include "process.h"
+#include "rootfs.h"
 
 namespace strun::edf {
 namespace {
@@ -113,8 +113,8 @@ Result<std::vector<std::string>> RunEntrypoint(const RuntimeOptions& opts,
   std::signal(SIGPIPE, SIG_IGN);
   // In slurmstepd the creator may have dropped its effective ids for now; the keeper needs root.
   if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0) {
-    internal::WriteAll(report_fd,
-             nlohmann::json{{"error", "the container runtime needs root privileges"}}.dump());
+    internal::WriteAll(
+        report_fd, nlohmann::json{{"error", "the container runtime needs root privileges"}}.dump());
     ::_exit(1);
   }
   std::vector<pid_t> fuse_pids;
@@ -188,7 +188,8 @@ Result<std::unique_ptr<Container>> Container::Create(const Edf& edf, const Runti
   c->creator_ = ::getpid();
   c->user_ = opts.user;
   c->edf_env_ = edf.env;
-  EnvMap host = ProcessEnvironment();  // the creator's environment, which the entrypoint starts from
+  EnvMap host =
+      ProcessEnvironment();  // the creator's environment, which the entrypoint starts from
   int report[2], control[2];
   if (::pipe2(report, O_CLOEXEC) != 0)
     return MakeError(fmt::format("pipe: {}", std::strerror(errno)));

@@ -9,7 +9,6 @@
 #include "strun/edf/edf.h"
 #include "strun/edf/expand.h"
 
-
 namespace strun::edf {
 namespace {
 

@@ -37,7 +37,9 @@ void Say(const std::string& text) {
   (void)!write(2, line.data(), line.size());
 }
 
-bool IsTerminationSignal(int sig) { return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT; }
+bool IsTerminationSignal(int sig) {
+  return sig == SIGTERM || sig == SIGINT || sig == SIGHUP || sig == SIGQUIT;
+}
 
 Status MakeDirs(const std::string& path) {
   std::string cur;
@@ -56,8 +58,8 @@ Result<std::string> MakeTempDir(const std::string& parent, const std::string& pr
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (!mkdtemp(buf.data()))
-    return MakeError("strun: cannot create a log directory under " + parent + ": " + std::strerror(errno) +
-                     " (set --log-dir or TMPDIR)");
+    return MakeError("strun: cannot create a log directory under " + parent + ": " +
+                     std::strerror(errno) + " (set --log-dir or TMPDIR)");
   return std::string(buf.data());
 }
 
@@ -139,7 +141,8 @@ struct Worker {
 
 class Agent {
  public:
-  Agent(const LaunchOptions& o, const LaunchPlan& p, const EnvMap& env, const WorkerWrapper* wrapper)
+  Agent(const LaunchOptions& o, const LaunchPlan& p, const EnvMap& env,
+        const WorkerWrapper* wrapper)
       : o_(o), p_(p), env_(env), wrapper_(wrapper) {}
   int Run();
 
@@ -156,7 +159,8 @@ class Agent {
   void MaybeStopped();
   void DrainOutput(Worker& w, bool to_eof);
   void CloseOutput(Worker& w);
-  WorkerFailure FailureOf(const Worker& w, double seen_at, int exitcode, const std::string& message = "");
+  WorkerFailure FailureOf(const Worker& w, double seen_at, int exitcode,
+                          const std::string& message = "");
   void HandleSignal(int sig);
   void ReadProgress(Worker& w);
   void OnProgress(Worker& w, const ProgressReport& r);
@@ -183,9 +187,9 @@ class Agent {
   std::set<pid_t> groups_;  // worker process groups of this attempt (killed when it ends)
   Phase phase_ = Phase::kIdle;
   int attempt_ = -1;
-  bool reported_ = false;       // failed/succeeded sent for this attempt
-  bool stop_acked_ = true;      // stopped sent for this attempt
-  bool stop_requested_ = false; // the group asked for a stop of this attempt
+  bool reported_ = false;        // failed/succeeded sent for this attempt
+  bool stop_acked_ = true;       // stopped sent for this attempt
+  bool stop_requested_ = false;  // the group asked for a stop of this attempt
   double kill_deadline_ = 0;
   bool killed_ = false;
   bool failure_grace_ = false;
@@ -193,7 +197,7 @@ class Agent {
   std::optional<coord::Exit> pending_exit_;
   std::optional<coord::Start> pending_start_;  // a start that waits for its back-off delay
   double start_at_ = 0;
-  long long sent_step_ = -1;        // highest step reported to the group
+  long long sent_step_ = -1;  // highest step reported to the group
   bool attempt_progress_sent_ = false;
   int abort_signal_ = 0;
   std::string run_dir_;
@@ -205,7 +209,8 @@ class Agent {
 Status Agent::Setup() {
   redirects_ = *ParseStdSpec(o_.redirects, "--redirects");
   tee_ = *ParseStdSpec(o_.tee, "--tee");
-  if (auto it = env_.find("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"); it != env_.end()) prefix_template_ = it->second;
+  if (auto it = env_.find("TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE"); it != env_.end())
+    prefix_template_ = it->second;
   verbose_ = env_.count("STRUN_VERBOSE") && env_["STRUN_VERBOSE"] != "0";
 
   // Signals: SIGCHLD and the handled ones arrive through a signalfd; workers get a clean mask.
@@ -213,7 +218,8 @@ Status Agent::Setup() {
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
   for (int s : o_.signals) sigaddset(&set, s);
-  // Slurm's warning signals (--signal=[B:]USR1@N) are forwarded to the workers, never fatal to strun.
+  // Slurm's warning signals (--signal=[B:]USR1@N) are forwarded to the workers, never fatal to
+  // strun.
   sigaddset(&set, SIGUSR1);
   sigaddset(&set, SIGUSR2);
   if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return MakeError("strun: sigprocmask failed");
@@ -226,7 +232,8 @@ Status Agent::Setup() {
   std::string no_cgroup;
   if (auto s = Guardian::Start(own_cgroup, &no_cgroup); !s) return s;
   if (verbose_ && own_cgroup && !Guardian::HasCgroup())
-    Say("no cgroup of its own (" + no_cgroup + "): after kill -9 strun, a worker's descendant that left its "
+    Say("no cgroup of its own (" + no_cgroup +
+        "): after kill -9 strun, a worker's descendant that left its "
         "process group (setsid) can survive");
 
   // Log directory: <log_dir>/<run_id>_XXXXXX, as torchrun.
@@ -258,8 +265,11 @@ Status Agent::Setup() {
   // strund hosts the service for the whole job (coordination.h): connect there, host nothing.
   std::string external_host;
   if (auto it = env_.find("STRUN_COORD_HOST"); it != env_.end()) external_host = it->second;
-  if (!external_host.empty() && (!env_.count("STRUN_COORD_PORT") || env_["STRUN_COORD_PORT"].empty()))
-    return MakeError("strun: STRUN_COORD_HOST is set but STRUN_COORD_PORT is not; both name the service strund hosts");
+  if (!external_host.empty() &&
+      (!env_.count("STRUN_COORD_PORT") || env_["STRUN_COORD_PORT"].empty()))
+    return MakeError(
+        "strun: STRUN_COORD_HOST is set but STRUN_COORD_PORT is not; both name the service strund "
+        "hosts");
   if (p_.num_agents == 1 && external_host.empty()) {
     link_ = std::make_unique<LocalLink>(policy, p_.master_addr, pick_port);
     return {};
@@ -269,8 +279,8 @@ Status Agent::Setup() {
   auto ports = CandidatePorts(*key, env_, p_);
   std::string host = external_host.empty() ? p_.master_addr : external_host;
   if (p_.agent_index == 0 && external_host.empty()) {
-    auto server = CoordinationServer::Start(*key, ports, p_.num_agents, policy, p_.master_addr, pick_port,
-                                            p_.join_timeout_s);
+    auto server = CoordinationServer::Start(*key, ports, p_.num_agents, policy, p_.master_addr,
+                                            pick_port, p_.join_timeout_s);
     if (!server) return server.error();
     server_ = std::move(*server);
     ports = {server_->port()};
@@ -282,7 +292,8 @@ Status Agent::Setup() {
   return {};
 }
 
-WorkerFailure Agent::FailureOf(const Worker& w, double seen_at, int exitcode, const std::string& message) {
+WorkerFailure Agent::FailureOf(const Worker& w, double seen_at, int exitcode,
+                               const std::string& message) {
   WorkerFailure f;
   f.rank = w.rank;
   f.local_rank = w.local_rank;
@@ -347,7 +358,8 @@ void Agent::StartAttempt(const coord::Start& m) {
     auto make_relay = [&](int bit, const char* file, int console) {
       int fd = -1;
       int r = redirects_.For(w.local_rank), t = tee_.For(w.local_rank);
-      if ((r | t) & bit) fd = open((dir + "/" + file).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if ((r | t) & bit)
+        fd = open((dir + "/" + file).c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
       bool to_console = shown && (!(r & bit) || (t & bit));
       return std::make_unique<OutputRelay>(prefix, to_console ? console : -1, fd);
     };
@@ -363,7 +375,8 @@ void Agent::StartAttempt(const coord::Start& m) {
       env->erase("STRUN_PROGRESS_FD");
     }
     if (wrapper_ && wrapper_->environment) *env = wrapper_->environment(*env);
-    auto spawned = SpawnWorker(argv, *env, wrapper_ ? wrapper_->enter : std::function<Status()>(), sp[1]);
+    auto spawned =
+        SpawnWorker(argv, *env, wrapper_ ? wrapper_->enter : std::function<Status()>(), sp[1]);
     if (sp[1] >= 0) close(sp[1]);
     if (!spawned) {
       spawn_failures.push_back(FailureOf(w, WallSeconds(), 127, spawned.error().message));
@@ -461,7 +474,8 @@ void Agent::OnProgress(Worker& w, const ProgressReport& r) {
   if (r.step >= 0) w.step = r.step;
   if (r.phase == ProgressPhase::kPreempted) w.preempted = true;
   // The group hears of new steps (and the first of each attempt, for time-lost accounting).
-  const bool step_report = r.step >= 0 && (r.phase == ProgressPhase::kTraining || r.phase == ProgressPhase::kPreempted);
+  const bool step_report =
+      r.step >= 0 && (r.phase == ProgressPhase::kTraining || r.phase == ProgressPhase::kPreempted);
   if (step_report && (r.step > sent_step_ || !attempt_progress_sent_ || w.preempted)) {
     sent_step_ = std::max(sent_step_, r.step);
     attempt_progress_sent_ = true;
@@ -491,15 +505,22 @@ char ProcessState(pid_t pid) {
   std::fclose(f);
   std::string st(buf, n);
   auto close_paren = st.rfind(')');
-  return close_paren != std::string::npos && close_paren + 2 < st.size() ? st[close_paren + 2] : '?';
+  return close_paren != std::string::npos && close_paren + 2 < st.size() ? st[close_paren + 2]
+                                                                         : '?';
 }
 const char* StateName(char s) {
   switch (s) {
-    case 'T': case 't': return "stopped";
-    case 'D': return "in uninterruptible I/O";
-    case 'S': return "sleeping";
-    case 'R': return "running";
-    default: return "unknown";
+    case 'T':
+    case 't':
+      return "stopped";
+    case 'D':
+      return "in uninterruptible I/O";
+    case 'S':
+      return "sleeping";
+    case 'R':
+      return "running";
+    default:
+      return "unknown";
   }
 }
 }  // namespace
@@ -519,9 +540,11 @@ void Agent::CheckHangs() {
     const bool stuck = state == 'T' || state == 't' || state == 'D';
     if (!stuck && now < deadline + 0.5 * timeout) continue;
     char buf[256];
-    std::snprintf(buf, sizeof buf, "no progress report for %.1f s (phase %s, last step %lld, timeout %.1f s); process %s",
-                  now - w.last_report, std::string(ProgressPhaseName(w.phase)).c_str(), w.step, timeout,
-                  StateName(state));
+    std::snprintf(
+        buf, sizeof buf,
+        "no progress report for %.1f s (phase %s, last step %lld, timeout %.1f s); process %s",
+        now - w.last_report, std::string(ProgressPhaseName(w.phase)).c_str(), w.step, timeout,
+        StateName(state));
     w.hang_evidence = buf;
     Say("rank " + std::to_string(w.rank) + " is hung: " + w.hang_evidence + "; killing it");
     SignalGroup(w.pid, SIGKILL);
@@ -548,7 +571,8 @@ void Agent::OnWorkerExit(Worker& w, int status) {
   const double seen_at = WallSeconds();
   DrainOutput(w, false);
   if (w.progress_fd >= 0) ReadProgress(w);  // a last report (preempted) may still be queued
-  if (verbose_) Say("rank " + std::to_string(w.rank) + " exited: status " + std::to_string(ExitCodeOf(status)));
+  if (verbose_)
+    Say("rank " + std::to_string(w.rank) + " exited: status " + std::to_string(ExitCodeOf(status)));
   if (phase_ != Phase::kRunning) return;
   const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
   if (!ok) {
@@ -622,7 +646,8 @@ void Agent::HandleMessage(const coord::ServiceMessage& message) {
       if (p_.agent_index == 0 || p_.num_agents == 1) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "%.1f", delay);
-        Say(std::string("restarting the worker group in ") + buf + " s (back-off: no progress since the last failure)");
+        Say(std::string("restarting the worker group in ") + buf +
+            " s (back-off: no progress since the last failure)");
       }
       return;
     }
@@ -631,9 +656,12 @@ void Agent::HandleMessage(const coord::ServiceMessage& message) {
     if (stop->attempt != attempt_) return;
     pending_start_.reset();
     stop_requested_ = true;
-    if (p_.agent_index == 0 || p_.num_agents == 1) Say("stopping the worker group: " + stop->reason);
-    if (phase_ == Phase::kRunning) BeginStop(SIGTERM, true);
-    else MaybeStopped();
+    if (p_.agent_index == 0 || p_.num_agents == 1)
+      Say("stopping the worker group: " + stop->reason);
+    if (phase_ == Phase::kRunning)
+      BeginStop(SIGTERM, true);
+    else
+      MaybeStopped();
   } else if (const auto* exit = std::get_if<coord::Exit>(&message)) {
     pending_start_.reset();
     pending_exit_ = *exit;
@@ -657,7 +685,8 @@ void Agent::HandleSignal(int sig) {
       phase_ = Phase::kStopping;
       kill_deadline_ = MonoSeconds() + o_.shutdown_timeout;
     }
-    link_->Send(coord::Aborted{128 + sig, "strun on " + p_.node_name + " received " + SignalName(sig)});
+    link_->Send(
+        coord::Aborted{128 + sig, "strun on " + p_.node_name + " received " + SignalName(sig)});
     return;
   }
   for (auto& w : workers_)
@@ -674,8 +703,9 @@ int Agent::Finish(int code, const std::string& reason, const std::optional<Worke
       for (const auto& x : failures)
         if (x.rank != r.rank || x.timestamp != r.timestamp) others.push_back(x);
       if (show_summary) {
-        std::string s = FormatFailureSummary(o_.training_script + " FAILED (strun exit code " + std::to_string(code) + ")",
-                                             r, others);
+        std::string s = FormatFailureSummary(
+            o_.training_script + " FAILED (strun exit code " + std::to_string(code) + ")", r,
+            others);
         (void)!write(2, s.data(), s.size());
         if (reason != DescribeFailure(r)) Say(reason);  // why it was not restarted
       } else {
@@ -697,8 +727,9 @@ int Agent::Run() {
     return 1;
   }
   if (verbose_)
-    Say(std::string("mode: ") + LaunchModeName(p_.mode) + ", agent " + std::to_string(p_.agent_index) + " of " +
-        std::to_string(p_.num_agents) + ", logs in " + run_dir_);
+    Say(std::string("mode: ") + LaunchModeName(p_.mode) + ", agent " +
+        std::to_string(p_.agent_index) + " of " + std::to_string(p_.num_agents) + ", logs in " +
+        run_dir_);
   link_->Send(coord::Ready{0, p_.node_name});
   bool link_broken = false;
   std::string link_why;
@@ -769,7 +800,9 @@ int Agent::Run() {
       for (auto& w : workers_)
         if (w.running) {
           if (failure_grace_) {
-            if (verbose_) Say("rank " + std::to_string(w.rank) + " still runs 1 s after SIGTERM; sending SIGKILL");
+            if (verbose_)
+              Say("rank " + std::to_string(w.rank) +
+                  " still runs 1 s after SIGTERM; sending SIGKILL");
           } else {
             Say("rank " + std::to_string(w.rank) + " did not stop within --shutdown-timeout=" +
                 std::to_string(o_.shutdown_timeout) + " s; sending SIGKILL");
@@ -797,7 +830,8 @@ int Agent::Run() {
     }
     for (size_t i = 0; i < progress.size(); ++i) {
       const pollfd& pf = pfds[2 + outs.size() + i];
-      if ((pf.revents & (POLLIN | POLLHUP | POLLERR)) && progress[i]->progress_fd >= 0) ReadProgress(*progress[i]);
+      if ((pf.revents & (POLLIN | POLLHUP | POLLERR)) && progress[i]->progress_fd >= 0)
+        ReadProgress(*progress[i]);
     }
     if (pfds[0].revents & POLLIN) {
       signalfd_siginfo si;
@@ -805,8 +839,10 @@ int Agent::Run() {
       while (read(sigfd_, &si, sizeof si) == ssize_t(sizeof si)) sigs.push_back(int(si.ssi_signo));
       bool child = false;
       for (int s : sigs) {
-        if (s == SIGCHLD) child = true;
-        else HandleSignal(s);
+        if (s == SIGCHLD)
+          child = true;
+        else
+          HandleSignal(s);
       }
       if (child) {
         int status;
@@ -830,8 +866,8 @@ int Agent::Run() {
 
 }  // namespace
 
-int RunAgent(const LaunchOptions& options, const LaunchPlan& plan, const std::map<std::string, std::string>& env,
-             const WorkerWrapper* wrapper) {
+int RunAgent(const LaunchOptions& options, const LaunchPlan& plan,
+             const std::map<std::string, std::string>& env, const WorkerWrapper* wrapper) {
   Agent agent(options, plan, env, wrapper);
   const int code = agent.Run();
   Guardian::Finish();  // no descendant outlives strun (process.h)

@@ -310,7 +310,9 @@ bool LooksLikeNegativeNumber(const std::string& s) {
   return s.size() > 1 && s[0] == '-' && ToFloat(s).has_value();
 }
 
-bool IsOptionLike(const std::string& s) { return s.size() > 1 && s[0] == '-' && !LooksLikeNegativeNumber(s); }
+bool IsOptionLike(const std::string& s) {
+  return s.size() > 1 && s[0] == '-' && !LooksLikeNegativeNumber(s);
+}
 
 Status Finish(LaunchOptions& o, const std::map<std::string, std::string>& env) {
   // --nnodes MIN:MAX
@@ -325,23 +327,28 @@ Status Finish(LaunchOptions& o, const std::map<std::string, std::string>& env) {
     } else {
       return MakeError("--nnodes=" + o.nnodes + " is not in \"MIN:MAX\" format");
     }
-    if (!lo || !hi) return MakeError("--nnodes=" + o.nnodes + ": expected N or MIN:MAX with integers");
+    if (!lo || !hi)
+      return MakeError("--nnodes=" + o.nnodes + ": expected N or MIN:MAX with integers");
     if (!(0 < *lo && *lo <= *hi) || *hi > 1000000)
       return MakeError("--nnodes=" + o.nnodes + ": needs 0 < MIN <= MAX");
     o.min_nodes = int(*lo);
     o.max_nodes = int(*hi);
   }
-  if (o.max_restarts < 0) return MakeError("--max-restarts=" + std::to_string(o.max_restarts) + ": must be >= 0");
+  if (o.max_restarts < 0)
+    return MakeError("--max-restarts=" + std::to_string(o.max_restarts) + ": must be >= 0");
   if (o.monitor_interval <= 0) return MakeError("--monitor-interval must be > 0");
-  if (o.node_rank < 0) return MakeError("--node-rank=" + std::to_string(o.node_rank) + ": must be >= 0");
+  if (o.node_rank < 0)
+    return MakeError("--node-rank=" + std::to_string(o.node_rank) + ": must be >= 0");
   if (o.master_port && (*o.master_port < 0 || *o.master_port > 65535))
-    return MakeError("--master-port=" + std::to_string(*o.master_port) + ": not a TCP port (0-65535)");
+    return MakeError("--master-port=" + std::to_string(*o.master_port) +
+                     ": not a TCP port (0-65535)");
   if (!o.Explicit("shutdown_timeout")) {
     auto it = env.find("TORCH_ELASTIC_SHUTDOWN_TIMEOUT");
     if (it != env.end()) {
       auto v = ToInt(it->second);
       if (!v || *v < 0)
-        return MakeError("TORCH_ELASTIC_SHUTDOWN_TIMEOUT=" + it->second + ": expected a number of seconds");
+        return MakeError("TORCH_ELASTIC_SHUTDOWN_TIMEOUT=" + it->second +
+                         ": expected a number of seconds");
       o.shutdown_timeout = int(*v);
     }
   }
@@ -352,8 +359,10 @@ Status Finish(LaunchOptions& o, const std::map<std::string, std::string>& env) {
     for (const auto& item : CommaList(o.local_ranks_filter)) {
       auto v = ToInt(item);
       if (!v || *v < 0)
-        return MakeError("--local_ranks_filter must be a comma-separated list of integers e.g. --local_ranks_filter=0,1,2 (got '" +
-                         o.local_ranks_filter + "')");
+        return MakeError(
+            "--local_ranks_filter must be a comma-separated list of integers e.g. "
+            "--local_ranks_filter=0,1,2 (got '" +
+            o.local_ranks_filter + "')");
       o.local_ranks.insert(int(*v));
     }
   }
@@ -371,18 +380,25 @@ Status Finish(LaunchOptions& o, const std::map<std::string, std::string>& env) {
     }
   }
   if (o.no_python && o.module && !o.run_path)
-    return MakeError("Don't use both the '--no-python' flag and the '--module' flag at the same time.");
+    return MakeError(
+        "Don't use both the '--no-python' flag and the '--module' flag at the same time.");
   if (o.logs_specs)
     return MakeError("--logs-specs=" + *o.logs_specs +
-                     ": strun has only the default log layout (the option names a Python entry point); drop the flag");
+                     ": strun has only the default log layout (the option names a Python entry "
+                     "point); drop the flag");
   if (!o.environment) {
-    if (auto it = env.find("STRUN_ENVIRONMENT"); it != env.end() && !it->second.empty()) o.environment = it->second;
+    if (auto it = env.find("STRUN_ENVIRONMENT"); it != env.end() && !it->second.empty())
+      o.environment = it->second;
   }
   if (o.numa_binding)
-    o.warnings.push_back("--numa-binding=" + *o.numa_binding + " is not implemented by strun; workers are not bound to NUMA nodes");
+    o.warnings.push_back("--numa-binding=" + *o.numa_binding +
+                         " is not implemented by strun; workers are not bound to NUMA nodes");
   if (!o.duplicate_stdout_filters.empty() || !o.duplicate_stderr_filters.empty())
-    o.warnings.push_back("--duplicate-stdout-filters/--duplicate-stderr-filters are not implemented by strun; no lines are duplicated");
-  if (o.training_script.empty() && !o.help) return MakeError("the following arguments are required: training_script");
+    o.warnings.push_back(
+        "--duplicate-stdout-filters/--duplicate-stderr-filters are not implemented by strun; no "
+        "lines are duplicated");
+  if (o.training_script.empty() && !o.help)
+    return MakeError("the following arguments are required: training_script");
   return {};
 }
 
@@ -403,23 +419,25 @@ Result<StdSpec> ParseStdSpec(const std::string& value, const std::string& flag) 
   } else if (std::regex_match(value, kMapping)) {
     for (size_t i = 0; i < value.size(); i += 4) spec.per_rank[value[i] - '0'] = value[i + 2] - '0';
   } else {
-    return MakeError(flag + "=" + value +
-                     " does not match <^[0123]$> or <^(\\d:[0123],)*(\\d:[0123])$> (e.g. 3, or 0:1,1:2)");
+    return MakeError(
+        flag + "=" + value +
+        " does not match <^[0123]$> or <^(\\d:[0123],)*(\\d:[0123])$> (e.g. 3, or 0:1,1:2)");
   }
   return spec;
 }
 
 Result<std::vector<int>> ParseSignalList(const std::string& list, const std::string& what) {
   static const std::map<std::string, int> kNames = {
-      {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGTERM", SIGTERM},
-      {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGALRM", SIGALRM}, {"SIGCONT", SIGCONT},
-      {"SIGXCPU", SIGXCPU}, {"SIGPWR", SIGPWR},   {"SIGWINCH", SIGWINCH}, {"SIGURG", SIGURG},
-      {"SIGVTALRM", SIGVTALRM}, {"SIGPROF", SIGPROF}, {"SIGXFSZ", SIGXFSZ}, {"SIGTSTP", SIGTSTP},
-      {"SIGTTIN", SIGTTIN}, {"SIGTTOU", SIGTTOU}, {"SIGPIPE", SIGPIPE}, {"SIGABRT", SIGABRT},
-      {"SIGKILL", SIGKILL}, {"SIGSTOP", SIGSTOP}, {"SIGCHLD", SIGCHLD}};
+      {"SIGHUP", SIGHUP},       {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT},   {"SIGTERM", SIGTERM},
+      {"SIGUSR1", SIGUSR1},     {"SIGUSR2", SIGUSR2}, {"SIGALRM", SIGALRM},   {"SIGCONT", SIGCONT},
+      {"SIGXCPU", SIGXCPU},     {"SIGPWR", SIGPWR},   {"SIGWINCH", SIGWINCH}, {"SIGURG", SIGURG},
+      {"SIGVTALRM", SIGVTALRM}, {"SIGPROF", SIGPROF}, {"SIGXFSZ", SIGXFSZ},   {"SIGTSTP", SIGTSTP},
+      {"SIGTTIN", SIGTTIN},     {"SIGTTOU", SIGTTOU}, {"SIGPIPE", SIGPIPE},   {"SIGABRT", SIGABRT},
+      {"SIGKILL", SIGKILL},     {"SIGSTOP", SIGSTOP}, {"SIGCHLD", SIGCHLD}};
   std::vector<int> out;
   for (auto item : CommaList(list)) {
-    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) item.erase(0, 1);
+    while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front())))
+      item.erase(0, 1);
     while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) item.pop_back();
     if (item.empty()) continue;
     std::string up;
@@ -431,7 +449,8 @@ Result<std::vector<int>> ParseSignalList(const std::string& list, const std::str
     } else if (auto v = ToInt(item); v && *v > 0 && *v < NSIG) {
       sig = int(*v);
     } else {
-      return MakeError(what + ": unknown signal '" + item + "' (use names such as SIGTERM,SIGUSR1)");
+      return MakeError(what + ": unknown signal '" + item +
+                       "' (use names such as SIGTERM,SIGUSR1)");
     }
     if (sig == SIGKILL || sig == SIGSTOP || sig == SIGCHLD)
       return MakeError(what + ": " + item + " cannot be handled or forwarded");
@@ -472,7 +491,8 @@ Result<LaunchOptions> ParseCommandLine(const std::vector<std::string>& args,
   for (; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--") {
-      if (i + 1 >= args.size()) return MakeError("the following arguments are required: training_script");
+      if (i + 1 >= args.size())
+        return MakeError("the following arguments are required: training_script");
       o.training_script = args[i + 1];
       o.training_script_args.assign(args.begin() + long(i) + 2, args.end());
       break;
@@ -512,7 +532,8 @@ Result<LaunchOptions> ParseCommandLine(const std::vector<std::string>& args,
       rest.erase(0, 1);
       if (!opt->TakesValue()) {
         if (!rest.empty() && rest[0] == '=')
-          return MakeError("argument " + shown + ": ignored explicit argument " + Quote(rest.substr(1)));
+          return MakeError("argument " + shown + ": ignored explicit argument " +
+                           Quote(rest.substr(1)));
         o.*opt->on = true;
         o.explicit_options.insert(opt->dest);
         continue;

@@ -19,20 +19,24 @@
 
 namespace strun::launcher {
 
-std::string FrameMac(const std::string& key, char direction, uint64_t seq, std::string_view payload) {
+std::string FrameMac(const std::string& key, char direction, uint64_t seq,
+                     std::string_view payload) {
   std::string m(1, direction);
   for (int i = 7; i >= 0; --i) m.push_back(char(seq >> (8 * i)));
   m.append(payload);
   return DigestBytes(HmacSha256(key, m));
 }
 
-std::string HelloMac(const std::string& key, const std::string& nonce_s, const std::string& nonce_c, uint32_t agent) {
+std::string HelloMac(const std::string& key, const std::string& nonce_s, const std::string& nonce_c,
+                     uint32_t agent) {
   return DigestBytes(HmacSha256(key, "hello|" + nonce_s + nonce_c + std::to_string(agent)));
 }
-std::string WelcomeMac(const std::string& key, const std::string& nonce_s, const std::string& nonce_c, uint32_t agent) {
+std::string WelcomeMac(const std::string& key, const std::string& nonce_s,
+                       const std::string& nonce_c, uint32_t agent) {
   return DigestBytes(HmacSha256(key, "welcome|" + nonce_c + nonce_s + std::to_string(agent)));
 }
-std::string SessionKey(const std::string& key, const std::string& nonce_s, const std::string& nonce_c) {
+std::string SessionKey(const std::string& key, const std::string& nonce_s,
+                       const std::string& nonce_c) {
   return DigestBytes(HmacSha256(key, "session|" + nonce_s + nonce_c));
 }
 
@@ -195,8 +199,10 @@ int ConnectTcp(const std::string& host, int port, double timeout_s, std::string*
 
 }  // namespace
 
-Result<std::unique_ptr<Channel>> ConnectToCoordinator(const std::string& host, const std::vector<int>& ports,
-                                                      const std::string& key, int agent_index, double timeout_s) {
+Result<std::unique_ptr<Channel>> ConnectToCoordinator(const std::string& host,
+                                                      const std::vector<int>& ports,
+                                                      const std::string& key, int agent_index,
+                                                      double timeout_s) {
   const double deadline = MonoSeconds() + timeout_s;
   std::string last_why = "no answer";
   bool rejected = false;
@@ -241,15 +247,20 @@ Result<std::unique_ptr<Channel>> ConnectToCoordinator(const std::string& host, c
     backoff_ms = std::min(backoff_ms * 2, 200);
   }
   std::string port_list;
-  for (size_t i = 0; i < ports.size() && i < 4; ++i) port_list += (i ? "," : "") + std::to_string(ports[i]);
+  for (size_t i = 0; i < ports.size() && i < 4; ++i)
+    port_list += (i ? "," : "") + std::to_string(ports[i]);
   if (ports.size() > 4) port_list += ",...";
-  std::string msg = "strun: could not join the job's coordination service on " + host + " (ports " + port_list +
-                    ") within " + std::to_string(int(timeout_s)) + " s: " + last_why + ".";
+  std::string msg = "strun: could not join the job's coordination service on " + host + " (ports " +
+                    port_list + ") within " + std::to_string(int(timeout_s)) + " s: " + last_why +
+                    ".";
   if (rejected)
-    msg += " A service answered but did not accept this agent: every node must have the same secret "
-           "(STRUN_JOB_SECRET, or the same ~/.strun/secret / STRUN_SECRET_FILE).";
+    msg +=
+        " A service answered but did not accept this agent: every node must have the same secret "
+        "(STRUN_JOB_SECRET, or the same ~/.strun/secret / STRUN_SECRET_FILE).";
   else
-    msg += " Is strun running on the first node (agent 0)? Raise the limit with --rdzv-conf join_timeout=SECONDS.";
+    msg +=
+        " Is strun running on the first node (agent 0)? Raise the limit with --rdzv-conf "
+        "join_timeout=SECONDS.";
   return MakeError(msg);
 }
 

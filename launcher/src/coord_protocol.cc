@@ -22,7 +22,8 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // The key types WorkerFailure::FromJson reads: nlohmann's value() throws on a mismatch and
 // converts an out-of-range float to int with undefined behaviour (found by tests/fuzz).
-bool FieldsHave(const Json& m, std::initializer_list<const char*> keys, bool (Json::*is_type)() const) {
+bool FieldsHave(const Json& m, std::initializer_list<const char*> keys,
+                bool (Json::*is_type)() const) {
   for (const char* key : keys) {
     auto it = m.find(key);
     if (it != m.end() && !((*it).*is_type)()) return false;
@@ -32,7 +33,8 @@ bool FieldsHave(const Json& m, std::initializer_list<const char*> keys, bool (Js
 
 Result<WorkerFailure> ParseFailure(const Json& f, const std::string& where) {
   if (!f.is_object() ||
-      !FieldsHave(f, {"node", "error_file", "error_data", "message", "kind", "evidence"}, &Json::is_string) ||
+      !FieldsHave(f, {"node", "error_file", "error_data", "message", "kind", "evidence"},
+                  &Json::is_string) ||
       !FieldsHave(f, {"rank", "local_rank", "pid", "exitcode", "step"}, &Json::is_number_integer) ||
       !FieldsHave(f, {"timestamp"}, &Json::is_number))
     return MakeError(where + ": not a worker failure");
@@ -48,7 +50,8 @@ class Reader {
     if (const Json* v = Find(key, &Json::is_number_integer, "an integer")) out = v->get<int>();
   }
   void Get(const char* key, long long& out) {
-    if (const Json* v = Find(key, &Json::is_number_integer, "an integer")) out = v->get<long long>();
+    if (const Json* v = Find(key, &Json::is_number_integer, "an integer"))
+      out = v->get<long long>();
   }
   void Get(const char* key, double& out) {
     if (const Json* v = Find(key, &Json::is_number, "a number")) out = v->get<double>();
@@ -176,47 +179,60 @@ std::vector<WorkerFailure> AgentFailures(const Json& m) {
 }  // namespace
 
 const char* TypeName(const AgentMessage& m) {
-  return std::visit(Overloaded{[](const Ready&) { return "ready"; }, [](const Progress&) { return "progress"; },
-                               [](const Failed&) { return "failed"; }, [](const Stopped&) { return "stopped"; },
-                               [](const Succeeded&) { return "succeeded"; }, [](const Aborted&) { return "aborted"; },
-                               [](const UnknownMessage&) { return "unknown"; }},
-                    m);
+  return std::visit(
+      Overloaded{[](const Ready&) { return "ready"; }, [](const Progress&) { return "progress"; },
+                 [](const Failed&) { return "failed"; }, [](const Stopped&) { return "stopped"; },
+                 [](const Succeeded&) { return "succeeded"; },
+                 [](const Aborted&) { return "aborted"; },
+                 [](const UnknownMessage&) { return "unknown"; }},
+      m);
 }
 
 const char* TypeName(const ServiceMessage& m) {
-  return std::visit(Overloaded{[](const Start&) { return "start"; }, [](const Stop&) { return "stop"; },
-                               [](const Exit&) { return "exit"; }},
-                    m);
+  return std::visit(
+      Overloaded{[](const Start&) { return "start"; }, [](const Stop&) { return "stop"; },
+                 [](const Exit&) { return "exit"; }},
+      m);
 }
 
 const char* EventName(const EventBody& e) {
   return std::visit(
-      Overloaded{[](const AgentJoined&) { return "agent_joined"; }, [](const Started&) { return "started"; },
-                 [](const ProgressEvent&) { return "progress"; }, [](const Resumed&) { return "resumed"; },
-                 [](const FailureEvent&) { return "failure"; }, [](const RestartEvent&) { return "restart"; },
-                 [](const AgentLost&) { return "agent_lost"; }, [](const Exit&) { return "exit"; }},
+      Overloaded{
+          [](const AgentJoined&) { return "agent_joined"; },
+          [](const Started&) { return "started"; }, [](const ProgressEvent&) { return "progress"; },
+          [](const Resumed&) { return "resumed"; }, [](const FailureEvent&) { return "failure"; },
+          [](const RestartEvent&) { return "restart"; },
+          [](const AgentLost&) { return "agent_lost"; }, [](const Exit&) { return "exit"; }},
       e);
 }
 
 Json ToJson(const AgentMessage& message) {
   Json j = std::visit(
-      Overloaded{
-          [](const Ready& m) -> Json { return {{"attempt", m.attempt}, {"node", m.node}}; },
-          [](const Progress& m) -> Json {
-            return {{"attempt", m.attempt}, {"step", m.step}, {"preempted", m.preempted}};
-          },
-          [](const Failed& m) -> Json { return {{"attempt", m.attempt}, {"failures", FailuresJson(m.failures)}}; },
-          [](const Stopped& m) -> Json {
-            Json j = {{"attempt", m.attempt}};
-            if (!m.failures.empty()) j["failures"] = FailuresJson(m.failures);
-            return j;
-          },
-          [](const Succeeded& m) -> Json { return {{"attempt", m.attempt}, {"preempted", m.preempted}}; },
-          [](const Aborted& m) -> Json { return {{"code", m.code}, {"reason", m.reason}}; },
-          [](const UnknownMessage&) -> Json { return Json::object(); }},
+      Overloaded{[](const Ready& m) -> Json {
+                   return {{"attempt", m.attempt}, {"node", m.node}};
+                 },
+                 [](const Progress& m) -> Json {
+                   return {{"attempt", m.attempt}, {"step", m.step}, {"preempted", m.preempted}};
+                 },
+                 [](const Failed& m) -> Json {
+                   return {{"attempt", m.attempt}, {"failures", FailuresJson(m.failures)}};
+                 },
+                 [](const Stopped& m) -> Json {
+                   Json j = {{"attempt", m.attempt}};
+                   if (!m.failures.empty()) j["failures"] = FailuresJson(m.failures);
+                   return j;
+                 },
+                 [](const Succeeded& m) -> Json {
+                   return {{"attempt", m.attempt}, {"preempted", m.preempted}};
+                 },
+                 [](const Aborted& m) -> Json {
+                   return {{"code", m.code}, {"reason", m.reason}};
+                 },
+                 [](const UnknownMessage&) -> Json { return Json::object(); }},
       message);
-  j["type"] = std::holds_alternative<UnknownMessage>(message) ? std::get<UnknownMessage>(message).type
-                                                              : std::string(TypeName(message));
+  j["type"] = std::holds_alternative<UnknownMessage>(message)
+                  ? std::get<UnknownMessage>(message).type
+                  : std::string(TypeName(message));
   return j;
 }
 
@@ -228,7 +244,9 @@ Json ToJson(const ServiceMessage& message) {
                                            {"master_port", m.master_port},
                                            {"delay_s", m.delay_s}};
                                  },
-                                 [](const Stop& m) -> Json { return {{"attempt", m.attempt}, {"reason", m.reason}}; },
+                                 [](const Stop& m) -> Json {
+                                   return {{"attempt", m.attempt}, {"reason", m.reason}};
+                                 },
                                  [](const Exit& m) -> Json { return ExitFields(m); }},
                       message);
   j["type"] = TypeName(message);
@@ -237,27 +255,38 @@ Json ToJson(const ServiceMessage& message) {
 
 Json ToJson(const Event& event) {
   Json j = std::visit(
-      Overloaded{[](const AgentJoined& e) -> Json { return {{"agent", e.agent}, {"node", e.node}}; },
-                 [](const Started& e) -> Json {
-                   return {{"attempt", e.attempt}, {"restart_count", e.restart_count}, {"delay_s", e.delay_s}};
-                 },
-                 [](const ProgressEvent& e) -> Json {
-                   return {{"step", e.step}, {"agent", e.agent}, {"preempted", e.preempted}};
-                 },
-                 [](const Resumed& e) -> Json { return {{"attempt", e.attempt}, {"step", e.step}}; },
-                 [](const FailureEvent& e) -> Json {
-                   return {{"attempt", e.attempt},         {"kind", e.kind},
-                           {"evidence", e.evidence},       {"reason", e.reason},
-                           {"step", e.step},               {"root_cause", RootJson(e.root_cause)},
-                           {"failures", FailuresJson(e.failures)}};
-                 },
-                 [](const RestartEvent& e) -> Json {
-                   return {{"restart_count", e.restart_count}, {"delay_s", e.delay_s}, {"reason", e.reason}};
-                 },
-                 [](const AgentLost& e) -> Json {
-                   return {{"agent", e.agent}, {"node", e.node}, {"kind", e.kind}, {"evidence", e.evidence}};
-                 },
-                 [](const Exit& e) -> Json { return ExitFields(e); }},
+      Overloaded{
+          [](const AgentJoined& e) -> Json {
+            return {{"agent", e.agent}, {"node", e.node}};
+          },
+          [](const Started& e) -> Json {
+            return {
+                {"attempt", e.attempt}, {"restart_count", e.restart_count}, {"delay_s", e.delay_s}};
+          },
+          [](const ProgressEvent& e) -> Json {
+            return {{"step", e.step}, {"agent", e.agent}, {"preempted", e.preempted}};
+          },
+          [](const Resumed& e) -> Json {
+            return {{"attempt", e.attempt}, {"step", e.step}};
+          },
+          [](const FailureEvent& e) -> Json {
+            return {{"attempt", e.attempt},
+                    {"kind", e.kind},
+                    {"evidence", e.evidence},
+                    {"reason", e.reason},
+                    {"step", e.step},
+                    {"root_cause", RootJson(e.root_cause)},
+                    {"failures", FailuresJson(e.failures)}};
+          },
+          [](const RestartEvent& e) -> Json {
+            return {
+                {"restart_count", e.restart_count}, {"delay_s", e.delay_s}, {"reason", e.reason}};
+          },
+          [](const AgentLost& e) -> Json {
+            return {
+                {"agent", e.agent}, {"node", e.node}, {"kind", e.kind}, {"evidence", e.evidence}};
+          },
+          [](const Exit& e) -> Json { return ExitFields(e); }},
       event.body);
   j["event"] = EventName(event.body);
   j["time"] = event.time;

@@ -21,7 +21,8 @@ std::string Get(const EnvMap& env, const char* name) {
 
 Result<std::string> ReadUserSecret(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) return MakeError("cannot open the strun secret file " + path + ": " + std::strerror(errno));
+  if (fd < 0)
+    return MakeError("cannot open the strun secret file " + path + ": " + std::strerror(errno));
   struct stat st;
   fstat(fd, &st);
   if (st.st_uid != getuid() || (st.st_mode & 077) != 0) {
@@ -32,7 +33,9 @@ Result<std::string> ReadUserSecret(const std::string& path) {
   char buf[256];
   ssize_t n = read(fd, buf, sizeof buf);
   close(fd);
-  if (n < 16) return MakeError("the strun secret file " + path + " is too short (16 bytes at least); delete it to get a new one");
+  if (n < 16)
+    return MakeError("the strun secret file " + path +
+                     " is too short (16 bytes at least); delete it to get a new one");
   return std::string(buf, size_t(n));
 }
 
@@ -44,7 +47,9 @@ Result<std::string> UserSecret(const EnvMap& env) {
       if (passwd* pw = getpwuid(getuid())) home = pw->pw_dir;
     }
     if (home.empty())
-      return MakeError("no secret for the strun coordination service: set STRUN_JOB_SECRET or STRUN_SECRET_FILE (HOME is unset)");
+      return MakeError(
+          "no secret for the strun coordination service: set STRUN_JOB_SECRET or STRUN_SECRET_FILE "
+          "(HOME is unset)");
     std::string dir = home + "/.strun";
     mkdir(dir.c_str(), 0700);
     path = dir + "/secret";
@@ -58,15 +63,18 @@ Result<std::string> UserSecret(const EnvMap& env) {
     gethostname(host, sizeof host - 1);
     std::string tmp = path + ".tmp." + host + "." + std::to_string(getpid());
     int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return MakeError("cannot create the strun secret file " + tmp + ": " + std::strerror(errno) +
-                                 "; set STRUN_JOB_SECRET or STRUN_SECRET_FILE");
+    if (fd < 0)
+      return MakeError("cannot create the strun secret file " + tmp + ": " + std::strerror(errno) +
+                       "; set STRUN_JOB_SECRET or STRUN_SECRET_FILE");
     std::string hex = *secret + "\n";
     bool ok = write(fd, hex.data(), hex.size()) == ssize_t(hex.size());
     ok = fsync(fd) == 0 && ok;
     close(fd);
     if (ok && link(tmp.c_str(), path.c_str()) != 0 && errno != EEXIST) ok = false;
     unlink(tmp.c_str());
-    if (!ok) return MakeError("cannot create the strun secret file " + path + "; set STRUN_JOB_SECRET or STRUN_SECRET_FILE");
+    if (!ok)
+      return MakeError("cannot create the strun secret file " + path +
+                       "; set STRUN_JOB_SECRET or STRUN_SECRET_FILE");
   }
   return ReadUserSecret(path);
 }
@@ -92,7 +100,8 @@ Result<std::string> JobSecret(const EnvMap& env, const std::string& agreed) {
   return secret;
 }
 
-std::vector<int> CandidatePorts(const std::string& key, const EnvMap& env, std::optional<int> fixed_port) {
+std::vector<int> CandidatePorts(const std::string& key, const EnvMap& env,
+                                std::optional<int> fixed_port) {
   std::string fixed = Get(env, "STRUN_COORD_PORT");
   if (!fixed.empty()) {
     int p = std::atoi(fixed.c_str());

@@ -1,4 +1,5 @@
-// The coordination service (coord_service.h), hosted by agent 0 or strund: one thread, one poll loop.
+// The coordination service (coord_service.h), hosted by agent 0 or strund: one thread, one poll
+// loop.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -22,9 +23,9 @@ namespace {
 
 struct Conn {
   int fd = -1;
-  std::string nonce;        // server nonce sent in the greeting
-  std::string hello;        // bytes of the hello received so far
-  int agent = -1;           // set once authenticated
+  std::string nonce;  // server nonce sent in the greeting
+  std::string hello;  // bytes of the hello received so far
+  int agent = -1;     // set once authenticated
   std::unique_ptr<Channel> channel;
   double accepted_at = 0;
   uint32_t peer = 0;  // IPv4 address, network order
@@ -43,7 +44,8 @@ constexpr double kHandshakeTimeoutS = 5;
 // of a restart's workers).
 long FdReserve(long* limit) {
   rlimit r{};
-  *limit = getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY ? long(r.rlim_cur) : 1L << 20;
+  *limit = getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur != RLIM_INFINITY ? long(r.rlim_cur)
+                                                                            : 1L << 20;
   return std::max(64L, *limit / 8);
 }
 
@@ -65,7 +67,8 @@ bool AdmitUnauthenticated(int fd, uint32_t peer, const std::vector<std::unique_p
 
 Result<std::unique_ptr<CoordinationServer>> CoordinationServer::Start(
     const std::string& key, const std::vector<int>& ports, int num_agents, RestartPolicy policy,
-    const std::string& master_addr, std::function<int()> pick_port, double join_timeout_s, EventSink on_event) {
+    const std::string& master_addr, std::function<int()> pick_port, double join_timeout_s,
+    EventSink on_event) {
   std::unique_ptr<CoordinationServer> s(new CoordinationServer());
   s->key_ = key;
   s->num_agents_ = num_agents;
@@ -183,7 +186,8 @@ void CoordinationServer::Run() {
       for (;;) {
         sockaddr_in peer{};
         socklen_t peer_len = sizeof peer;
-        int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len,
+                         SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) break;
         if (!AdmitUnauthenticated(fd, peer.sin_addr.s_addr, conns)) {
           close(fd);
@@ -228,14 +232,17 @@ void CoordinationServer::Run() {
           continue;
         }
         std::string nonce_c = c->hello.substr(8, 32);
-        uint32_t agent = uint32_t(uint8_t(c->hello[40])) << 24 | uint32_t(uint8_t(c->hello[41])) << 16 |
+        uint32_t agent = uint32_t(uint8_t(c->hello[40])) << 24 |
+                         uint32_t(uint8_t(c->hello[41])) << 16 |
                          uint32_t(uint8_t(c->hello[42])) << 8 | uint32_t(uint8_t(c->hello[43]));
         std::string mac = c->hello.substr(44, 32);
-        if (!DigestEqual(mac, HelloMac(key_, c->nonce, nonce_c, agent)) || agent >= uint32_t(num_agents_) ||
-            by_agent[agent] != nullptr) {
+        if (!DigestEqual(mac, HelloMac(key_, c->nonce, nonce_c, agent)) ||
+            agent >= uint32_t(num_agents_) || by_agent[agent] != nullptr) {
           // Wrong key (another job or user), a bad index, or a duplicate: hang up without a word.
-          if (agent < uint32_t(num_agents_) && by_agent[agent] != nullptr && DigestEqual(mac, HelloMac(key_, c->nonce, nonce_c, agent)))
-            fprintf(stderr, "strun: coordination: agent %u joined twice; ignoring the second one\n", agent);
+          if (agent < uint32_t(num_agents_) && by_agent[agent] != nullptr &&
+              DigestEqual(mac, HelloMac(key_, c->nonce, nonce_c, agent)))
+            fprintf(stderr, "strun: coordination: agent %u joined twice; ignoring the second one\n",
+                    agent);
           drop(c);
           continue;
         }
@@ -244,7 +251,8 @@ void CoordinationServer::Run() {
           continue;
         }
         c->agent = int(agent);
-        c->channel = std::make_unique<Channel>(c->fd, SessionKey(key_, c->nonce, nonce_c), /*is_server=*/true);
+        c->channel = std::make_unique<Channel>(c->fd, SessionKey(key_, c->nonce, nonce_c),
+                                               /*is_server=*/true);
         by_agent[agent] = c;
         continue;
       }
@@ -257,7 +265,8 @@ void CoordinationServer::Run() {
     for (auto& c : conns)
       if (c->fd >= 0 && !c->channel && MonoSeconds() - c->accepted_at > kHandshakeTimeoutS)
         drop(c.get());
-    conns.erase(std::remove_if(conns.begin(), conns.end(), [](const auto& c) { return c->fd < 0; }), conns.end());
+    conns.erase(std::remove_if(conns.begin(), conns.end(), [](const auto& c) { return c->fd < 0; }),
+                conns.end());
     if (!state_->all_joined() && MonoSeconds() - started > join_timeout_s_)
       send_out(state_->OnJoinTimeout());
   }

@@ -40,10 +40,23 @@ void Compress(uint32_t state[8], const uint8_t block[64]) {
     uint32_t s0 = Rotr(a, 2) ^ Rotr(a, 13) ^ Rotr(a, 22);
     uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
     uint32_t t2 = s0 + maj;
-    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    h = g;
+    g = f;
+    f = e;
+    e = d + t1;
+    d = c;
+    c = b;
+    b = a;
+    a = t1 + t2;
   }
-  state[0] += a; state[1] += b; state[2] += c; state[3] += d;
-  state[4] += e; state[5] += f; state[6] += g; state[7] += h;
+  state[0] += a;
+  state[1] += b;
+  state[2] += c;
+  state[3] += d;
+  state[4] += e;
+  state[5] += f;
+  state[6] += g;
+  state[7] += h;
 }
 
 }  // namespace
@@ -102,7 +115,8 @@ Result<std::string> RandomBytes(size_t n) {
     ssize_t r = getrandom(out.data() + got, n - got, 0);
     if (r < 0) {
       if (errno == EINTR) continue;
-      return MakeError(std::string("strun: cannot read random bytes (getrandom): ") + std::strerror(errno));
+      return MakeError(std::string("strun: cannot read random bytes (getrandom): ") +
+                       std::strerror(errno));
     }
     got += size_t(r);
   }

@@ -16,10 +16,19 @@
 namespace strun::launcher {
 
 nlohmann::json WorkerFailure::ToJson() const {
-  return {{"rank", rank},       {"local_rank", local_rank}, {"node", node},
-          {"pid", pid},        {"exitcode", exitcode},     {"timestamp", timestamp},
-          {"error_file", error_file}, {"error_data", error_data}, {"message", message},
-          {"tail", tail}, {"kind", kind}, {"evidence", evidence}, {"step", step}};
+  return {{"rank", rank},
+          {"local_rank", local_rank},
+          {"node", node},
+          {"pid", pid},
+          {"exitcode", exitcode},
+          {"timestamp", timestamp},
+          {"error_file", error_file},
+          {"error_data", error_data},
+          {"message", message},
+          {"tail", tail},
+          {"kind", kind},
+          {"evidence", evidence},
+          {"step", step}};
 }
 
 WorkerFailure WorkerFailure::FromJson(const nlohmann::json& j) {
@@ -84,8 +93,8 @@ void ReadErrorFile(const std::string& path, double seen_at, WorkerFailure& f) {
   }
   if (f.message.empty()) {
     if (f.exitcode < 0)
-      f.message = "Signal " + std::to_string(-f.exitcode) + " (" + SignalName(-f.exitcode) + ") received by PID " +
-                  std::to_string(f.pid);
+      f.message = "Signal " + std::to_string(-f.exitcode) + " (" + SignalName(-f.exitcode) +
+                  ") received by PID " + std::to_string(f.pid);
     else
       f.message = "To enable traceback see: https://pytorch.org/docs/stable/elastic/errors.html";
   }
@@ -93,10 +102,13 @@ void ReadErrorFile(const std::string& path, double seen_at, WorkerFailure& f) {
 
 namespace {
 
-bool Contains(const std::string& text, std::string_view needle) { return text.find(needle) != std::string::npos; }
+bool Contains(const std::string& text, std::string_view needle) {
+  return text.find(needle) != std::string::npos;
+}
 
 // The first line of the worker's output tail or message that contains one of `needles`.
-std::optional<std::string> FindLine(const WorkerFailure& f, std::initializer_list<std::string_view> needles) {
+std::optional<std::string> FindLine(const WorkerFailure& f,
+                                    std::initializer_list<std::string_view> needles) {
   auto match = [&](const std::string& line) {
     for (auto n : needles)
       if (Contains(line, n)) return true;
@@ -116,16 +128,18 @@ void ClassifyFailure(WorkerFailure& f) {
   if (!f.kind.empty()) return;
   // PyTorch's ProcessGroupNCCL watchdog: it logs the timed-out collective, then aborts the process
   // (SIGABRT) when TORCH_NCCL_ASYNC_ERROR_HANDLING is on; older versions raise and exit instead.
-  if (auto l = FindLine(f, {"Watchdog caught collective operation timeout", "watchdog thread terminated",
-                            "Some NCCL operations have failed or timed out", "ProcessGroupNCCL's watchdog",
-                            "NCCL watchdog"})) {
+  if (auto l =
+          FindLine(f, {"Watchdog caught collective operation timeout", "watchdog thread terminated",
+                       "Some NCCL operations have failed or timed out",
+                       "ProcessGroupNCCL's watchdog", "NCCL watchdog"})) {
     f.kind = "nccl_watchdog";
-    f.evidence = (f.exitcode < 0 ? SignalName(-f.exitcode) : "exit code " + std::to_string(f.exitcode)) +
-                 " after: " + *l;
+    f.evidence =
+        (f.exitcode < 0 ? SignalName(-f.exitcode) : "exit code " + std::to_string(f.exitcode)) +
+        " after: " + *l;
     return;
   }
-  if (auto l = FindLine(f, {"CUDA out of memory", "CUDA error: out of memory", "torch.OutOfMemoryError",
-                            "cudaErrorMemoryAllocation"})) {
+  if (auto l = FindLine(f, {"CUDA out of memory", "CUDA error: out of memory",
+                            "torch.OutOfMemoryError", "cudaErrorMemoryAllocation"})) {
     f.kind = "cuda_oom";
     f.evidence = *l;
     return;
@@ -146,7 +160,8 @@ void ClassifyFailure(WorkerFailure& f) {
 const WorkerFailure& RootCause(const std::vector<WorkerFailure>& failures) {
   const WorkerFailure* best = &failures.front();
   for (const auto& f : failures)
-    if (f.timestamp < best->timestamp || (f.timestamp == best->timestamp && f.rank < best->rank)) best = &f;
+    if (f.timestamp < best->timestamp || (f.timestamp == best->timestamp && f.rank < best->rank))
+      best = &f;
   return *best;
 }
 
@@ -154,12 +169,14 @@ Status WriteParentErrorFile(const std::string& parent, const WorkerFailure& root
   if (root.error_data.empty()) return {};
   auto j = nlohmann::json::parse(root.error_data, nullptr, false);
   if (j.is_discarded()) return {};
-  if (root.exitcode != 0 && j.contains("message") && j["message"].is_object()) j["message"]["errorCode"] = root.exitcode;
+  if (root.exitcode != 0 && j.contains("message") && j["message"].is_object())
+    j["message"]["errorCode"] = root.exitcode;
   std::string text = j.dump();
   unlink(parent.c_str());
   int fd = open(parent.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
-    return MakeError("strun: cannot write TORCHELASTIC_ERROR_FILE=" + parent + ": " + std::strerror(errno));
+    return MakeError("strun: cannot write TORCHELASTIC_ERROR_FILE=" + parent + ": " +
+                     std::strerror(errno));
   size_t off = 0;
   while (off < text.size()) {
     ssize_t w = write(fd, text.data() + off, text.size() - off);
@@ -167,7 +184,8 @@ Status WriteParentErrorFile(const std::string& parent, const WorkerFailure& root
       if (errno == EINTR) continue;
       int e = errno;
       close(fd);
-      return MakeError("strun: cannot write TORCHELASTIC_ERROR_FILE=" + parent + ": " + std::strerror(e));
+      return MakeError("strun: cannot write TORCHELASTIC_ERROR_FILE=" + parent + ": " +
+                       std::strerror(e));
     }
     off += size_t(w);
   }
@@ -176,10 +194,12 @@ Status WriteParentErrorFile(const std::string& parent, const WorkerFailure& root
 }
 
 std::string DescribeFailure(const WorkerFailure& f) {
-  std::string s = "rank " + std::to_string(f.rank) + " (local_rank " + std::to_string(f.local_rank) + ") on " + f.node;
+  std::string s = "rank " + std::to_string(f.rank) + " (local_rank " +
+                  std::to_string(f.local_rank) + ") on " + f.node;
   if (f.kind == "hang") return s + " hung: " + f.evidence;
-  if (f.exitcode < 0) return s + " was killed by " + SignalName(-f.exitcode) + " (exit code " +
-                             std::to_string(f.ShellExitCode()) + ")";
+  if (f.exitcode < 0)
+    return s + " was killed by " + SignalName(-f.exitcode) + " (exit code " +
+           std::to_string(f.ShellExitCode()) + ")";
   return s + " exited with code " + std::to_string(f.exitcode);
 }
 

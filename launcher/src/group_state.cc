@@ -8,7 +8,8 @@
 
 namespace strun::launcher {
 
-GroupState::GroupState(int num_agents, RestartPolicy policy, std::string master_addr, std::function<int()> pick_port)
+GroupState::GroupState(int num_agents, RestartPolicy policy, std::string master_addr,
+                       std::function<int()> pick_port)
     : num_agents_(num_agents),
       policy_(policy),
       master_addr_(std::move(master_addr)),
@@ -20,7 +21,9 @@ GroupState::GroupState(int num_agents, RestartPolicy policy, std::string master_
       preempted_(size_t(num_agents), false),
       nodes_(size_t(num_agents)) {}
 
-void GroupState::Emit(coord::EventBody event) { events_.push_back({WallSeconds(), std::move(event)}); }
+void GroupState::Emit(coord::EventBody event) {
+  events_.push_back({WallSeconds(), std::move(event)});
+}
 
 std::vector<coord::Event> GroupState::TakeTypedEvents() {
   std::vector<coord::Event> out;
@@ -47,7 +50,8 @@ std::vector<Outgoing> GroupState::Start() {
   return {{-1, coord::Start{attempt_, restarts_used_, master_addr_, port, delay}}};
 }
 
-std::vector<Outgoing> GroupState::Exit(int code, const std::string& reason, const std::optional<WorkerFailure>& root) {
+std::vector<Outgoing> GroupState::Exit(int code, const std::string& reason,
+                                       const std::optional<WorkerFailure>& root) {
   phase_ = Phase::kFinished;
   coord::Exit exit;
   exit.code = code;
@@ -73,17 +77,20 @@ std::vector<Outgoing> GroupState::MaybeFinishStop() {
     // Back-off: the first failure after progress restarts at once; each further one without a
     // new step waits longer, so a broken node or file system is not hammered.
     if (failures_without_progress_ > 1)
-      next_delay_s_ = std::min(policy_.backoff_max_s,
-                               policy_.backoff_initial_s * std::pow(2.0, failures_without_progress_ - 2));
+      next_delay_s_ =
+          std::min(policy_.backoff_max_s,
+                   policy_.backoff_initial_s * std::pow(2.0, failures_without_progress_ - 2));
     Emit(coord::RestartEvent{restarts_used_, next_delay_s_, stop_reason_});
     return Start();
   }
-  if (failures_.empty()) return Exit(1, "the worker group stopped without a failure report", std::nullopt);
+  if (failures_.empty())
+    return Exit(1, "the worker group stopped without a failure report", std::nullopt);
   const WorkerFailure root = RootCause(failures_);
   std::string reason = DescribeFailure(root);
   if (repeated)
     reason += "; the job failed " + std::to_string(same_step_failures_) + " times at step " +
-              std::to_string(failure_step_) + " without getting past it, so it is not restarted again (" +
+              std::to_string(failure_step_) +
+              " without getting past it, so it is not restarted again (" +
               "--max-same-step-failures=" + std::to_string(policy_.max_same_step_failures) + ")";
   else if (policy_.max_restarts > 0)
     reason += "; all " + std::to_string(policy_.max_restarts) + " restarts used";
@@ -106,8 +113,10 @@ std::vector<Outgoing> GroupState::OnMessage(int agent, const coord::AgentMessage
   if (phase_ == Phase::kFinished) return {};
   if (auto* r = std::get_if<coord::Ready>(&m)) return OnReady(agent, *r);
   if (auto* p = std::get_if<coord::Progress>(&m)) return OnProgress(agent, *p);
-  if (auto* f = std::get_if<coord::Failed>(&m)) return OnFailedOrStopped(agent, f->attempt, f->failures, true);
-  if (auto* s = std::get_if<coord::Stopped>(&m)) return OnFailedOrStopped(agent, s->attempt, s->failures, false);
+  if (auto* f = std::get_if<coord::Failed>(&m))
+    return OnFailedOrStopped(agent, f->attempt, f->failures, true);
+  if (auto* s = std::get_if<coord::Stopped>(&m))
+    return OnFailedOrStopped(agent, s->attempt, s->failures, false);
   if (auto* s = std::get_if<coord::Succeeded>(&m)) return OnSucceeded(agent, *s);
   if (auto* a = std::get_if<coord::Aborted>(&m)) {
     std::optional<WorkerFailure> root;
@@ -129,7 +138,8 @@ std::vector<Outgoing> GroupState::OnReady(int agent, const coord::Ready& m) {
 }
 
 std::vector<Outgoing> GroupState::OnProgress(int agent, const coord::Progress& m) {
-  if (m.attempt == attempt_ && attempt_ > 0 && resumed_attempt_ != attempt_ && phase_ == Phase::kRunning) {
+  if (m.attempt == attempt_ && attempt_ > 0 && resumed_attempt_ != attempt_ &&
+      phase_ == Phase::kRunning) {
     // Training runs again after a restart: the end of the time a failure cost (strund, bench).
     resumed_attempt_ = attempt_;
     Emit(coord::Resumed{attempt_, m.step});
@@ -143,7 +153,8 @@ std::vector<Outgoing> GroupState::OnProgress(int agent, const coord::Progress& m
   return {};
 }
 
-std::vector<Outgoing> GroupState::OnFailedOrStopped(int agent, int attempt, const std::vector<WorkerFailure>& failures,
+std::vector<Outgoing> GroupState::OnFailedOrStopped(int agent, int attempt,
+                                                    const std::vector<WorkerFailure>& failures,
                                                     bool failed) {
   if (attempt != attempt_) return {};
   for (WorkerFailure w : failures) {
@@ -190,8 +201,8 @@ std::vector<Outgoing> GroupState::OnSucceeded(int agent, const coord::Succeeded&
   if (std::count(succeeded_.begin(), succeeded_.end(), true) != num_agents_) return {};
   if (std::count(preempted_.begin(), preempted_.end(), true) > 0)
     return Exit(0,
-                "the workers wrote a pre-emption checkpoint at step " + std::to_string(high_water_) +
-                    " and stopped; requeue the job to continue",
+                "the workers wrote a pre-emption checkpoint at step " +
+                    std::to_string(high_water_) + " and stopped; requeue the job to continue",
                 std::nullopt);
   return Exit(0, "every worker succeeded", std::nullopt);
 }
@@ -201,8 +212,9 @@ std::vector<Outgoing> GroupState::OnAgentLost(int agent) {
   const std::string node = agent >= 0 && agent < num_agents_ ? nodes_[size_t(agent)] : "";
   lost_agents_.push_back({agent, node});
   const std::string on_node = node.empty() ? "" : " on " + node;
-  Emit(coord::AgentLost{agent, node, "lost_agent",
-                        "the connection to strun agent " + std::to_string(agent) + on_node + " closed or timed out"});
+  Emit(coord::AgentLost{
+      agent, node, "lost_agent",
+      "the connection to strun agent " + std::to_string(agent) + on_node + " closed or timed out"});
   std::optional<WorkerFailure> root;
   if (!failures_.empty()) root = RootCause(failures_);
   return Exit(1,

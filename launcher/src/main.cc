@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "strun/environment.h"
 #include "strun/launcher/agent.h"
 #include "strun/launcher/options.h"
 #include "strun/launcher/plan.h"
 #include "strun/launcher/pmix_bootstrap.h"
 #include "strun/launcher/process.h"
-#include "strun/environment.h"
 #include "strun/slurm/node_address.h"
 #include "strun/slurm/pmix.h"
 #include "strun/slurm/topology.h"
@@ -27,9 +27,13 @@ namespace {
 class PmixExchange : public strun::launcher::KeyValueExchange {
  public:
   explicit PmixExchange(strun::slurm::PmixSession& s) : s_(s) {}
-  strun::Status Put(const std::string& key, const std::string& value) override { return s_.Put(key, value); }
+  strun::Status Put(const std::string& key, const std::string& value) override {
+    return s_.Put(key, value);
+  }
   strun::Status Fence() override { return s_.Fence(); }
-  strun::Result<std::string> Get(int rank, const std::string& key) override { return s_.Get(rank, key); }
+  strun::Result<std::string> Get(int rank, const std::string& key) override {
+    return s_.Get(rank, key);
+  }
 
  private:
   strun::slurm::PmixSession& s_;
@@ -83,8 +87,10 @@ int main(int argc, char** argv) {
     }
     if (slurm_step) {
       auto from_slurm = slurm::TopologyFromSlurmEnv(slurm_env);
-      if (!from_slurm) early_error = from_slurm.error();
-      else if (auto st = CheckPmixAgainstSlurm(*topology, *from_slurm); !st) early_error = st.error();
+      if (!from_slurm)
+        early_error = from_slurm.error();
+      else if (auto st = CheckPmixAgainstSlurm(*topology, *from_slurm); !st)
+        early_error = st.error();
     }
     in.topology = std::move(*topology);
     in.node_address = [](const std::string& node) { return slurm::NodeAddress(node); };
@@ -133,16 +139,21 @@ int main(int argc, char** argv) {
   if (!*container) return RunAgent(*options, *plan, env);  // already inside an EDF container
   const edf::Container& c = **container;
   WorkerWrapper wrapper;
-  wrapper.environment = [&c](const std::map<std::string, std::string>& e) { return c.TaskEnvironment(e); };
+  wrapper.environment = [&c](const std::map<std::string, std::string>& e) {
+    return c.TaskEnvironment(e);
+  };
   wrapper.enter = [&c]() { return c.Enter(); };
   int code = RunAgent(*options, *plan, env, &wrapper);
   if (auto st = (*container)->Destroy(); !st)
-    std::fprintf(stderr, "strun: warning: removing the container: %s\n", st.error().message.c_str());
+    std::fprintf(stderr, "strun: warning: removing the container: %s\n",
+                 st.error().message.c_str());
   return code;
 #else
   std::fprintf(stderr,
-               "strun: error: --environment=%s: this strun was built without EDF support (STRUN_WITH_EDF=OFF); "
-               "rebuild with -DSTRUN_WITH_EDF=ON, or use srun --environment where strun's SPANK plugin is installed\n",
+               "strun: error: --environment=%s: this strun was built without EDF support "
+               "(STRUN_WITH_EDF=OFF); "
+               "rebuild with -DSTRUN_WITH_EDF=ON, or use srun --environment where strun's SPANK "
+               "plugin is installed\n",
                options->environment->c_str());
   return 1;
 #endif

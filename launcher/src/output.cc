@@ -40,16 +40,21 @@ std::string LinePrefix(const std::string& tmpl, const std::string& role, int ran
     }
     bool braced = tmpl[i + 1] == '{';
     size_t start = i + (braced ? 2 : 1), end = start;
-    while (end < tmpl.size() && (std::isalnum(static_cast<unsigned char>(tmpl[end])) || tmpl[end] == '_')) ++end;
+    while (end < tmpl.size() &&
+           (std::isalnum(static_cast<unsigned char>(tmpl[end])) || tmpl[end] == '_'))
+      ++end;
     std::string name = tmpl.substr(start, end - start);
     if (braced && (end >= tmpl.size() || tmpl[end] != '}')) {
       out.push_back('$');
       continue;
     }
     std::string value;
-    if (name == "role_name") value = role;
-    else if (name == "rank") value = std::to_string(rank);
-    else if (name == "local_rank") value = std::to_string(local_rank);
+    if (name == "role_name")
+      value = role;
+    else if (name == "rank")
+      value = std::to_string(rank);
+    else if (name == "local_rank")
+      value = std::to_string(local_rank);
     else {
       out.push_back('$');
       continue;
@@ -61,7 +66,10 @@ std::string LinePrefix(const std::string& tmpl, const std::string& role, int ran
 }
 
 OutputRelay::OutputRelay(std::string prefix, int console_fd, int file_fd, size_t tail_lines)
-    : prefix_(std::move(prefix)), console_fd_(console_fd), file_fd_(file_fd), tail_lines_(tail_lines) {}
+    : prefix_(std::move(prefix)),
+      console_fd_(console_fd),
+      file_fd_(file_fd),
+      tail_lines_(tail_lines) {}
 
 OutputRelay::~OutputRelay() {
   if (file_fd_ >= 0) close(file_fd_);

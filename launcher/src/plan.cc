@@ -30,7 +30,8 @@ int CountDirEntries(const char* dir, const std::function<bool(const std::string&
   return n;
 }
 
-int CountGpus(const std::map<std::string, std::string>& env, const std::optional<slurm::JobTopology>& topology) {
+int CountGpus(const std::map<std::string, std::string>& env,
+              const std::optional<slurm::JobTopology>& topology) {
   if (auto it = env.find("CUDA_VISIBLE_DEVICES"); it != env.end()) {
     const std::string& v = it->second;
     if (v.empty() || v == "NoDevFiles" || v == "-1") return 0;
@@ -54,8 +55,8 @@ std::string Uuid4() {
   b[6] = char((b[6] & 0x0f) | 0x40);
   b[8] = char((b[8] & 0x3f) | 0x80);
   std::string hex = ToHex(b);
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
-         hex.substr(20);
+  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+         hex.substr(16, 4) + "-" + hex.substr(20);
 }
 
 std::string StepVariable(const slurm::JobTopology& t, const char* step_var, const char* job_var,
@@ -67,17 +68,22 @@ std::string StepVariable(const slurm::JobTopology& t, const char* step_var, cons
 
 const char* LaunchModeName(LaunchMode m) {
   switch (m) {
-    case LaunchMode::kStandalone: return "standalone";
-    case LaunchMode::kStatic: return "static";
-    case LaunchMode::kSlurmPerNode: return "slurm, one strun per node";
-    case LaunchMode::kSlurmPerTask: return "slurm, one strun per task";
+    case LaunchMode::kStandalone:
+      return "standalone";
+    case LaunchMode::kStatic:
+      return "static";
+    case LaunchMode::kSlurmPerNode:
+      return "slurm, one strun per node";
+    case LaunchMode::kSlurmPerTask:
+      return "slurm, one strun per task";
   }
   return "?";
 }
 
 namespace {
 
-Result<int> ResolveUnbounded(const std::string& value, const std::map<std::string, std::string>& env,
+Result<int> ResolveUnbounded(const std::string& value,
+                             const std::map<std::string, std::string>& env,
                              const std::optional<slurm::JobTopology>& topology) {
   if (auto n = ToCount(value)) {
     if (*n < 1) return MakeError("--nproc-per-node=" + value + ": must be at least 1");
@@ -88,35 +94,41 @@ Result<int> ResolveUnbounded(const std::string& value, const std::map<std::strin
   if (value == "gpu") {
     int n = CountGpus(env, topology);
     if (n == 0)
-      return MakeError("--nproc-per-node=gpu: no GPU found (CUDA_VISIBLE_DEVICES, SLURM_STEP_GPUS, "
-                       "/proc/driver/nvidia/gpus); request GPUs from Slurm or give a number");
+      return MakeError(
+          "--nproc-per-node=gpu: no GPU found (CUDA_VISIBLE_DEVICES, SLURM_STEP_GPUS, "
+          "/proc/driver/nvidia/gpus); request GPUs from Slurm or give a number");
     return n;
   }
   if (value == "auto") {
     int n = CountGpus(env, topology);
     return n > 0 ? n : int(std::max(1L, cpus));
   }
-  return MakeError("--nproc-per-node=" + value +
-                   ": unsupported value; use a number, gpu, cpu or auto (strun counts NVIDIA GPUs only)");
+  return MakeError(
+      "--nproc-per-node=" + value +
+      ": unsupported value; use a number, gpu, cpu or auto (strun counts NVIDIA GPUs only)");
 }
 
 }  // namespace
 
-Result<int> ResolveNprocPerNode(const std::string& value, const std::map<std::string, std::string>& env,
+Result<int> ResolveNprocPerNode(const std::string& value,
+                                const std::map<std::string, std::string>& env,
                                 const std::optional<slurm::JobTopology>& topology) {
   auto too_many = [&](const std::string& shown) {
-    return MakeError("--nproc-per-node=" + shown + ": more than " + std::to_string(kMaxNprocPerNode) +
+    return MakeError("--nproc-per-node=" + shown + ": more than " +
+                     std::to_string(kMaxNprocPerNode) +
                      " workers per strun; give a smaller number (one worker per GPU, or per core)");
   };
   // A typo such as 99999999 must be an error, not 10^8 workers (ToCount takes up to 9 digits).
-  if (value.size() > 9 && value.find_first_not_of("0123456789") == std::string::npos) return too_many(value);
+  if (value.size() > 9 && value.find_first_not_of("0123456789") == std::string::npos)
+    return too_many(value);
   auto n = ResolveUnbounded(value, env, topology);
   if (n && *n > kMaxNprocPerNode)
     return too_many(value == std::to_string(*n) ? value : value + " (" + std::to_string(*n) + ")");
   return n;
 }
 
-Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>* warnings, bool* usage_error) {
+Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>* warnings,
+                                  bool* usage_error) {
   // Errors about flags (those naming one first) are usage errors (plan.h).
   auto usage = [usage_error](std::string message) {
     if (usage_error) *usage_error = true;
@@ -129,7 +141,8 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     char* end = nullptr;
     double v = std::strtod(it->second.c_str(), &end);
     if (end == it->second.c_str() || *end || v <= 0)
-      return usage("--rdzv-conf join_timeout=" + it->second + ": expected a positive number of seconds");
+      return usage("--rdzv-conf join_timeout=" + it->second +
+                   ": expected a positive number of seconds");
     p.join_timeout_s = v;
   }
 
@@ -137,26 +150,30 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     const slurm::JobTopology& t = *in.topology;
     const std::string nodes_var = StepVariable(t, "SLURM_STEP_NUM_NODES", "SLURM_NNODES", in.env);
     const std::string tasks_var = StepVariable(t, "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", in.env);
-    const std::string tpn_var = StepVariable(t, "SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE", in.env);
+    const std::string tpn_var =
+        StepVariable(t, "SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE", in.env);
     auto env_of = [&](const std::string& var) {
       auto it = in.env.find(var);
       return var + "=" + (it == in.env.end() ? std::string("?") : it->second);
     };
     p.node_name = t.node_name.empty() ? in.hostname : t.node_name;
     if (o.standalone && t.world_size > 1)
-      return usage("--standalone runs one node on its own, but this Slurm step has " + std::to_string(t.world_size) +
-                       " tasks on " + std::to_string(t.num_nodes) + " nodes (" + env_of(tasks_var) +
-                       "); drop --standalone: strun takes the topology from Slurm");
+      return usage("--standalone runs one node on its own, but this Slurm step has " +
+                   std::to_string(t.world_size) + " tasks on " + std::to_string(t.num_nodes) +
+                   " nodes (" + env_of(tasks_var) +
+                   "); drop --standalone: strun takes the topology from Slurm");
     if (o.rdzv_backend != "static" || !o.rdzv_endpoint.empty())
-      warnings->push_back("--rdzv-backend/--rdzv-endpoint are ignored under Slurm: the agents coordinate "
-                          "through strun's own service on the step's first node");
+      warnings->push_back(
+          "--rdzv-backend/--rdzv-endpoint are ignored under Slurm: the agents coordinate "
+          "through strun's own service on the step's first node");
     if (o.Explicit("nnodes") && (t.num_nodes < o.min_nodes || t.num_nodes > o.max_nodes))
-      return usage("--nnodes=" + o.nnodes + " but the Slurm step has " + std::to_string(t.num_nodes) + " nodes (" +
-                       env_of(nodes_var) + "); drop --nnodes or change srun -N");
+      return usage("--nnodes=" + o.nnodes + " but the Slurm step has " +
+                   std::to_string(t.num_nodes) + " nodes (" + env_of(nodes_var) +
+                   "); drop --nnodes or change srun -N");
     if (o.Explicit("node_rank") && o.node_rank != t.node_rank)
       return usage("--node-rank=" + std::to_string(o.node_rank) + " but this task runs on node " +
-                       std::to_string(t.node_rank) + " of the step (SLURM_NODEID=" + std::to_string(t.node_rank) +
-                       "); drop --node-rank: strun takes it from Slurm");
+                   std::to_string(t.node_rank) + " of the step (SLURM_NODEID=" +
+                   std::to_string(t.node_rank) + "); drop --node-rank: strun takes it from Slurm");
     const bool per_task = t.world_size > t.num_nodes;
     if (per_task) {
       p.mode = LaunchMode::kSlurmPerTask;
@@ -164,10 +181,11 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
         auto n = ResolveNprocPerNode(o.nproc_per_node, in.env, in.topology);
         if (!n) return usage(n.error().message);
         if (*n != 1 && *n != t.local_world_size)
-          return usage("--nproc-per-node=" + o.nproc_per_node + " but Slurm starts " +
-                           std::to_string(t.local_world_size) + " tasks on this node (" + env_of(tpn_var) +
-                           "): each strun task then runs one worker. Either use srun --ntasks-per-node=1 and "
-                           "let strun start the workers, or drop --nproc-per-node");
+          return usage(
+              "--nproc-per-node=" + o.nproc_per_node + " but Slurm starts " +
+              std::to_string(t.local_world_size) + " tasks on this node (" + env_of(tpn_var) +
+              "): each strun task then runs one worker. Either use srun --ntasks-per-node=1 and "
+              "let strun start the workers, or drop --nproc-per-node");
       }
       p.group_rank = t.node_rank;
       p.group_world_size = t.num_nodes;
@@ -192,15 +210,18 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
       p.agent_index = t.node_rank;
       p.num_agents = t.num_nodes;
     }
-    if (t.nodes.empty()) return MakeError("the Slurm step has no node list (SLURM_STEP_NODELIST / SLURM_JOB_NODELIST)");
+    if (t.nodes.empty())
+      return MakeError(
+          "the Slurm step has no node list (SLURM_STEP_NODELIST / SLURM_JOB_NODELIST)");
     const std::string& first = t.nodes[0];
     std::string addr_of = first;
     if (o.Explicit("master_addr")) {
       auto pos = std::find(t.nodes.begin(), t.nodes.end(), o.master_addr);
       if (pos != t.nodes.end() && pos != t.nodes.begin())
         return usage("--master-addr=" + o.master_addr + " names node " +
-                         std::to_string(pos - t.nodes.begin()) + " of the step, but global rank 0 runs on " + first +
-                         " (the step's first node); drop --master-addr");
+                     std::to_string(pos - t.nodes.begin()) +
+                     " of the step, but global rank 0 runs on " + first +
+                     " (the step's first node); drop --master-addr");
       if (pos == t.nodes.end()) addr_of.clear();  // an address of the user's choosing: keep it
     }
     if (addr_of.empty()) {
@@ -213,11 +234,15 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
       // Under PMIx the task of rank 0 resolves the node it runs on (the step's first node with the
       // default distribution).
       const std::string& rank0_node =
-          in.master_addr_from_rank0 && size_t(t.node_rank) < t.nodes.size() ? t.nodes[size_t(t.node_rank)] : first;
-      auto a = in.node_address ? in.node_address(rank0_node) : Result<std::string>(MakeError("no resolver"));
+          in.master_addr_from_rank0 && size_t(t.node_rank) < t.nodes.size()
+              ? t.nodes[size_t(t.node_rank)]
+              : first;
+      auto a = in.node_address ? in.node_address(rank0_node)
+                               : Result<std::string>(MakeError("no resolver"));
       if (!a) {
         if (p.num_agents > 1)
-          return MakeError("cannot find an address for " + rank0_node + ", the node of global rank 0: " + a.error().message +
+          return MakeError("cannot find an address for " + rank0_node +
+                           ", the node of global rank 0: " + a.error().message +
                            "; pass --master-addr=<its address>");
         p.master_addr = "127.0.0.1";
       } else {
@@ -234,9 +259,11 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
   if (o.local_addr) p.master_addr = *o.local_addr;
   if (o.standalone) {
     if (o.Explicit("nnodes") && o.max_nodes > 1)
-      return usage("--standalone runs one node on its own, but --nnodes=" + o.nnodes + "; drop one of them");
+      return usage("--standalone runs one node on its own, but --nnodes=" + o.nnodes +
+                   "; drop one of them");
     if (o.Explicit("node_rank") && o.node_rank != 0)
-      return usage("--standalone runs one node on its own, but --node-rank=" + std::to_string(o.node_rank));
+      return usage("--standalone runs one node on its own, but --node-rank=" +
+                   std::to_string(o.node_rank));
     auto n = ResolveNprocPerNode(o.nproc_per_node, in.env, std::nullopt);
     if (!n) return usage(n.error().message);
     p.mode = LaunchMode::kStandalone;
@@ -249,7 +276,7 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
   }
   if (o.min_nodes != o.max_nodes)
     return usage("--nnodes=" + o.nnodes +
-                     ": elastic node ranges are not supported outside Slurm; give a fixed --nnodes=N");
+                 ": elastic node ranges are not supported outside Slurm; give a fixed --nnodes=N");
   const int nnodes = o.max_nodes;
   p.master_addr = o.master_addr;
   if (o.rdzv_backend != "static") {
@@ -258,17 +285,20 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
       std::string port_text;
       if (!host.empty() && host[0] == '[') {  // [v6addr]:port
         auto close = host.find(']');
-        if (close == std::string::npos) return usage("--rdzv-endpoint=" + o.rdzv_endpoint + ": unbalanced '['");
+        if (close == std::string::npos)
+          return usage("--rdzv-endpoint=" + o.rdzv_endpoint + ": unbalanced '['");
         if (close + 1 < host.size() && host[close + 1] == ':') port_text = host.substr(close + 2);
         host = host.substr(1, close - 1);
-      } else if (auto colon = host.find(':'); colon != std::string::npos && host.find(':', colon + 1) == std::string::npos) {
+      } else if (auto colon = host.find(':');
+                 colon != std::string::npos && host.find(':', colon + 1) == std::string::npos) {
         port_text = host.substr(colon + 1);
         host = host.substr(0, colon);
       }
       int port = 29400;
       if (!port_text.empty()) {
         auto v = ToCount(port_text);
-        if (!v || *v > 65535) return usage("--rdzv-endpoint=" + o.rdzv_endpoint + ": bad port '" + port_text + "'");
+        if (!v || *v > 65535)
+          return usage("--rdzv-endpoint=" + o.rdzv_endpoint + ": bad port '" + port_text + "'");
         port = *v;
       }
       if (!o.Explicit("master_addr")) p.master_addr = host == "localhost" ? "127.0.0.1" : host;
@@ -276,13 +306,16 @@ Result<LaunchPlan> MakeLaunchPlan(const PlanInputs& in, std::vector<std::string>
     }
     if (nnodes > 1 && !o.Explicit("node_rank"))
       return usage("--rdzv-backend=" + o.rdzv_backend + " with --nnodes=" + o.nnodes +
-                       ": strun assigns node ranks statically; pass --node-rank on every node (or run under Slurm)");
+                   ": strun assigns node ranks statically; pass --node-rank on every node (or run "
+                   "under Slurm)");
   } else if (!o.rdzv_endpoint.empty()) {
-    warnings->push_back("--rdzv-endpoint is ignored with --rdzv-backend=static (torchrun uses --master-addr/--master-port)");
+    warnings->push_back(
+        "--rdzv-endpoint is ignored with --rdzv-backend=static (torchrun uses "
+        "--master-addr/--master-port)");
   }
   if (o.node_rank >= nnodes)
     return usage("--node-rank=" + std::to_string(o.node_rank) + " but --nnodes=" + o.nnodes +
-                     ": node ranks go from 0 to " + std::to_string(nnodes - 1));
+                 ": node ranks go from 0 to " + std::to_string(nnodes - 1));
   auto n = ResolveNprocPerNode(o.nproc_per_node, in.env, std::nullopt);
   if (!n) return usage(n.error().message);
   p.mode = nnodes == 1 ? LaunchMode::kStandalone : LaunchMode::kStatic;

@@ -28,7 +28,7 @@ int g_guardian_fd = -1;
 pid_t g_guardian_pid = -1;
 // Fixed buffers and plain fds: read in forked children, where nothing may allocate.
 char g_cgroup_dir[4096] = "";
-int g_cgroup_procs_fd = -1;  // strun's cgroup's cgroup.procs, for workers to join it
+int g_cgroup_procs_fd = -1;     // strun's cgroup's cgroup.procs, for workers to join it
 std::set<pid_t> g_preexisting;  // strun's children before the guardian (not its to kill)
 rlimit g_worker_nofile{};
 bool g_restore_nofile = false;
@@ -64,7 +64,8 @@ std::map<pid_t, ProcInfo> ScanProcesses() {
 }
 
 // Descendants of `root`, leaving out the subtrees of `skip`.
-std::vector<pid_t> Descendants(const std::map<pid_t, ProcInfo>& procs, pid_t root, const std::set<pid_t>& skip) {
+std::vector<pid_t> Descendants(const std::map<pid_t, ProcInfo>& procs, pid_t root,
+                               const std::set<pid_t>& skip) {
   std::multimap<pid_t, pid_t> children;
   for (const auto& [pid, info] : procs) children.emplace(info.ppid, pid);
   std::vector<pid_t> out, todo{root};
@@ -96,7 +97,8 @@ void WriteAll(int fd, const char* data, size_t n) {
 [[noreturn]] void GuardianMain(int read_fd) {
   // Ignore every signal a terminal or Slurm sends to the whole group: the guardian ends only when
   // strun is gone (end-of-file on the pipe).
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGTSTP, SIGCONT, SIGALRM})
+  for (int s :
+       {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGTSTP, SIGCONT, SIGALRM})
     signal(s, SIG_IGN);
   sigset_t none;
   sigemptyset(&none);
@@ -116,8 +118,10 @@ void WriteAll(int fd, const char* data, size_t n) {
       if (line.size() < 2) continue;
       pid_t pg = pid_t(atol(line.c_str() + 1));
       if (pg <= 1) continue;
-      if (line[0] == '+') groups.insert(pg);
-      else groups.erase(pg);
+      if (line[0] == '+')
+        groups.insert(pg);
+      else
+        groups.erase(pg);
     }
   }
   for (pid_t pg : groups) kill(-pg, SIGKILL);
@@ -136,8 +140,10 @@ Status Guardian::Start(bool own_cgroup, std::string* note) {
     auto dir = CreateOwnCgroup();
     if (dir && dir->size() < sizeof g_cgroup_dir) {
       g_cgroup_procs_fd = open((*dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
-      if (g_cgroup_procs_fd >= 0) snprintf(g_cgroup_dir, sizeof g_cgroup_dir, "%s", dir->c_str());
-      else rmdir(dir->c_str());
+      if (g_cgroup_procs_fd >= 0)
+        snprintf(g_cgroup_dir, sizeof g_cgroup_dir, "%s", dir->c_str());
+      else
+        rmdir(dir->c_str());
     } else if (note) {
       *note = dir ? "cgroup path too long" : dir.error().message;
     }
@@ -229,17 +235,22 @@ void SignalGroup(pid_t pgid, int sig) {
   if (pgid > 1) kill(-pgid, sig);
 }
 
-Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv,
+                                  const std::map<std::string, std::string>& env,
                                   const std::function<Status()>& in_child, int inherit_fd) {
   if (argv.empty()) return MakeError("strun: empty worker command");
   int out[2], err[2], status_pipe[2];
   if (pipe2(out, O_CLOEXEC) != 0) return MakeError(std::string("strun: pipe: ") + strerror(errno));
   if (pipe2(err, O_CLOEXEC) != 0) {
-    close(out[0]); close(out[1]);
+    close(out[0]);
+    close(out[1]);
     return MakeError(std::string("strun: pipe: ") + strerror(errno));
   }
   if (pipe2(status_pipe, O_CLOEXEC) != 0) {
-    close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+    close(out[0]);
+    close(out[1]);
+    close(err[0]);
+    close(err[1]);
     return MakeError(std::string("strun: pipe: ") + strerror(errno));
   }
   // Everything the child needs is prepared before fork: no allocation after it.
@@ -257,7 +268,12 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const st
   pid_t pid = fork();
   if (pid < 0) {
     int e = errno;
-    close(out[0]); close(out[1]); close(err[0]); close(err[1]); close(status_pipe[0]); close(status_pipe[1]);
+    close(out[0]);
+    close(out[1]);
+    close(err[0]);
+    close(err[1]);
+    close(status_pipe[0]);
+    close(status_pipe[1]);
     return MakeError(std::string("strun: fork: ") + strerror(e));
   }
   if (pid == 0) {
@@ -301,7 +317,8 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const st
   return SpawnedWorker{pid, out[0], err[0], status_pipe[0]};
 }
 
-Result<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+Result<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv,
+                                const std::map<std::string, std::string>& env,
                                 const std::string& who) {
   if (argv.empty()) return MakeError(who + ": empty command");
   std::vector<std::string> env_strings;
@@ -343,7 +360,8 @@ Status WaitForExec(SpawnedWorker& w, const std::string& program) {
   } while (n < 0 && errno == EINTR);
   close(w.exec_status_fd);
   w.exec_status_fd = -1;
-  if (n != sizeof child_errno) return {};  // end-of-file: exec succeeded (the pipe is close-on-exec)
+  if (n != sizeof child_errno)
+    return {};  // end-of-file: exec succeeded (the pipe is close-on-exec)
   int st;
   waitpid(w.pid, &st, 0);
   Guardian::Untrack(w.pid);

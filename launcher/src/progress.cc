@@ -11,10 +11,14 @@ namespace strun::launcher {
 
 std::string_view ProgressPhaseName(ProgressPhase phase) {
   switch (phase) {
-    case ProgressPhase::kStartup: return "startup";
-    case ProgressPhase::kTraining: return "training";
-    case ProgressPhase::kCheckpoint: return "checkpoint";
-    case ProgressPhase::kPreempted: return "preempted";
+    case ProgressPhase::kStartup:
+      return "startup";
+    case ProgressPhase::kTraining:
+      return "training";
+    case ProgressPhase::kCheckpoint:
+      return "checkpoint";
+    case ProgressPhase::kPreempted:
+      return "preempted";
   }
   return "startup";
 }
@@ -26,11 +30,16 @@ std::optional<ProgressReport> ParseProgressLine(std::string_view line) {
   if (!j.is_object() || !j.contains("phase") || !j["phase"].is_string()) return std::nullopt;
   const std::string phase = j["phase"];
   ProgressReport r;
-  if (phase == "startup") r.phase = ProgressPhase::kStartup;
-  else if (phase == "training") r.phase = ProgressPhase::kTraining;
-  else if (phase == "checkpoint") r.phase = ProgressPhase::kCheckpoint;
-  else if (phase == "preempted") r.phase = ProgressPhase::kPreempted;
-  else return std::nullopt;
+  if (phase == "startup")
+    r.phase = ProgressPhase::kStartup;
+  else if (phase == "training")
+    r.phase = ProgressPhase::kTraining;
+  else if (phase == "checkpoint")
+    r.phase = ProgressPhase::kCheckpoint;
+  else if (phase == "preempted")
+    r.phase = ProgressPhase::kPreempted;
+  else
+    return std::nullopt;
   if (j.contains("step")) {
     if (!j["step"].is_number_integer() || j["step"].get<long long>() < 0) return std::nullopt;
     r.step = j["step"].get<long long>();

@@ -16,7 +16,8 @@ std::vector<std::string> WorkerCommand(const LaunchOptions& o, const EnvMap& env
     // torchrun runs the script with runpy.run_path inside its own interpreter; strun does the same
     // inside a fresh one.
     argv = {PythonExecutable(env), "-u", "-c",
-            "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')",
+            "import runpy, sys; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], "
+            "run_name='__main__')",
             o.training_script};
   } else if (o.no_python) {
     argv = {o.training_script};
@@ -30,7 +31,8 @@ std::vector<std::string> WorkerCommand(const LaunchOptions& o, const EnvMap& env
 }
 
 Result<EnvMap> BuildWorkerEnv(const LaunchOptions& o, const LaunchPlan& p, const EnvMap& agent_env,
-                              const WorkerIdentity& w, const AttemptInfo& a, const std::string& error_file) {
+                              const WorkerIdentity& w, const AttemptInfo& a,
+                              const std::string& error_file) {
   EnvMap env = agent_env;
   auto set = [&](const char* k, const std::string& v) { env[k] = v; };
   set("RANK", std::to_string(w.rank));
@@ -49,7 +51,8 @@ Result<EnvMap> BuildWorkerEnv(const LaunchOptions& o, const LaunchPlan& p, const
   set("TORCHELASTIC_USE_AGENT_STORE", "False");
   set("TORCHELASTIC_SIGNALS_TO_HANDLE", o.signals_to_handle);
   set("TORCHELASTIC_ERROR_FILE", error_file);
-  if (!agent_env.count("TORCH_NCCL_ASYNC_ERROR_HANDLING")) set("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1");
+  if (!agent_env.count("TORCH_NCCL_ASYNC_ERROR_HANDLING"))
+    set("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1");
   if (!agent_env.count("OMP_NUM_THREADS") && p.local_world_size > 1) set("OMP_NUM_THREADS", "1");
   if (o.virtual_local_rank) {
     set("LOCAL_RANK", "0");

@@ -3,7 +3,6 @@
 // The libslurm query runs in a forked child (slurm_child.h): the caller can never be killed or
 // hung by it.
 #include "strun/slurm/node_address.h"
-#include "strun/slurm/slurm_child.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -23,9 +22,10 @@
 #include <string>
 #include <vector>
 
+#include "strun/slurm/slurm_child.h"
+
 namespace strun::slurm {
 namespace {
-
 
 struct SlurmNodeInfo {
   std::string node_addr;

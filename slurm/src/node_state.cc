@@ -1,7 +1,6 @@
 // Node states from slurmctld (node_state.h). The query runs libslurm in a forked child that
 // writes one line per node into a pipe; the parent gives up after a deadline.
 #include "strun/slurm/node_state.h"
-#include "strun/slurm/slurm_child.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +16,8 @@
 #include <cstring>
 #include <map>
 #include <sstream>
+
+#include "strun/slurm/slurm_child.h"
 
 namespace strun::slurm {
 namespace {
@@ -89,7 +90,8 @@ Result<std::string> RunQuery() {
     for (uint32_t i = 0; info != nullptr && i < info->record_count; ++i) {
       const node_info_t& node = info->node_array[i];
       if (node.name == nullptr) continue;
-      reply += Field(node.name) + "\t" + std::to_string(node.node_state) + "\t" + Field(node.reason) + "\n";
+      reply += Field(node.name) + "\t" + std::to_string(node.node_state) + "\t" +
+               Field(node.reason) + "\n";
     }
     return reply;
   });

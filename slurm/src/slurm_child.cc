@@ -30,12 +30,14 @@ void WriteAll(int fd, const std::string& data) {
 
 bool SlurmConfigExists() {
   if (const char* conf = std::getenv("SLURM_CONF")) return access(conf, R_OK) == 0;
-  return access("/etc/slurm/slurm.conf", R_OK) == 0 || access("/run/slurm/conf/slurm.conf", R_OK) == 0;
+  return access("/etc/slurm/slurm.conf", R_OK) == 0 ||
+         access("/run/slurm/conf/slurm.conf", R_OK) == 0;
 }
 
 std::string LastSlurmError() { return slurm_strerror(slurm_get_errno()); }
 
-Result<std::string> CallInSlurmChild(const std::string& what, const std::function<std::string()>& body,
+Result<std::string> CallInSlurmChild(const std::string& what,
+                                     const std::function<std::string()>& body,
                                      std::chrono::seconds timeout) {
   const std::string prefix = what.empty() ? "" : what + ": ";
   if (!SlurmConfigExists()) {
@@ -71,7 +73,8 @@ Result<std::string> CallInSlurmChild(const std::string& what, const std::functio
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   bool timed_out = false;
   for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
       timed_out = true;
       break;
@@ -95,9 +98,11 @@ Result<std::string> CallInSlurmChild(const std::string& what, const std::functio
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (timed_out)
-    return MakeError(prefix + "slurmctld did not answer within " + std::to_string(timeout.count()) + " s");
+    return MakeError(prefix + "slurmctld did not answer within " + std::to_string(timeout.count()) +
+                     " s");
   if (reply.empty())
-    return MakeError(prefix + "libslurm could not load its configuration (set SLURM_CONF or check slurm.conf)");
+    return MakeError(
+        prefix + "libslurm could not load its configuration (set SLURM_CONF or check slurm.conf)");
   if (reply[0] == '-') return MakeError(prefix + reply.substr(1));
   return reply.substr(1);
 }

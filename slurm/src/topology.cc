@@ -110,8 +110,7 @@ Result<std::vector<int>> ExpandTasksPerNode(std::string_view value, std::string_
       if (rep.size() < 3 || rep.front() != 'x' || rep.back() != ')') {
         return bad(InQuotes(item) + " is not N or N(xM)");
       }
-      auto r = ParseInt(rep.substr(1, rep.size() - 2), 1,
-                        "the repeat count in " + InQuotes(item));
+      auto r = ParseInt(rep.substr(1, rep.size() - 2), 1, "the repeat count in " + InQuotes(item));
       if (!r.ok()) return bad(r.error().message);
       repeat = *r;
     }

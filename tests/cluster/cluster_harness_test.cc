@@ -30,12 +30,16 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-bool Alive(pid_t pid) { return kill(pid, 0) == 0 && ReadFileOr("/proc/" + std::to_string(pid) + "/stat").find(") Z") == std::string::npos; }
+bool Alive(pid_t pid) {
+  return kill(pid, 0) == 0 &&
+         ReadFileOr("/proc/" + std::to_string(pid) + "/stat").find(") Z") == std::string::npos;
+}
 
 // Waits until `done` holds or `timeout` passes.
 template <typename F>
 bool WaitFor(F done, std::chrono::duration<double> timeout) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     if (done()) return true;
     std::this_thread::sleep_for(50ms);
@@ -55,8 +59,10 @@ std::vector<pid_t> PidsIn(const std::string& file) {
 class ClusterHarness : public ClusterTest {};
 
 TEST_F(ClusterHarness, SrunSpansEveryNodeInSlurmOrder) {
-  auto r = cluster().Run("srun -N4 --ntasks-per-node=2 -l bash -c 'echo $SLURM_PROCID $SLURMD_NODENAME $SLURM_JOB_NODELIST $SLURM_TASKS_PER_NODE' | sort -n -k2",
-                         60s);
+  auto r = cluster().Run(
+      "srun -N4 --ntasks-per-node=2 -l bash -c 'echo $SLURM_PROCID $SLURMD_NODENAME "
+      "$SLURM_JOB_NODELIST $SLURM_TASKS_PER_NODE' | sort -n -k2",
+      60s);
   ASSERT_TRUE(r.ok()) << r.Describe();
   auto lines = Lines(r.out);
   ASSERT_EQ(lines.size(), 8u) << r.Describe();
@@ -73,27 +79,32 @@ TEST_F(ClusterHarness, SrunSpansEveryNodeInSlurmOrder) {
 }
 
 TEST_F(ClusterHarness, NodeNamesDoNotResolveButNodeAddrIsLoopback) {
-  auto r = cluster().Run("getent hosts nid001; scontrol show node nid002 | grep -o 'NodeAddr=[^ ]*'", 30s);
+  auto r = cluster().Run(
+      "getent hosts nid001; scontrol show node nid002 | grep -o 'NodeAddr=[^ ]*'", 30s);
   EXPECT_EQ(r.exit_code, 0) << r.Describe();  // grep found NodeAddr
   EXPECT_EQ(r.out, "NodeAddr=127.0.0.1\n") << r.Describe();
 }
 
 TEST_F(ClusterHarness, PmixWorksAcrossNodes) {
   auto r = cluster().Run(
-      "srun --mpi=pmix -N2 --ntasks-per-node=2 bash -c 'echo $PMIX_RANK $SLURMD_NODENAME ${PMIX_NAMESPACE:+ns}' | sort -n", 60s);
+      "srun --mpi=pmix -N2 --ntasks-per-node=2 bash -c 'echo $PMIX_RANK $SLURMD_NODENAME "
+      "${PMIX_NAMESPACE:+ns}' | sort -n",
+      60s);
   ASSERT_TRUE(r.ok()) << r.Describe();
   auto lines = Lines(r.out);
   ASSERT_EQ(lines.size(), 4u) << r.Describe();
   for (int rank = 0; rank < 4; ++rank)
-    EXPECT_EQ(lines[rank], std::to_string(rank) + " " + LocalSlurmCluster::NodeName(rank / 2) + " ns") << r.Describe();
+    EXPECT_EQ(lines[rank],
+              std::to_string(rank) + " " + LocalSlurmCluster::NodeName(rank / 2) + " ns")
+        << r.Describe();
 }
 
 TEST_F(ClusterHarness, EachNodeHasItsOwnTmpAndAllShareTheSharedDir) {
   std::string shared = cluster().shared_dir();
-  auto r = cluster().Run(
-      "srun -N4 bash -c 'touch /tmp/harness-$SLURMD_NODENAME " + shared + "/harness-$SLURMD_NODENAME; sleep 0.3; "
-      "echo $SLURMD_NODENAME $(ls /tmp | grep -c ^harness-)' | sort",
-      60s);
+  auto r = cluster().Run("srun -N4 bash -c 'touch /tmp/harness-$SLURMD_NODENAME " + shared +
+                             "/harness-$SLURMD_NODENAME; sleep 0.3; "
+                             "echo $SLURMD_NODENAME $(ls /tmp | grep -c ^harness-)' | sort",
+                         60s);
   ASSERT_TRUE(r.ok()) << r.Describe();
   EXPECT_EQ(r.out, "nid001 1\nnid002 1\nnid003 1\nnid004 1\n") << r.Describe();
   for (int n = 0; n < 4; ++n) {
@@ -106,7 +117,8 @@ TEST_F(ClusterHarness, EachNodeHasItsOwnTmpAndAllShareTheSharedDir) {
 TEST_F(ClusterHarness, SbatchJobRunsToCompletion) {
   std::string dir = cluster().shared_dir();
   std::string script = dir + "/harness-job.sh";
-  ASSERT_TRUE(RunCommand("printf '#!/bin/bash\\nsrun hostname >/dev/null && echo \"$SLURM_JOB_NUM_NODES $SLURM_NTASKS\"\\n' > " +
+  ASSERT_TRUE(RunCommand("printf '#!/bin/bash\\nsrun hostname >/dev/null && echo "
+                         "\"$SLURM_JOB_NUM_NODES $SLURM_NTASKS\"\\n' > " +
                              script,
                          10s)
                   .ok());
@@ -120,14 +132,18 @@ TEST_F(ClusterHarness, SbatchJobRunsToCompletion) {
 
 TEST_F(ClusterHarness, ResetCancelsJobsAndTheirDetachedProcesses) {
   std::string pids = cluster().shared_dir() + "/harness-reset.pids";
-  auto job = cluster().Start("srun -N2 bash -c '(setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >>" + pids + "); sleep 1000'");
+  auto job = cluster().Start(
+      "srun -N2 bash -c '(setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >>" + pids +
+      "); sleep 1000'");
   ASSERT_TRUE(WaitFor([&] { return PidsIn(pids).size() == 2; }, 30s)) << job->Wait(1s).Describe();
   auto running = cluster().JobProcesses();
-  EXPECT_TRUE(std::any_of(running.begin(), running.end(), [](const ClusterProcess& p) { return p.comm == "slurmstepd"; }));
+  EXPECT_TRUE(std::any_of(running.begin(), running.end(),
+                          [](const ClusterProcess& p) { return p.comm == "slurmstepd"; }));
   ASSERT_TRUE(cluster().Reset().ok());
   auto r = job->Wait(30s);
   EXPECT_FALSE(r.timed_out) << r.Describe();
-  for (pid_t p : PidsIn(pids)) EXPECT_FALSE(Alive(p)) << "detached pid " << p << " survived Reset()";
+  for (pid_t p : PidsIn(pids))
+    EXPECT_FALSE(Alive(p)) << "detached pid " << p << " survived Reset()";
   EXPECT_TRUE(cluster().JobProcesses().empty());
 }
 
@@ -140,12 +156,15 @@ TEST_F(ClusterHarness, StopKillsEveryProcessOfTheCluster) {
   LocalSlurmCluster& c = **second;
   EXPECT_NE(c.dir(), cluster().dir());
   std::string pids = c.shared_dir() + "/pids";
-  auto job = c.Start("srun -N2 bash -c '(setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >>" + pids + "); echo $$ >>" + pids + "; sleep 1000'");
+  auto job =
+      c.Start("srun -N2 bash -c '(setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >>" +
+              pids + "); echo $$ >>" + pids + "; sleep 1000'");
   ASSERT_TRUE(WaitFor([&] { return PidsIn(pids).size() == 4; }, 30s)) << job->Wait(1s).Describe();
   auto victims = PidsIn(pids);
   std::string dir = c.dir();
   ASSERT_TRUE(c.Stop().ok());
-  for (pid_t p : victims) EXPECT_TRUE(WaitFor([&] { return !Alive(p); }, 5s)) << "pid " << p << " survived Stop()";
+  for (pid_t p : victims)
+    EXPECT_TRUE(WaitFor([&] { return !Alive(p); }, 5s)) << "pid " << p << " survived Stop()";
   EXPECT_FALSE(Exists(dir));
   // The srun client of the dead cluster is killed too, rather than waiting forever.
   auto r = job->Wait(10s);
@@ -164,7 +183,8 @@ TEST_F(ClusterHarness, ClusterStopsWhenItsOwnerDies) {
   ASSERT_FALSE(ctld.empty());
   owner.Signal(SIGKILL);
   owner.Wait(5s);
-  EXPECT_TRUE(WaitFor([&] { return !Exists(dir); }, 10s)) << dir << " still exists after its owner died";
+  EXPECT_TRUE(WaitFor([&] { return !Exists(dir); }, 10s))
+      << dir << " still exists after its owner died";
   EXPECT_FALSE(Alive(std::stoi(ctld)));
 }
 

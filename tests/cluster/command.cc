@@ -117,7 +117,8 @@ CommandResult BackgroundCommand::Wait(std::chrono::duration<double> timeout) {
     r.err = std::string("cannot start bash: ") + std::strerror(errno);
     return r;
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
   auto pause = std::chrono::milliseconds(1);
   while (Running()) {
     if (std::chrono::steady_clock::now() >= deadline) {
@@ -140,7 +141,8 @@ CommandResult BackgroundCommand::Wait(std::chrono::duration<double> timeout) {
   return r;
 }
 
-CommandResult RunCommand(const std::string& command, std::chrono::duration<double> timeout, const Env& extra_env) {
+CommandResult RunCommand(const std::string& command, std::chrono::duration<double> timeout,
+                         const Env& extra_env) {
   BackgroundCommand c(command, extra_env);
   return c.Wait(timeout);
 }

@@ -18,7 +18,7 @@ using Env = std::map<std::string, std::string>;
 
 struct CommandResult {
   std::string command;
-  int exit_code = -1;     // the exit status, or 128+signal for a signal, -1 when it was not reaped
+  int exit_code = -1;      // the exit status, or 128+signal for a signal, -1 when it was not reaped
   bool timed_out = false;  // killed because the deadline passed
   double seconds = 0;      // wall time from start to exit
   std::string out;

@@ -67,8 +67,9 @@ std::string LocalSlurmCluster::NodeName(int index) {
 }
 
 Result<std::unique_ptr<LocalSlurmCluster>> LocalSlurmCluster::Start(const ClusterOptions& options) {
-  std::string cmd = ShellQuote(ClusterScriptPath()) + " start --owner-pid " + std::to_string(getpid()) +
-                    " --nodes " + std::to_string(options.nodes) + " --cpus " + std::to_string(options.cpus_per_node);
+  std::string cmd = ShellQuote(ClusterScriptPath()) + " start --owner-pid " +
+                    std::to_string(getpid()) + " --nodes " + std::to_string(options.nodes) +
+                    " --cpus " + std::to_string(options.cpus_per_node);
   if (!options.plugstack.empty()) cmd += " --plugstack " + ShellQuote(options.plugstack);
   for (const auto& line : options.spank_lines) cmd += " --spank " + ShellQuote(line);
   for (const auto& line : options.conf_lines) cmd += " --conf " + ShellQuote(line);
@@ -85,9 +86,11 @@ Result<std::unique_ptr<LocalSlurmCluster>> LocalSlurmCluster::Start(const Cluste
     if (eq == std::string::npos) continue;
     env[line.substr(prefix.size(), eq - prefix.size())] = line.substr(eq + 1);
   }
-  for (const char* key : {"SLURM_CONF", "STRUN_CLUSTER_ID", "STRUN_CLUSTER_DIR", "STRUN_CLUSTER_SHARED",
-                          "STRUN_CLUSTER_NODELIST"}) {
-    if (!env.count(key)) return MakeError(std::string("slurm-cluster.sh start printed no ") + key + ":\n" + r.Describe());
+  for (const char* key : {"SLURM_CONF", "STRUN_CLUSTER_ID", "STRUN_CLUSTER_DIR",
+                          "STRUN_CLUSTER_SHARED", "STRUN_CLUSTER_NODELIST"}) {
+    if (!env.count(key))
+      return MakeError(std::string("slurm-cluster.sh start printed no ") + key + ":\n" +
+                       r.Describe());
   }
   return std::unique_ptr<LocalSlurmCluster>(new LocalSlurmCluster(options, std::move(env)));
 }
@@ -97,43 +100,47 @@ LocalSlurmCluster::~LocalSlurmCluster() { (void)Stop(); }
 Status LocalSlurmCluster::Stop() {
   if (stopped_) return {};
   stopped_ = true;
-  CommandResult r = RunCommand(ShellQuote(ClusterScriptPath()) + " stop --id " + env_.at("STRUN_CLUSTER_ID"),
-                               std::chrono::seconds(60));
+  CommandResult r =
+      RunCommand(ShellQuote(ClusterScriptPath()) + " stop --id " + env_.at("STRUN_CLUSTER_ID"),
+                 std::chrono::seconds(60));
   if (!r.ok()) return MakeError("cannot stop the local Slurm cluster:\n" + r.Describe());
   return {};
 }
 
 Status LocalSlurmCluster::KillNode(const std::string& name) const {
-  CommandResult r = RunCommand(ShellQuote(ClusterScriptPath()) + " kill-node " + ShellQuote(name) + " --id " +
-                                   env_.at("STRUN_CLUSTER_ID"),
+  CommandResult r = RunCommand(ShellQuote(ClusterScriptPath()) + " kill-node " + ShellQuote(name) +
+                                   " --id " + env_.at("STRUN_CLUSTER_ID"),
                                std::chrono::seconds(30));
   if (!r.ok()) return MakeError("cannot kill node " + name + ":\n" + r.Describe());
   return {};
 }
 
 Status LocalSlurmCluster::RestartNode(const std::string& name) const {
-  CommandResult r = RunCommand(ShellQuote(ClusterScriptPath()) + " restart-node " + ShellQuote(name) + " --id " +
-                                   env_.at("STRUN_CLUSTER_ID"),
+  CommandResult r = RunCommand(ShellQuote(ClusterScriptPath()) + " restart-node " +
+                                   ShellQuote(name) + " --id " + env_.at("STRUN_CLUSTER_ID"),
                                std::chrono::seconds(30));
   if (!r.ok()) return MakeError("cannot restart node " + name + ":\n" + r.Describe());
   return {};
 }
 
-CommandResult LocalSlurmCluster::Run(const std::string& command, std::chrono::duration<double> timeout,
+CommandResult LocalSlurmCluster::Run(const std::string& command,
+                                     std::chrono::duration<double> timeout,
                                      const Env& extra_env) const {
   Env env = env_;
   for (const auto& [k, v] : extra_env) env[k] = v;
   return RunCommand(command, timeout, env);
 }
 
-std::unique_ptr<BackgroundCommand> LocalSlurmCluster::Start(const std::string& command, const Env& extra_env) const {
+std::unique_ptr<BackgroundCommand> LocalSlurmCluster::Start(const std::string& command,
+                                                            const Env& extra_env) const {
   Env env = env_;
   for (const auto& [k, v] : extra_env) env[k] = v;
   return std::make_unique<BackgroundCommand>(command, env);
 }
 
 Result<long> LocalSlurmCluster::Submit(const std::string& sbatch_args, const std::string& script,
-                                       const std::vector<std::string>& script_args, const Env& extra_env) const {
+                                       const std::vector<std::string>& script_args,
+                                       const Env& extra_env) const {
   std::string cmd = "sbatch --parsable " + sbatch_args + " " + ShellQuote(script);
   for (const auto& a : script_args) cmd += " " + ShellQuote(a);
   CommandResult r = Run(cmd, std::chrono::seconds(30), extra_env);
@@ -153,35 +160,43 @@ std::string LocalSlurmCluster::JobState(long job_id) const {
   return r.out.substr(at, r.out.find_first_of(" \n", at) - at);
 }
 
-Result<std::string> LocalSlurmCluster::WaitForJob(long job_id, std::chrono::duration<double> timeout) const {
-  static const std::set<std::string> active = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED",
-                                               "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT"};
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+Result<std::string> LocalSlurmCluster::WaitForJob(long job_id,
+                                                  std::chrono::duration<double> timeout) const {
+  static const std::set<std::string> active = {"PENDING",    "CONFIGURING", "RUNNING",
+                                               "COMPLETING", "SUSPENDED",   "REQUEUED",
+                                               "RESIZING",   "SIGNALING",   "STAGE_OUT"};
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
   std::string state;
   while (std::chrono::steady_clock::now() < deadline) {
     state = JobState(job_id);
     if (!state.empty() && !active.count(state)) return state;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return MakeError("job " + std::to_string(job_id) + " still " + (state.empty() ? "unknown" : state) + " after " +
+  return MakeError("job " + std::to_string(job_id) + " still " +
+                   (state.empty() ? "unknown" : state) + " after " +
                    std::to_string(int(timeout.count())) + "s");
 }
 
-Result<long> LocalSlurmCluster::FindJob(const std::string& job_name, std::chrono::duration<double> timeout) const {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+Result<long> LocalSlurmCluster::FindJob(const std::string& job_name,
+                                        std::chrono::duration<double> timeout) const {
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     CommandResult r = Run("squeue -h -o %i -n " + ShellQuote(job_name), std::chrono::seconds(20));
     std::string id = Trim(r.out);
     if (r.ok() && IsNumber(id)) return std::stol(id);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return MakeError("no job named " + job_name + " appeared in squeue within " + std::to_string(int(timeout.count())) + "s");
+  return MakeError("no job named " + job_name + " appeared in squeue within " +
+                   std::to_string(int(timeout.count())) + "s");
 }
 
 Status LocalSlurmCluster::Reset(std::chrono::duration<double> timeout) const {
   // scancel without a filter refuses; every job here is root's.
   Run("scancel --user=root", std::chrono::seconds(20));
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
   auto settled = std::chrono::steady_clock::now() + std::chrono::seconds(1);
   std::string states;
   while (std::chrono::steady_clock::now() < deadline) {
@@ -208,8 +223,8 @@ Status LocalSlurmCluster::Reset(std::chrono::duration<double> timeout) const {
     if (quiet && !left) return {};
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return MakeError("the cluster did not become idle with no jobs within " + std::to_string(int(timeout.count())) +
-                   "s; node states and jobs:\n" + states);
+  return MakeError("the cluster did not become idle with no jobs within " +
+                   std::to_string(int(timeout.count())) + "s; node states and jobs:\n" + states);
 }
 
 std::vector<ClusterProcess> LocalSlurmCluster::JobProcesses() const {
@@ -225,7 +240,8 @@ std::vector<ClusterProcess> LocalSlurmCluster::JobProcesses() const {
   } else {
     // Without a cgroup: descendants of the daemons.
     for (const auto& name : ListDir(dir() + "/run")) {
-      if (name.size() < 4 || name.substr(name.size() - 4) != ".pid" || name == "keeper.pid") continue;
+      if (name.size() < 4 || name.substr(name.size() - 4) != ".pid" || name == "keeper.pid")
+        continue;
       std::string p = Trim(ReadFileOr(dir() + "/run/" + name));
       if (IsNumber(p)) pids.insert(pid_t(std::stol(p)));
     }
@@ -251,8 +267,9 @@ std::vector<ClusterProcess> LocalSlurmCluster::JobProcesses() const {
 }
 
 std::string LocalSlurmCluster::LogTail(int lines) const {
-  CommandResult r = RunCommand("tail -n " + std::to_string(lines) + " " + ShellQuote(dir()) + "/log/*.log",
-                               std::chrono::seconds(10));
+  CommandResult r =
+      RunCommand("tail -n " + std::to_string(lines) + " " + ShellQuote(dir()) + "/log/*.log",
+                 std::chrono::seconds(10));
   return r.out;
 }
 

@@ -65,12 +65,14 @@ class LocalSlurmCluster {
   CommandResult Run(const std::string& command, std::chrono::duration<double> timeout,
                     const Env& extra_env = {}) const;
   // Starts a shell command with the cluster's environment in the background.
-  std::unique_ptr<BackgroundCommand> Start(const std::string& command, const Env& extra_env = {}) const;
+  std::unique_ptr<BackgroundCommand> Start(const std::string& command,
+                                           const Env& extra_env = {}) const;
 
   // Submits a batch script (`sbatch --parsable SBATCH_ARGS SCRIPT SCRIPT_ARGS...`; SBATCH_ARGS is
   // shell text, the others are quoted here) and returns the job id.
   Result<long> Submit(const std::string& sbatch_args, const std::string& script,
-                      const std::vector<std::string>& script_args = {}, const Env& extra_env = {}) const;
+                      const std::vector<std::string>& script_args = {},
+                      const Env& extra_env = {}) const;
   // The job's state from scontrol ("RUNNING", "COMPLETED", "FAILED", ...), "" when unknown.
   std::string JobState(long job_id) const;
   // Waits until the job has left PENDING/CONFIGURING/RUNNING/COMPLETING; returns the final state.
@@ -87,7 +89,8 @@ class LocalSlurmCluster {
   std::vector<ClusterProcess> JobProcesses() const;
 
   // A node failure: SIGKILLs node `name`'s slurmd and every process of its jobs at once. Slurm
-  // marks it NOT_RESPONDING, then DOWN after SlurmdTimeout (set it with ClusterOptions::conf_lines).
+  // marks it NOT_RESPONDING, then DOWN after SlurmdTimeout (set it with
+  // ClusterOptions::conf_lines).
   Status KillNode(const std::string& name) const;
   // Starts a killed node's slurmd again (ReturnToService=2 makes it usable once it registers).
   Status RestartNode(const std::string& name) const;
@@ -96,7 +99,8 @@ class LocalSlurmCluster {
   std::string LogTail(int lines = 30) const;
 
  private:
-  LocalSlurmCluster(ClusterOptions options, Env env) : options_(std::move(options)), env_(std::move(env)) {}
+  LocalSlurmCluster(ClusterOptions options, Env env)
+      : options_(std::move(options)), env_(std::move(env)) {}
 
   ClusterOptions options_;
   Env env_;

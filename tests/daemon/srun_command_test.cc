@@ -84,8 +84,8 @@ TEST(RewriteSrunCommand, DropsEveryFormOfTheNodeOptions) {
   auto c =
       Parse({"srun", "-N2", "--nodes", "2", "--nodes=2", "-wnid1", "-w", "nid1", "--nodelist",
              "nid1", "--exclude", "nid5", "-xnid5", "--exclude=nid5", "-n", "4", "strun", "a"});
-  EXPECT_THAT(RewriteSrunCommand(c, {"nid7"}),
-              ElementsAre("srun", "--nodes=1", "--nodelist=nid7", "--overlap", "-n", "4", "strun", "a"));
+  EXPECT_THAT(RewriteSrunCommand(c, {"nid7"}), ElementsAre("srun", "--nodes=1", "--nodelist=nid7",
+                                                           "--overlap", "-n", "4", "strun", "a"));
 }
 
 TEST(NumAgents, TasksPerNodeTimesNodesUnlessNtasksIsGiven) {

@@ -1,4 +1,5 @@
-// strund's decisions (supervision.h), each alone: environment, watch, launch end, next step, requeue.
+// strund's decisions (supervision.h), each alone: environment, watch, launch end, next step,
+// requeue.
 #include "strun/daemon/supervision.h"
 
 #include <gtest/gtest.h>
@@ -31,7 +32,8 @@ TEST(ReadJobSetup, ReadsTheAllocation) {
 
 TEST(ReadJobSetup, ErrorsNameTheVariable) {
   EXPECT_NE(ReadJobSetup(Options(), {}).error().message.find("SLURM_JOB_ID"), std::string::npos);
-  auto bad_port = ReadJobSetup(Options(), {{"SLURM_JOB_ID", "1"}, {"SLURM_JOB_NODELIST", "a"}, {"STRUN_COORD_PORT", "0"}});
+  auto bad_port = ReadJobSetup(
+      Options(), {{"SLURM_JOB_ID", "1"}, {"SLURM_JOB_NODELIST", "a"}, {"STRUN_COORD_PORT", "0"}});
   EXPECT_NE(bad_port.error().message.find("STRUN_COORD_PORT=0"), std::string::npos);
   DaemonOptions o = Options();
   o.nodes = 3;
@@ -40,14 +42,16 @@ TEST(ReadJobSetup, ErrorsNameTheVariable) {
 }
 
 TEST(LaunchEnvironment, AddsTheServiceAndDropsTheBatchTaskCount) {
-  const EnvMap env = LaunchEnvironment({{"SLURM_NTASKS", "8"}, {"SLURM_NPROCS", "8"}, {"PATH", "/bin"}}, "s3cret",
-                                       "10.0.0.1", 4242, LaunchRunKey("7", 1, 2), false);
+  const EnvMap env =
+      LaunchEnvironment({{"SLURM_NTASKS", "8"}, {"SLURM_NPROCS", "8"}, {"PATH", "/bin"}}, "s3cret",
+                        "10.0.0.1", 4242, LaunchRunKey("7", 1, 2), false);
   EXPECT_EQ(env, (EnvMap{{"PATH", "/bin"},
                          {"STRUN_COORD_HOST", "10.0.0.1"},
                          {"STRUN_COORD_PORT", "4242"},
                          {"STRUN_COORD_RUN_KEY", "strund|7|1|2"},
                          {"STRUN_JOB_SECRET", "s3cret"}}));
-  EXPECT_EQ(LaunchEnvironment({{"SLURM_NTASKS", "8"}}, "s", "h", 1, "k", true).count("SLURM_NTASKS"), 1u);
+  EXPECT_EQ(
+      LaunchEnvironment({{"SLURM_NTASKS", "8"}}, "s", "h", 1, "k", true).count("SLURM_NTASKS"), 1u);
 }
 
 TEST(DecideWatch, SignalsAndLostAgentsStopFirst) {
@@ -122,7 +126,8 @@ TEST(DecideWithoutOutcome, UnhealthyNodeElseConfigurationError) {
   EXPECT_EQ(v.exclude->node, "nid001");
   v = DecideWithoutOutcome({}, 0, 1 << 8);
   EXPECT_EQ(v.end, LaunchEnd::kError);
-  EXPECT_NE(v.reason.find("srun ended (exit code 1) before any strun agent joined"), std::string::npos);
+  EXPECT_NE(v.reason.find("srun ended (exit code 1) before any strun agent joined"),
+            std::string::npos);
   v = DecideWithoutOutcome({}, 1, 0);
   EXPECT_EQ(v.end, LaunchEnd::kNodeFault);
   EXPECT_FALSE(v.exclude.has_value());
@@ -134,18 +139,28 @@ TEST(DecideAfterLaunch, ExitRequeueOrRelaunch) {
   JobVerdict used = DecideAfterLaunch(fault, std::nullopt, 4, 0, 3, 3);
   EXPECT_EQ(used.code, 1);
   EXPECT_NE(used.message.find("all 3 relaunches"), std::string::npos);
-  EXPECT_EQ(DecideAfterLaunch({LaunchEnd::kPreempted, "p", std::nullopt, false}, std::nullopt, 1, 0, 0, 3).action, JobVerdict::kRequeue);
-  EXPECT_EQ(DecideAfterLaunch({LaunchEnd::kStopped, "s", std::nullopt, false}, std::nullopt, 1, SIGINT, 0, 3).code, 130);
+  EXPECT_EQ(
+      DecideAfterLaunch({LaunchEnd::kPreempted, "p", std::nullopt, false}, std::nullopt, 1, 0, 0, 3)
+          .action,
+      JobVerdict::kRequeue);
+  EXPECT_EQ(DecideAfterLaunch({LaunchEnd::kStopped, "s", std::nullopt, false}, std::nullopt, 1,
+                              SIGINT, 0, 3)
+                .code,
+            130);
   coord::Exit out = Outcome(1);
   launcher::WorkerFailure root;
   root.rank = 3;
   root.exitcode = 1;
   root.kind = "exit_code";
   out.root_cause = root;
-  JobVerdict failed = DecideAfterLaunch({LaunchEnd::kFailed, out.reason, std::nullopt, false}, out, 1, 0, 0, 3);
+  JobVerdict failed =
+      DecideAfterLaunch({LaunchEnd::kFailed, out.reason, std::nullopt, false}, out, 1, 0, 0, 3);
   EXPECT_EQ(failed.result, "failed");
   EXPECT_NE(failed.message.find("root cause: rank 3"), std::string::npos) << failed.message;
-  EXPECT_EQ(DecideAfterLaunch({LaunchEnd::kDone, "ok", std::nullopt, false}, std::nullopt, 1, 0, 0, 3).message, "the job finished: ok");
+  EXPECT_EQ(
+      DecideAfterLaunch({LaunchEnd::kDone, "ok", std::nullopt, false}, std::nullopt, 1, 0, 0, 3)
+          .message,
+      "the job finished: ok");
 }
 
 TEST(DecideRequeue, CancelledJobsStayCancelled) {

@@ -20,7 +20,8 @@ constexpr auto kJobTimeout = 240s;
 
 template <typename F>
 bool WaitFor(F done, std::chrono::duration<double> timeout) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     if (done()) return true;
     std::this_thread::sleep_for(100ms);
@@ -37,17 +38,20 @@ class StrunOnSlurm : public ClusterTest {
   }
 
   // Runs `srun_args strun strun_args torch_check.py` and returns the result.
-  CommandResult Launch(const std::string& srun_args, const std::string& strun_args, Env extra = {}) {
+  CommandResult Launch(const std::string& srun_args, const std::string& strun_args,
+                       Env extra = {}) {
     Env env = TorchEnv(dir_);
     for (auto& [k, v] : extra) env[k] = v;
-    std::string cmd = "unset OMP_NUM_THREADS TORCH_NCCL_ASYNC_ERROR_HANDLING; cd " + ShellQuote(dir_) + " && srun " +
-                      srun_args + " " + ShellQuote(kStrun) + " " + strun_args + " " + ShellQuote(kTorchCheck);
+    std::string cmd = "unset OMP_NUM_THREADS TORCH_NCCL_ASYNC_ERROR_HANDLING; cd " +
+                      ShellQuote(dir_) + " && srun " + srun_args + " " + ShellQuote(kStrun) + " " +
+                      strun_args + " " + ShellQuote(kTorchCheck);
     return cluster().Run(cmd, kJobTimeout, env);
   }
 
-  // Every rank of a 4-rank, 2-node job recorded a successful attempt `attempt`; ranks 0-1 on nid001,
-  // 2-3 on nid002, one master address that is nid001's NodeAddr.
-  void ExpectTwoNodeLayout(const std::map<int, RankRecord>& records, int attempt, const std::string& context) {
+  // Every rank of a 4-rank, 2-node job recorded a successful attempt `attempt`; ranks 0-1 on
+  // nid001, 2-3 on nid002, one master address that is nid001's NodeAddr.
+  void ExpectTwoNodeLayout(const std::map<int, RankRecord>& records, int attempt,
+                           const std::string& context) {
     ASSERT_EQ(records.size(), 4u) << context;
     for (const auto& [rank, r] : records) {
       EXPECT_EQ(r.rank, rank);
@@ -57,7 +61,8 @@ class StrunOnSlurm : public ClusterTest {
       EXPECT_EQ(r.group_rank, rank / 2) << "rank " << rank;
       EXPECT_EQ(r.local_rank, rank % 2) << "rank " << rank;
       EXPECT_EQ(r.node, LocalSlurmCluster::NodeName(rank / 2)) << "rank " << rank;
-      EXPECT_EQ(r.master_addr, "127.0.0.1") << "rank " << rank << ": MASTER_ADDR is not nid001's NodeAddr";
+      EXPECT_EQ(r.master_addr, "127.0.0.1")
+          << "rank " << rank << ": MASTER_ADDR is not nid001's NodeAddr";
       EXPECT_EQ(r.master_port, records.begin()->second.master_port);
       EXPECT_EQ(r.restart_count, attempt);
       ASSERT_TRUE(r.slurm_job_id.has_value());
@@ -70,8 +75,12 @@ class StrunOnSlurm : public ClusterTest {
 
 TEST_F(StrunOnSlurm, OneAgentPerNodeStartsTwoWorkersEach) {
   auto r = Launch("-N2 --ntasks-per-node=1", "--nproc-per-node=2",
-                  {{"CHECK_SLURM_MODE", "node"}, {"CHECK_WORLD_SIZE", "4"}, {"CHECK_LOCAL_WORLD_SIZE", "2"},
-                   {"CHECK_NNODES", "2"}, {"CHECK_MAX_RESTARTS", "0"}, {"CHECK_RESTART_COUNT", "0"}});
+                  {{"CHECK_SLURM_MODE", "node"},
+                   {"CHECK_WORLD_SIZE", "4"},
+                   {"CHECK_LOCAL_WORLD_SIZE", "2"},
+                   {"CHECK_NNODES", "2"},
+                   {"CHECK_MAX_RESTARTS", "0"},
+                   {"CHECK_RESTART_COUNT", "0"}});
   ASSERT_TRUE(r.ok()) << r.Describe();
   EXPECT_EQ(CountOkLines(r.out), 4) << r.Describe();
   ExpectTwoNodeLayout(ReadRecords(dir_, "attempt0-rank"), 0, r.Describe());
@@ -79,7 +88,9 @@ TEST_F(StrunOnSlurm, OneAgentPerNodeStartsTwoWorkersEach) {
 
 TEST_F(StrunOnSlurm, OneAgentPerTaskRunsOneWorkerEach) {
   auto r = Launch("-N2 --ntasks-per-node=2", "",
-                  {{"CHECK_SLURM_MODE", "task"}, {"CHECK_WORLD_SIZE", "4"}, {"CHECK_LOCAL_WORLD_SIZE", "2"},
+                  {{"CHECK_SLURM_MODE", "task"},
+                   {"CHECK_WORLD_SIZE", "4"},
+                   {"CHECK_LOCAL_WORLD_SIZE", "2"},
                    {"CHECK_NNODES", "2"}});
   ASSERT_TRUE(r.ok()) << r.Describe();
   EXPECT_EQ(CountOkLines(r.out), 4) << r.Describe();
@@ -87,8 +98,9 @@ TEST_F(StrunOnSlurm, OneAgentPerTaskRunsOneWorkerEach) {
 }
 
 TEST_F(StrunOnSlurm, OneAgentPerNodeUnderPmix) {
-  auto r = Launch("--mpi=pmix -N2 --ntasks-per-node=1", "--nproc-per-node=2",
-                  {{"CHECK_SLURM_MODE", "node"}, {"CHECK_WORLD_SIZE", "4"}, {"CHECK_LOCAL_WORLD_SIZE", "2"}});
+  auto r = Launch(
+      "--mpi=pmix -N2 --ntasks-per-node=1", "--nproc-per-node=2",
+      {{"CHECK_SLURM_MODE", "node"}, {"CHECK_WORLD_SIZE", "4"}, {"CHECK_LOCAL_WORLD_SIZE", "2"}});
   ASSERT_TRUE(r.ok()) << r.Describe();
   auto records = ReadRecords(dir_, "attempt0-rank");
   ExpectTwoNodeLayout(records, 0, r.Describe());
@@ -99,8 +111,9 @@ TEST_F(StrunOnSlurm, OneAgentPerNodeUnderPmix) {
 }
 
 TEST_F(StrunOnSlurm, OneAgentPerTaskUnderPmix) {
-  auto r = Launch("--mpi=pmix -N2 --ntasks-per-node=2", "",
-                  {{"CHECK_SLURM_MODE", "task"}, {"CHECK_WORLD_SIZE", "4"}, {"CHECK_LOCAL_WORLD_SIZE", "2"}});
+  auto r = Launch(
+      "--mpi=pmix -N2 --ntasks-per-node=2", "",
+      {{"CHECK_SLURM_MODE", "task"}, {"CHECK_WORLD_SIZE", "4"}, {"CHECK_LOCAL_WORLD_SIZE", "2"}});
   ASSERT_TRUE(r.ok()) << r.Describe();
   auto records = ReadRecords(dir_, "attempt0-rank");
   ExpectTwoNodeLayout(records, 0, r.Describe());
@@ -117,8 +130,9 @@ TEST_F(StrunOnSlurm, SbatchOfTheExampleJobScript) {
   env["NPROC_PER_NODE"] = "2";
   env["CHECK_SLURM_MODE"] = "node";
   env["CHECK_WORLD_SIZE"] = "4";
-  auto id = cluster().Submit("--chdir=" + ShellQuote(dir_) + " --output=" + ShellQuote(dir_ + "/job.out"),
-                             kSbatchExample, {kTorchCheck}, env);
+  auto id =
+      cluster().Submit("--chdir=" + ShellQuote(dir_) + " --output=" + ShellQuote(dir_ + "/job.out"),
+                       kSbatchExample, {kTorchCheck}, env);
   ASSERT_TRUE(id.ok()) << id.error().message;
   auto state = cluster().WaitForJob(*id, kJobTimeout);
   std::string out = ReadFileOr(dir_ + "/job.out");
@@ -134,7 +148,9 @@ TEST_F(StrunOnSlurm, SbatchOfTheExampleJobScript) {
 // whole group starts again with TORCHELASTIC_RESTART_COUNT=1 on both nodes; the job succeeds.
 TEST_F(StrunOnSlurm, WorkerFailingOnSecondNodeRestartsTheGroupOnBothNodes) {
   auto r = Launch("-N2 --ntasks-per-node=1", "--nproc-per-node=2 --max-restarts=1",
-                  {{"FAIL_ONCE_NODE", "nid002"}, {"FAIL_ONCE_LOCAL_RANK", "1"}, {"CHECK_MAX_RESTARTS", "1"},
+                  {{"FAIL_ONCE_NODE", "nid002"},
+                   {"FAIL_ONCE_LOCAL_RANK", "1"},
+                   {"CHECK_MAX_RESTARTS", "1"},
                    {"CHECK_SLURM_MODE", "node"}});
   ASSERT_TRUE(r.ok()) << r.Describe();
   auto failed = ReadRecords(dir_, "failed-attempt0-rank");
@@ -171,15 +187,19 @@ class StrunOnSlurmRunningJob : public StrunOnSlurm {
   long StartWaitingJob(const std::string& name) {
     Env env = TorchEnv(dir_);
     env["WAIT_FOR_RELEASE"] = "1";
-    job_ = cluster().Start("unset OMP_NUM_THREADS; cd " + ShellQuote(dir_) + " && srun -N2 --ntasks-per-node=1 -J " +
-                               name + " " + ShellQuote(kStrun) +
-                               " --nproc-per-node=2 --signals-to-handle=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 " +
-                               ShellQuote(kTorchCheck),
-                           env);
+    job_ = cluster().Start(
+        "unset OMP_NUM_THREADS; cd " + ShellQuote(dir_) + " && srun -N2 --ntasks-per-node=1 -J " +
+            name + " " + ShellQuote(kStrun) +
+            " --nproc-per-node=2 --signals-to-handle=SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1 " +
+            ShellQuote(kTorchCheck),
+        env);
     auto id = cluster().FindJob(name, 60s);
     EXPECT_TRUE(id.ok()) << id.error().message;
-    bool ready = WaitFor([&] { return ReadRecords(dir_, "ready-rank").size() == 4 || !job_->Running(); }, kJobTimeout);
-    EXPECT_TRUE(ready && job_->Running()) << "the workers did not all get ready:\n" << job_->Wait(1s).Describe();
+    bool ready =
+        WaitFor([&] { return ReadRecords(dir_, "ready-rank").size() == 4 || !job_->Running(); },
+                kJobTimeout);
+    EXPECT_TRUE(ready && job_->Running()) << "the workers did not all get ready:\n"
+                                          << job_->Wait(1s).Describe();
     return id.ok() ? *id : -1;
   }
 
@@ -193,16 +213,19 @@ class StrunOnSlurmRunningJob : public StrunOnSlurm {
   std::vector<ClusterProcess> StrunProcesses() {
     auto all = cluster().JobProcesses();
     std::vector<ClusterProcess> strun;
-    std::copy_if(all.begin(), all.end(), std::back_inserter(strun), [](const ClusterProcess& p) { return p.comm == "strun"; });
+    std::copy_if(all.begin(), all.end(), std::back_inserter(strun),
+                 [](const ClusterProcess& p) { return p.comm == "strun"; });
     return strun;
   }
   // The agents: strun processes that Slurm started (not forked by another strun).
   std::vector<ClusterProcess> Agents() {
     auto strun = StrunProcesses();
     std::vector<ClusterProcess> agents;
-    std::copy_if(strun.begin(), strun.end(), std::back_inserter(agents), [&](const ClusterProcess& p) {
-      return std::none_of(strun.begin(), strun.end(), [&](const ClusterProcess& q) { return q.pid == p.ppid; });
-    });
+    std::copy_if(strun.begin(), strun.end(), std::back_inserter(agents),
+                 [&](const ClusterProcess& p) {
+                   return std::none_of(strun.begin(), strun.end(),
+                                       [&](const ClusterProcess& q) { return q.pid == p.ppid; });
+                 });
     return agents;
   }
 
@@ -218,7 +241,8 @@ TEST_F(StrunOnSlurmRunningJob, Usr1ReachesEveryWorker) {
   ASSERT_EQ(agents.size(), 2u);
   for (const auto& a : agents) kill(a.pid, SIGUSR1);
   for (int rank = 0; rank < 4; ++rank)
-    EXPECT_TRUE(WaitFor([&] { return Usr1Count(rank) >= 1; }, 30s)) << "rank " << rank << " got no SIGUSR1 from strun";
+    EXPECT_TRUE(WaitFor([&] { return Usr1Count(rank) >= 1; }, 30s))
+        << "rank " << rank << " got no SIGUSR1 from strun";
   std::vector<int> before;
   for (int rank = 0; rank < 4; ++rank) before.push_back(Usr1Count(rank));
 
@@ -251,9 +275,12 @@ TEST_F(StrunOnSlurmRunningJob, CancelledJobLeavesNoProcessBehind) {
   auto r = job_->Wait(60s);
   EXPECT_FALSE(r.timed_out) << r.Describe();
   EXPECT_NE(r.exit_code, 0);
-  for (int pid : pids) EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(pid); }, 30s)) << "pid " << pid << " survived scancel";
+  for (int pid : pids)
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(pid); }, 30s))
+        << "pid " << pid << " survived scancel";
   EXPECT_TRUE(WaitFor([&] { return cluster().JobProcesses().empty(); }, 30s));
-  for (const auto& p : cluster().JobProcesses()) ADD_FAILURE() << "left behind: " << p.pid << " " << p.cmdline;
+  for (const auto& p : cluster().JobProcesses())
+    ADD_FAILURE() << "left behind: " << p.pid << " " << p.cmdline;
 }
 
 }  // namespace

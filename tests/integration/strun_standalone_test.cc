@@ -16,12 +16,14 @@ using namespace std::chrono_literals;
 
 // Anything that would make strun think it runs under Slurm or change the worker contract.
 const std::string kNoSlurm =
-    "unset OMP_NUM_THREADS TORCH_NCCL_ASYNC_ERROR_HANDLING; for v in $(compgen -e | grep -E '^(SLURM|PMIX|PMI|PET)_'); "
+    "unset OMP_NUM_THREADS TORCH_NCCL_ASYNC_ERROR_HANDLING; for v in $(compgen -e | grep -E "
+    "'^(SLURM|PMIX|PMI|PET)_'); "
     "do unset $v; done; ";
 
 template <typename F>
 bool WaitFor(F done, std::chrono::duration<double> timeout) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
   while (std::chrono::steady_clock::now() < deadline) {
     if (done()) return true;
     std::this_thread::sleep_for(100ms);
@@ -35,7 +37,9 @@ class StrunStandalone : public ::testing::Test {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
     dir_ = FreshDir("/var/tmp/strun-integration-" + std::to_string(getpid()) + "/" + info->name());
   }
-  void TearDown() override { std::filesystem::remove_all("/var/tmp/strun-integration-" + std::to_string(getpid())); }
+  void TearDown() override {
+    std::filesystem::remove_all("/var/tmp/strun-integration-" + std::to_string(getpid()));
+  }
   std::string dir_;
 };
 
@@ -45,8 +49,9 @@ TEST_F(StrunStandalone, FourWorkersAllReduce) {
   env["CHECK_LOCAL_WORLD_SIZE"] = "4";
   env["CHECK_NNODES"] = "1";
   env["CHECK_RESTART_COUNT"] = "0";
-  auto r = RunCommand(kNoSlurm + ShellQuote(kStrun) + " --standalone --nproc-per-node=4 " + ShellQuote(kTorchCheck),
-                      240s, env);
+  auto r = RunCommand(
+      kNoSlurm + ShellQuote(kStrun) + " --standalone --nproc-per-node=4 " + ShellQuote(kTorchCheck),
+      240s, env);
   ASSERT_TRUE(r.ok()) << r.Describe();
   EXPECT_EQ(CountOkLines(r.out), 4) << r.Describe();
   auto records = ReadRecords(dir_, "attempt0-rank");
@@ -66,16 +71,19 @@ TEST_F(StrunStandalone, FourWorkersAllReduce) {
 TEST_F(StrunStandalone, KilledAgentLeavesNoWorkers) {
   Env env = TorchEnv(dir_);
   env["WAIT_FOR_RELEASE"] = "1";
-  BackgroundCommand job(kNoSlurm + "exec " + ShellQuote(kStrun) + " --standalone --nproc-per-node=2 " + ShellQuote(kTorchCheck),
+  BackgroundCommand job(kNoSlurm + "exec " + ShellQuote(kStrun) +
+                            " --standalone --nproc-per-node=2 " + ShellQuote(kTorchCheck),
                         env);
-  bool ready = WaitFor([&] { return ReadRecords(dir_, "ready-rank").size() == 2 || !job.Running(); }, 240s);
+  bool ready =
+      WaitFor([&] { return ReadRecords(dir_, "ready-rank").size() == 2 || !job.Running(); }, 240s);
   ASSERT_TRUE(ready && job.Running()) << job.Wait(1s).Describe();
   std::vector<int> workers;
   for (const auto& [rank, rec] : ReadRecords(dir_, "ready-rank")) workers.push_back(rec.pid);
   kill(job.pid(), SIGKILL);  // the shell exec'd strun: this is strun
   job.Wait(10s);
   for (int pid : workers) {
-    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(pid); }, 10s)) << "worker " << pid << " outlived its killed strun";
+    EXPECT_TRUE(WaitFor([&] { return !ProcessAlive(pid); }, 10s))
+        << "worker " << pid << " outlived its killed strun";
     kill(pid, SIGKILL);  // do not leave it running if the assertion failed
   }
 }

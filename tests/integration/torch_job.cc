@@ -15,7 +15,8 @@ std::map<int, RankRecord> ReadRecords(const std::string& dir, const std::string&
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename();
-    if (name.rfind(prefix, 0) != 0 || name.size() < 6 || name.substr(name.size() - 5) != ".json") continue;
+    if (name.rfind(prefix, 0) != 0 || name.size() < 6 || name.substr(name.size() - 5) != ".json")
+      continue;
     std::string middle = name.substr(prefix.size(), name.size() - prefix.size() - 5);
     if (middle.empty() || middle.find_first_not_of("0123456789") != std::string::npos) continue;
     auto j = nlohmann::json::parse(ReadFileOr(entry.path()), nullptr, false);
@@ -34,7 +35,8 @@ std::map<int, RankRecord> ReadRecords(const std::string& dir, const std::string&
     r.max_restarts = j.value("max_restarts", -1);
     r.run_id = j.value("run_id", "");
     r.pid = j.value("pid", 0);
-    if (j.contains("slurm_job_id") && j["slurm_job_id"].is_string()) r.slurm_job_id = j["slurm_job_id"];
+    if (j.contains("slurm_job_id") && j["slurm_job_id"].is_string())
+      r.slurm_job_id = j["slurm_job_id"];
     if (j.contains("pmix_rank") && j["pmix_rank"].is_string()) r.pmix_rank = j["pmix_rank"];
     r.usr1 = j.value("usr1", 0);
     records[std::stoi(middle)] = r;
@@ -50,7 +52,9 @@ std::string FreshDir(const std::string& path) {
 }
 
 Env TorchEnv(const std::string& check_dir) {
-  return {{"STRUN_PYTHON", "/usr/bin/python3"}, {"CHECK_DIR", check_dir}, {"PYTHONDONTWRITEBYTECODE", "1"}};
+  return {{"STRUN_PYTHON", "/usr/bin/python3"},
+          {"CHECK_DIR", check_dir},
+          {"PYTHONDONTWRITEBYTECODE", "1"}};
 }
 
 int CountOkLines(const std::string& output) {
@@ -58,7 +62,9 @@ int CountOkLines(const std::string& output) {
   std::istringstream in(output);
   std::string line;
   while (std::getline(in, line))
-    if (line.find("all_reduce") != std::string::npos && line.size() >= 2 && line.substr(line.size() - 2) == "ok") ++n;
+    if (line.find("all_reduce") != std::string::npos && line.size() >= 2 &&
+        line.substr(line.size() - 2) == "ok")
+      ++n;
   return n;
 }
 

@@ -65,28 +65,38 @@ struct ValueFlag {
 std::vector<ValueFlag> ValueFlags() {
   return {
       {"--nnodes", "--nnodes", "nnodes", "2:4", [](auto& o) { return o.nnodes; }},
-      {"--nproc-per-node", "--nproc_per_node", "nproc_per_node", "gpu", [](auto& o) { return o.nproc_per_node; }},
-      {"--rdzv-backend", "--rdzv_backend", "rdzv_backend", "c10d", [](auto& o) { return o.rdzv_backend; }},
-      {"--rdzv-endpoint", "--rdzv_endpoint", "rdzv_endpoint", "h:1", [](auto& o) { return o.rdzv_endpoint; }},
+      {"--nproc-per-node", "--nproc_per_node", "nproc_per_node", "gpu",
+       [](auto& o) { return o.nproc_per_node; }},
+      {"--rdzv-backend", "--rdzv_backend", "rdzv_backend", "c10d",
+       [](auto& o) { return o.rdzv_backend; }},
+      {"--rdzv-endpoint", "--rdzv_endpoint", "rdzv_endpoint", "h:1",
+       [](auto& o) { return o.rdzv_endpoint; }},
       {"--rdzv-id", "--rdzv_id", "rdzv_id", "job7", [](auto& o) { return o.rdzv_id; }},
-      {"--rdzv-conf", "--rdzv_conf", "rdzv_conf", "join_timeout=5", [](auto& o) { return o.rdzv_conf; }},
-      {"--max-restarts", "--max_restarts", "max_restarts", "3", [](auto& o) { return std::to_string(o.max_restarts); }},
+      {"--rdzv-conf", "--rdzv_conf", "rdzv_conf", "join_timeout=5",
+       [](auto& o) { return o.rdzv_conf; }},
+      {"--max-restarts", "--max_restarts", "max_restarts", "3",
+       [](auto& o) { return std::to_string(o.max_restarts); }},
       {"--monitor-interval", "--monitor_interval", "monitor_interval", "0.5",
        [](auto& o) { return o.monitor_interval == 0.5 ? std::string("0.5") : std::string("?"); }},
-      {"--start-method", "--start_method", "start_method", "fork", [](auto& o) { return o.start_method; }},
+      {"--start-method", "--start_method", "start_method", "fork",
+       [](auto& o) { return o.start_method; }},
       {"--event-log-handler", "--event_log_handler", "event_log_handler", "console",
        [](auto& o) { return o.event_log_handler; }},
       {"--role", "--role", "role", "trainer", [](auto& o) { return o.role; }},
-      {"--log-dir", "--log_dir", "log_dir", "/tmp/x", [](auto& o) { return o.log_dir.value_or("?"); }},
+      {"--log-dir", "--log_dir", "log_dir", "/tmp/x",
+       [](auto& o) { return o.log_dir.value_or("?"); }},
       {"--redirects", "-r", "redirects", "3", [](auto& o) { return o.redirects; }},
       {"--tee", "-t", "tee", "0:1,1:2", [](auto& o) { return o.tee; }},
       {"--local-ranks-filter", "--local_ranks_filter", "local_ranks_filter", "0,2",
        [](auto& o) { return o.local_ranks_filter; }},
-      {"--node-rank", "--node_rank", "node_rank", "1", [](auto& o) { return std::to_string(o.node_rank); }},
-      {"--master-addr", "--master_addr", "master_addr", "10.0.0.1", [](auto& o) { return o.master_addr; }},
+      {"--node-rank", "--node_rank", "node_rank", "1",
+       [](auto& o) { return std::to_string(o.node_rank); }},
+      {"--master-addr", "--master_addr", "master_addr", "10.0.0.1",
+       [](auto& o) { return o.master_addr; }},
       {"--master-port", "--master_port", "master_port", "1234",
        [](auto& o) { return o.master_port ? std::to_string(*o.master_port) : std::string("?"); }},
-      {"--local-addr", "--local_addr", "local_addr", "10.0.0.2", [](auto& o) { return o.local_addr.value_or("?"); }},
+      {"--local-addr", "--local_addr", "local_addr", "10.0.0.2",
+       [](auto& o) { return o.local_addr.value_or("?"); }},
       {"--signals-to-handle", "--signals_to_handle", "signals_to_handle", "SIGTERM,SIGUSR1",
        [](auto& o) { return o.signals_to_handle; }},
       {"--shutdown-timeout", "--shutdown_timeout", "shutdown_timeout", "7",
@@ -100,7 +110,9 @@ TEST(Cli, EnvironmentFlagAndStrunEnvironmentVariable) {
   EXPECT_EQ(Parse({"--environment", "ngc", "train.py"}).environment.value_or(""), "ngc");
   EXPECT_EQ(Parse({"train.py"}, {{"STRUN_ENVIRONMENT", "ngc"}}).environment.value_or(""), "ngc");
   // The flag wins over the variable; it is not a torchrun flag, so PET_ENVIRONMENT means nothing.
-  EXPECT_EQ(Parse({"--environment=a", "train.py"}, {{"STRUN_ENVIRONMENT", "b"}}).environment.value_or(""), "a");
+  EXPECT_EQ(
+      Parse({"--environment=a", "train.py"}, {{"STRUN_ENVIRONMENT", "b"}}).environment.value_or(""),
+      "a");
   EXPECT_FALSE(Parse({"train.py"}, {{"PET_ENVIRONMENT", "b"}}).environment);
   // Arguments after the script belong to the script.
   EXPECT_FALSE(Parse({"train.py", "--environment=x"}).environment);
@@ -151,7 +163,8 @@ TEST(Cli, SwitchesInBothSpellingsAndPet) {
       {{"-m", "--module"}, "module", [](auto& o) { return o.module; }},
       {{"--no-python", "--no_python"}, "no_python", [](auto& o) { return o.no_python; }},
       {{"--run-path", "--run_path"}, "run_path", [](auto& o) { return o.run_path; }},
-      {{"--virtual-local-rank", "--virtual_local_rank"}, "virtual_local_rank",
+      {{"--virtual-local-rank", "--virtual_local_rank"},
+       "virtual_local_rank",
        [](auto& o) { return o.virtual_local_rank; }},
   };
   for (const auto& s : switches) {
@@ -166,7 +179,8 @@ TEST(Cli, SwitchesInBothSpellingsAndPet) {
     EXPECT_TRUE(s.get(Parse({s.names[0], "train.py"}, {{var, "0"}}))) << var;
     EXPECT_NE(ParseError({"train.py"}, {{var, "yes"}}).find(var), std::string::npos);
   }
-  EXPECT_NE(ParseError({"--standalone=1", "x.py"}).find("ignored explicit argument"), std::string::npos);
+  EXPECT_NE(ParseError({"--standalone=1", "x.py"}).find("ignored explicit argument"),
+            std::string::npos);
 }
 
 TEST(Cli, ShortOptionForms) {
@@ -202,8 +216,9 @@ TEST(Cli, ScriptArgumentsAreNotParsed) {
 
 TEST(Cli, TutorialCommandLine) {
   // The CSCS nanotron tutorial's torchrun arguments.
-  LaunchOptions o = Parse({"--master-addr=nid001", "--master-port=29500", "--node-rank=0", "--nnodes=2",
-                           "--nproc-per-node=4", "run_train.py", "--config-file", "cfg.yaml"});
+  LaunchOptions o =
+      Parse({"--master-addr=nid001", "--master-port=29500", "--node-rank=0", "--nnodes=2",
+             "--nproc-per-node=4", "run_train.py", "--config-file", "cfg.yaml"});
   EXPECT_EQ(o.master_addr, "nid001");
   EXPECT_EQ(*o.master_port, 29500);
   EXPECT_EQ(o.min_nodes, 2);
@@ -212,33 +227,45 @@ TEST(Cli, TutorialCommandLine) {
 }
 
 TEST(Cli, Errors) {
-  EXPECT_NE(ParseError({"--max-restarts", "x", "a.py"}).find("argument --max-restarts: invalid int value: 'x'"),
+  EXPECT_NE(ParseError({"--max-restarts", "x", "a.py"})
+                .find("argument --max-restarts: invalid int value: 'x'"),
             std::string::npos);
-  EXPECT_NE(ParseError({"a.py"}, {{"PET_MAX_RESTARTS", "many"}}).find("PET_MAX_RESTARTS"), std::string::npos);
+  EXPECT_NE(ParseError({"a.py"}, {{"PET_MAX_RESTARTS", "many"}}).find("PET_MAX_RESTARTS"),
+            std::string::npos);
   EXPECT_NE(ParseError({"--nnodes"}).find("expected one argument"), std::string::npos);
-  EXPECT_NE(ParseError({"--nnodes", "--standalone", "a.py"}).find("expected one argument"), std::string::npos);
+  EXPECT_NE(ParseError({"--nnodes", "--standalone", "a.py"}).find("expected one argument"),
+            std::string::npos);
   EXPECT_NE(ParseError({}).find("required: training_script"), std::string::npos);
-  EXPECT_NE(ParseError({"--no-python", "-m", "a"}).find("'--no-python' flag and the '--module'"), std::string::npos);
+  EXPECT_NE(ParseError({"--no-python", "-m", "a"}).find("'--no-python' flag and the '--module'"),
+            std::string::npos);
   EXPECT_NE(ParseError({"-r", "4", "a.py"}).find("--redirects=4"), std::string::npos);
   EXPECT_NE(ParseError({"-t", "0:1,1", "a.py"}).find("--tee"), std::string::npos);
-  EXPECT_NE(ParseError({"--local-ranks-filter", "0,x", "a.py"}).find("comma-separated list of integers"),
-            std::string::npos);
+  EXPECT_NE(
+      ParseError({"--local-ranks-filter", "0,x", "a.py"}).find("comma-separated list of integers"),
+      std::string::npos);
   EXPECT_NE(ParseError({"--nnodes", "0", "a.py"}).find("0 < MIN <= MAX"), std::string::npos);
   EXPECT_NE(ParseError({"--nnodes", "3:2", "a.py"}).find("0 < MIN <= MAX"), std::string::npos);
   EXPECT_NE(ParseError({"--nnodes", "1:2:3", "a.py"}).find("MIN:MAX"), std::string::npos);
   EXPECT_NE(ParseError({"--max-restarts=-1", "a.py"}).find(">= 0"), std::string::npos);
-  EXPECT_NE(ParseError({"--start-method", "thread", "a.py"}).find("invalid choice: 'thread'"), std::string::npos);
-  EXPECT_NE(ParseError({"--signals-to-handle", "SIGFOO", "a.py"}).find("unknown signal 'SIGFOO'"), std::string::npos);
-  EXPECT_NE(ParseError({"--signals-to-handle", "SIGKILL", "a.py"}).find("cannot be handled"), std::string::npos);
-  EXPECT_NE(ParseError({"--master-port", "70000", "a.py"}).find("not a TCP port"), std::string::npos);
+  EXPECT_NE(ParseError({"--start-method", "thread", "a.py"}).find("invalid choice: 'thread'"),
+            std::string::npos);
+  EXPECT_NE(ParseError({"--signals-to-handle", "SIGFOO", "a.py"}).find("unknown signal 'SIGFOO'"),
+            std::string::npos);
+  EXPECT_NE(ParseError({"--signals-to-handle", "SIGKILL", "a.py"}).find("cannot be handled"),
+            std::string::npos);
+  EXPECT_NE(ParseError({"--master-port", "70000", "a.py"}).find("not a TCP port"),
+            std::string::npos);
   EXPECT_NE(ParseError({"--logs-specs", "x", "a.py"}).find("--logs-specs"), std::string::npos);
-  EXPECT_NE(ParseError({"--rdzv-conf", "novalue", "a.py"}).find("<key>=<value>"), std::string::npos);
-  EXPECT_NE(ParseError({"--numa-binding", "all", "a.py"}).find("invalid choice"), std::string::npos);
+  EXPECT_NE(ParseError({"--rdzv-conf", "novalue", "a.py"}).find("<key>=<value>"),
+            std::string::npos);
+  EXPECT_NE(ParseError({"--numa-binding", "all", "a.py"}).find("invalid choice"),
+            std::string::npos);
 }
 
 TEST(Cli, ParsedDetails) {
-  LaunchOptions o = Parse({"--nnodes=2:4", "--local-ranks-filter=0,2", "--rdzv-conf=join_timeout=5,foo=bar",
-                           "--signals-to-handle=SIGTERM,SIGUSR1,USR2", "a.py"});
+  LaunchOptions o =
+      Parse({"--nnodes=2:4", "--local-ranks-filter=0,2", "--rdzv-conf=join_timeout=5,foo=bar",
+             "--signals-to-handle=SIGTERM,SIGUSR1,USR2", "a.py"});
   EXPECT_EQ(o.min_nodes, 2);
   EXPECT_EQ(o.max_nodes, 4);
   EXPECT_EQ(o.local_ranks, (std::set<int>{0, 2}));
@@ -246,7 +273,9 @@ TEST(Cli, ParsedDetails) {
   EXPECT_EQ(o.rdzv_configs.at("foo"), "bar");
   EXPECT_EQ(o.signals, (std::vector<int>{SIGTERM, SIGUSR1, SIGUSR2}));
   EXPECT_EQ(Parse({"a.py"}, {{"TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "5"}}).shutdown_timeout, 5);
-  EXPECT_EQ(Parse({"--shutdown-timeout=2", "a.py"}, {{"TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "5"}}).shutdown_timeout, 2);
+  EXPECT_EQ(Parse({"--shutdown-timeout=2", "a.py"}, {{"TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "5"}})
+                .shutdown_timeout,
+            2);
   LaunchOptions n = Parse({"--numa-binding=node", "--duplicate-stdout-filters=a,,b,c", "a.py"});
   EXPECT_EQ(n.numa_binding, "node");
   EXPECT_EQ(n.duplicate_stdout_filters, (std::vector<std::string>{"a,b", "c"}));

@@ -1,4 +1,5 @@
-// The coordination protocol's typed messages (coord_protocol.h): wire keys, defaults, untrusted input.
+// The coordination protocol's typed messages (coord_protocol.h): wire keys, defaults, untrusted
+// input.
 #include "strun/launcher/coord_protocol.h"
 
 #include <gtest/gtest.h>
@@ -7,11 +8,13 @@ namespace strun::coord {
 namespace {
 
 TEST(CoordProtocol, AgentMessagesKeepTheirWireKeys) {
-  EXPECT_EQ(ToJson(AgentMessage(Ready{0, "nid001"})), (Json{{"type", "ready"}, {"attempt", 0}, {"node", "nid001"}}));
+  EXPECT_EQ(ToJson(AgentMessage(Ready{0, "nid001"})),
+            (Json{{"type", "ready"}, {"attempt", 0}, {"node", "nid001"}}));
   EXPECT_EQ(ToJson(AgentMessage(Progress{1, 57, false})),
             (Json{{"type", "progress"}, {"attempt", 1}, {"step", 57}, {"preempted", false}}));
   EXPECT_EQ(ToJson(AgentMessage(Stopped{2, {}})), (Json{{"type", "stopped"}, {"attempt", 2}}));
-  EXPECT_EQ(ToJson(AgentMessage(Aborted{143, "SIGTERM"})), (Json{{"type", "aborted"}, {"code", 143}, {"reason", "SIGTERM"}}));
+  EXPECT_EQ(ToJson(AgentMessage(Aborted{143, "SIGTERM"})),
+            (Json{{"type", "aborted"}, {"code", 143}, {"reason", "SIGTERM"}}));
 }
 
 TEST(CoordProtocol, RoundTrips) {
@@ -42,7 +45,9 @@ TEST(CoordProtocol, RoundTrips) {
 TEST(CoordProtocol, UntrustedInputIsAnErrorNotAThrow) {
   EXPECT_FALSE(ParseAgentMessage(Json::array()).ok());
   EXPECT_FALSE(ParseAgentMessage(Json{{"type", "ready"}, {"attempt", "0"}}).ok());
-  EXPECT_FALSE(ParseAgentMessage(Json{{"type", "failed"}, {"attempt", 0}, {"failures", {{{"rank", 1.5}}}}}).ok());
+  EXPECT_FALSE(
+      ParseAgentMessage(Json{{"type", "failed"}, {"attempt", 0}, {"failures", {{{"rank", 1.5}}}}})
+          .ok());
   EXPECT_FALSE(ParseServiceMessage(Json{{"type", "exit"}, {"root_cause", 3}}).ok());
   EXPECT_FALSE(ParseServiceMessage(Json{{"type", "nonsense"}}).ok());
   EXPECT_FALSE(ParseEvent(Json{{"event", "exit"}, {"lost_agents", {1}}}).ok());

@@ -1,14 +1,15 @@
 // The coordination service over real sockets: authentication and message flow.
+#include "strun/launcher/coordination.h"
+
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include <fstream>
 
-#include "strun/launcher/coordination.h"
 #include "strun/launcher/crypto.h"
 
 namespace strun::launcher {
@@ -37,7 +38,8 @@ std::vector<int> TestPorts() {
 
 TEST(Coordination, TwoAgentsStartAndFinishTogether) {
   const std::string key = DigestBytes(Sha256("job key"));
-  auto server = CoordinationServer::Start(key, TestPorts(), 2, RestartPolicy{0}, "10.0.0.1", [] { return 41234; }, 30);
+  auto server = CoordinationServer::Start(
+      key, TestPorts(), 2, RestartPolicy{0}, "10.0.0.1", [] { return 41234; }, 30);
   ASSERT_TRUE(server.ok()) << server.error().message;
   const std::vector<int> port = {(*server)->port()};
   auto a0 = ConnectToCoordinator("127.0.0.1", port, key, 0, 5);
@@ -64,9 +66,11 @@ TEST(Coordination, TwoAgentsStartAndFinishTogether) {
 
 TEST(Coordination, WrongKeyCannotJoin) {
   const std::string key = DigestBytes(Sha256("right"));
-  auto server = CoordinationServer::Start(key, TestPorts(), 2, RestartPolicy{0}, "a", [] { return 1; }, 30);
+  auto server = CoordinationServer::Start(
+      key, TestPorts(), 2, RestartPolicy{0}, "a", [] { return 1; }, 30);
   ASSERT_TRUE(server.ok()) << server.error().message;
-  auto bad = ConnectToCoordinator("127.0.0.1", {(*server)->port()}, DigestBytes(Sha256("wrong")), 1, 1.5);
+  auto bad =
+      ConnectToCoordinator("127.0.0.1", {(*server)->port()}, DigestBytes(Sha256("wrong")), 1, 1.5);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("same secret"), std::string::npos) << bad.error().message;
   // The rejected attempt did not take agent 1's place.
@@ -76,7 +80,8 @@ TEST(Coordination, WrongKeyCannotJoin) {
 
 TEST(Coordination, LostAgentStopsTheGroup) {
   const std::string key = DigestBytes(Sha256("lost"));
-  auto server = CoordinationServer::Start(key, TestPorts(), 2, RestartPolicy{3}, "a", [] { return 1; }, 30);
+  auto server = CoordinationServer::Start(
+      key, TestPorts(), 2, RestartPolicy{3}, "a", [] { return 1; }, 30);
   ASSERT_TRUE(server.ok());
   const std::vector<int> port = {(*server)->port()};
   auto a0 = ConnectToCoordinator("127.0.0.1", port, key, 0, 5);
@@ -121,7 +126,8 @@ TEST(Coordination, KeyAndPorts) {
   ASSERT_FALSE(open.ok());
   EXPECT_NE(open.error().message.find("chmod 600"), std::string::npos);
   unlink((dir + "-secret").c_str());
-  EXPECT_NE(*CoordinationKey(p, {{"STRUN_JOB_SECRET", "a"}}), *CoordinationKey(p, {{"STRUN_JOB_SECRET", "b"}}));
+  EXPECT_NE(*CoordinationKey(p, {{"STRUN_JOB_SECRET", "a"}}),
+            *CoordinationKey(p, {{"STRUN_JOB_SECRET", "b"}}));
   auto ports = CandidatePorts(*k1, {}, p);
   EXPECT_GE(ports.size(), 8u);
   for (int port : ports) {

@@ -10,8 +10,10 @@ namespace strun::launcher {
 namespace {
 
 TEST(Crypto, Sha256Vectors) {
-  EXPECT_EQ(ToHex(DigestBytes(Sha256(""))), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(ToHex(DigestBytes(Sha256("abc"))), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(ToHex(DigestBytes(Sha256(""))),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(ToHex(DigestBytes(Sha256("abc"))),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(ToHex(DigestBytes(Sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"))),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
   EXPECT_EQ(ToHex(DigestBytes(Sha256(std::string(1000000, 'a')))),
@@ -23,9 +25,10 @@ TEST(Crypto, HmacRfc4231) {
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
   EXPECT_EQ(ToHex(DigestBytes(HmacSha256("Jefe", "what do ya want for nothing?"))),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  EXPECT_EQ(ToHex(DigestBytes(HmacSha256(std::string(131, '\xaa'),
-                                         "Test Using Larger Than Block-Size Key - Hash Key First"))),
-            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(
+      ToHex(DigestBytes(HmacSha256(std::string(131, '\xaa'),
+                                   "Test Using Larger Than Block-Size Key - Hash Key First"))),
+      "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
   EXPECT_TRUE(DigestEqual("abc", "abc"));
   EXPECT_FALSE(DigestEqual("abc", "abd"));
   EXPECT_FALSE(DigestEqual("abc", "ab"));

@@ -1,4 +1,6 @@
 // torchrun's error.json contract and the failure summary.
+#include "strun/launcher/failure.h"
+
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -6,8 +8,6 @@
 
 #include <fstream>
 #include <sstream>
-
-#include "strun/launcher/failure.h"
 
 namespace strun::launcher {
 namespace {
@@ -39,8 +39,9 @@ std::string Slurp(const std::string& path) {
 
 TEST(ErrorFile, RecordFormat) {
   TempDir d;
-  std::string p = d.File("error.json",
-                         R"({"message": {"message": "RuntimeError: boom", "extraInfo": {"py_callstack": "Traceback...\nRuntimeError: boom", "timestamp": "1700000000"}}})");
+  std::string p = d.File(
+      "error.json",
+      R"({"message": {"message": "RuntimeError: boom", "extraInfo": {"py_callstack": "Traceback...\nRuntimeError: boom", "timestamp": "1700000000"}}})");
   WorkerFailure f;
   f.exitcode = 1;
   ReadErrorFile(p, 1800000000.5, f);
@@ -92,7 +93,9 @@ TEST(ErrorFile, ParentErrorFileGetsErrorCode) {
   TempDir d;
   WorkerFailure f;
   f.exitcode = -11;
-  ReadErrorFile(d.File("child.json", R"({"message": {"message": "x", "extraInfo": {"timestamp": "1"}}})"), 0, f);
+  ReadErrorFile(
+      d.File("child.json", R"({"message": {"message": "x", "extraInfo": {"timestamp": "1"}}})"), 0,
+      f);
   std::string parent = d.path() + "/parent.json";
   d.File("parent.json", "old contents");
   ASSERT_TRUE(WriteParentErrorFile(parent, f).ok());
@@ -135,22 +138,26 @@ TEST(ErrorFile, JsonRoundTripAndSummary) {
   EXPECT_NE(s.find("exitcode  : -11 (SIGSEGV)"), std::string::npos);
   EXPECT_NE(s.find("    Segmentation fault"), std::string::npos);
   EXPECT_NE(s.find("rank 0 (local_rank 0) on nid001 exited with code 1"), std::string::npos);
-  EXPECT_EQ(DescribeFailure(g), "rank 3 (local_rank 1) on nid002 was killed by SIGSEGV (exit code 139)");
+  EXPECT_EQ(DescribeFailure(g),
+            "rank 3 (local_rank 1) on nid002 was killed by SIGSEGV (exit code 139)");
 }
-
 
 TEST(Classify, KindsAndEvidence) {
   WorkerFailure f;
   f.exitcode = -6;
-  f.tail = {"some output", "[rank3]:[E ProcessGroupNCCL.cpp:616] [Rank 3] Watchdog caught collective operation timeout: "
-                           "WorkNCCL(SeqNum=5, OpType=ALLREDUCE, Timeout(ms)=600000) ran for 600123 milliseconds"};
+  f.tail = {
+      "some output",
+      "[rank3]:[E ProcessGroupNCCL.cpp:616] [Rank 3] Watchdog caught collective operation timeout: "
+      "WorkNCCL(SeqNum=5, OpType=ALLREDUCE, Timeout(ms)=600000) ran for 600123 milliseconds"};
   ClassifyFailure(f);
   EXPECT_EQ(f.kind, "nccl_watchdog");
   EXPECT_NE(f.evidence.find("SIGABRT after: [rank3]"), std::string::npos) << f.evidence;
 
   WorkerFailure oom;
   oom.exitcode = 1;
-  oom.message = "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB";
+  oom.message =
+      "Traceback (most recent call last):\n  ...\ntorch.OutOfMemoryError: CUDA out of memory. "
+      "Tried to allocate 2.00 GiB";
   ClassifyFailure(oom);
   EXPECT_EQ(oom.kind, "cuda_oom");
   EXPECT_NE(oom.evidence.find("Tried to allocate 2.00 GiB"), std::string::npos);

@@ -20,7 +20,8 @@ Json Failed(int attempt, int rank, double ts, int exitcode = 1) {
 class GroupStateTest : public ::testing::Test {
  protected:
   GroupState Make(int agents, int restarts) {
-    return GroupState(agents, RestartPolicy{restarts, 1.0, 60.0, 2}, "10.0.0.1", [this] { return ++port_; });
+    return GroupState(agents, RestartPolicy{restarts, 1.0, 60.0, 2}, "10.0.0.1",
+                      [this] { return ++port_; });
   }
   int port_ = 40000;
 };
@@ -120,7 +121,6 @@ TEST_F(GroupStateTest, JoinTimeoutNamesMissingAgents) {
   EXPECT_NE(out[0].message["reason"].get<std::string>().find("0,2"), std::string::npos);
 }
 
-
 Json Progress(int attempt, long long step, bool preempted = false) {
   return {{"type", "progress"}, {"attempt", attempt}, {"step", step}, {"preempted", preempted}};
 }
@@ -148,7 +148,8 @@ TEST_F(GroupStateTest, BackOffGrowsWithoutProgressAndResetsAfterIt) {
   EXPECT_EQ(out[0].message["delay_s"], 1.0);
   out = FailAndStop(g, 1, 0);
   EXPECT_EQ(out[0].message["delay_s"], 1.5);
-  g.OnMessage(0, Progress(g.attempt(), 3));  // an old step again (resumed from a checkpoint): no progress
+  g.OnMessage(
+      0, Progress(g.attempt(), 3));  // an old step again (resumed from a checkpoint): no progress
   out = FailAndStop(g, 1, 0);
   EXPECT_EQ(out[0].message["delay_s"], 1.5);
   g.OnMessage(0, Progress(g.attempt(), 6));  // past the high-water step: progress
@@ -181,7 +182,8 @@ TEST_F(GroupStateTest, SameStepRuleNeedsProgressReports) {
   for (int i = 0; i < 3; ++i) ASSERT_EQ(FailAndStop(g, 1, 0)[0].message["type"], "start") << i;
   auto out = FailAndStop(g, 1, 0);
   EXPECT_EQ(out[0].message["type"], "exit");
-  EXPECT_NE(out[0].message["reason"].get<std::string>().find("all 3 restarts used"), std::string::npos);
+  EXPECT_NE(out[0].message["reason"].get<std::string>().find("all 3 restarts used"),
+            std::string::npos);
 }
 
 TEST_F(GroupStateTest, PreemptionIsASuccessThatSaysSo) {
@@ -213,7 +215,9 @@ TEST_F(GroupStateTest, EventsTellTheStory) {
   f.rank = 1;
   f.node = "nid002";
   f.exitcode = -6;
-  f.tail = {"[Rank 1] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE) ran for 600000 milliseconds"};
+  f.tail = {
+      "[Rank 1] Watchdog caught collective operation timeout: WorkNCCL(SeqNum=9, OpType=ALLREDUCE) "
+      "ran for 600000 milliseconds"};
   g.OnMessage(1, {{"type", "failed"}, {"attempt", 0}, {"failures", Json::array({f.ToJson()})}});
   g.OnMessage(0, Msg("stopped", 0));
   g.OnMessage(1, Msg("stopped", 0));
@@ -229,11 +233,12 @@ TEST_F(GroupStateTest, EventsTellTheStory) {
     if (e["event"] == "agent_lost") lost = e;
     if (e["event"] == "exit") exit = e;
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"agent_joined", "agent_joined", "started", "progress", "failure",
-                                             "restart", "started", "resumed", "progress", "agent_lost",
-                                             "exit"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"agent_joined", "agent_joined", "started", "progress",
+                                             "failure", "restart", "started", "resumed", "progress",
+                                             "agent_lost", "exit"}));
   EXPECT_EQ(failure["kind"], "nccl_watchdog");
-  EXPECT_NE(failure["evidence"].get<std::string>().find("SIGABRT after: [Rank 1] Watchdog"), std::string::npos);
+  EXPECT_NE(failure["evidence"].get<std::string>().find("SIGABRT after: [Rank 1] Watchdog"),
+            std::string::npos);
   EXPECT_EQ(lost["node"], "nid002");
   EXPECT_EQ(exit["lost_agents"][0]["node"], "nid002");
   EXPECT_EQ(exit["code"], 1);

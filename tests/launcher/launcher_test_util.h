@@ -54,7 +54,8 @@ inline std::string OnlyEntry(const std::string& dir) {
   std::vector<std::string> names;
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* e = readdir(d))
-      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.push_back(e->d_name);
+      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+        names.push_back(e->d_name);
     closedir(d);
   }
   return names.size() == 1 ? names[0] : "";
@@ -72,7 +73,9 @@ inline int CountProcesses(const std::string& marker) {
     if (cmd.find(marker) == std::string::npos) continue;
     std::string stat = Slurp(base + "/stat");
     auto close_paren = stat.rfind(')');
-    if (close_paren != std::string::npos && close_paren + 2 < stat.size() && stat[close_paren + 2] == 'Z') continue;
+    if (close_paren != std::string::npos && close_paren + 2 < stat.size() &&
+        stat[close_paren + 2] == 'Z')
+      continue;
     ++n;
   }
   closedir(d);
@@ -91,7 +94,8 @@ inline bool WaitFor(const std::function<bool()>& pred, double seconds) {
 // Starts strun with `args`; stdout/stderr go to <dir>/<name>.out/.err.
 // `in_child`, when given, runs in the child just before exec (e.g. to lower a limit).
 inline pid_t StartStrun(const std::vector<std::string>& args, const class TempDir& dir,
-                        const std::map<std::string, std::string>& env = {}, const std::string& name = "strun",
+                        const std::map<std::string, std::string>& env = {},
+                        const std::string& name = "strun",
                         const std::function<void()>& in_child = nullptr) {
   std::string out = dir.path() + "/" + name + ".out", err = dir.path() + "/" + name + ".err";
   pid_t pid = fork();
@@ -123,7 +127,8 @@ struct RunResult {
 };
 
 inline RunResult RunStrun(const std::vector<std::string>& args, const TempDir& dir,
-                          const std::map<std::string, std::string>& env = {}, double timeout_s = 120) {
+                          const std::map<std::string, std::string>& env = {},
+                          double timeout_s = 120) {
   pid_t pid = StartStrun(args, dir, env, "run");
   int st = 0;
   bool done = WaitFor([&] { return waitpid(pid, &st, WNOHANG) == pid; }, timeout_s);

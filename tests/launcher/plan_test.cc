@@ -1,7 +1,7 @@
 // From options and a Slurm step to a launch plan: modes, ranks, contradictions.
-#include <gtest/gtest.h>
-
 #include "strun/launcher/plan.h"
+
+#include <gtest/gtest.h>
 
 namespace strun::launcher {
 namespace {
@@ -97,10 +97,12 @@ TEST(Plan, SlurmOneTaskPerGpu) {
 TEST(Plan, SlurmContradictionsAreClearErrors) {
   auto e = Plan(Opts({"--nproc-per-node=2"}), Step(4, 0), StepEnv(4));
   ASSERT_FALSE(e.ok());
-  EXPECT_NE(e.error().message.find("SLURM_STEP_TASKS_PER_NODE=4(x2)"), std::string::npos) << e.error().message;
+  EXPECT_NE(e.error().message.find("SLURM_STEP_TASKS_PER_NODE=4(x2)"), std::string::npos)
+      << e.error().message;
   e = Plan(Opts({"--nnodes=3"}), Step(1, 0), StepEnv(1));
   ASSERT_FALSE(e.ok());
-  EXPECT_NE(e.error().message.find("SLURM_STEP_NUM_NODES=2"), std::string::npos) << e.error().message;
+  EXPECT_NE(e.error().message.find("SLURM_STEP_NUM_NODES=2"), std::string::npos)
+      << e.error().message;
   e = Plan(Opts({"--node-rank=0"}), Step(1, 1), StepEnv(1));
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.error().message.find("SLURM_NODEID=1"), std::string::npos) << e.error().message;
@@ -109,9 +111,12 @@ TEST(Plan, SlurmContradictionsAreClearErrors) {
   EXPECT_NE(e.error().message.find("--standalone"), std::string::npos);
   e = Plan(Opts({"--master-addr=nid002"}), Step(1, 0), StepEnv(1));
   ASSERT_FALSE(e.ok());
-  EXPECT_NE(e.error().message.find("global rank 0 runs on nid001"), std::string::npos) << e.error().message;
+  EXPECT_NE(e.error().message.find("global rank 0 runs on nid001"), std::string::npos)
+      << e.error().message;
   // Consistent explicit flags (the tutorial's) are fine; NNODES as a range too.
-  EXPECT_TRUE(Plan(Opts({"--nnodes=2", "--node-rank=1", "--nproc-per-node=4"}), Step(1, 1), StepEnv(1)).ok());
+  EXPECT_TRUE(
+      Plan(Opts({"--nnodes=2", "--node-rank=1", "--nproc-per-node=4"}), Step(1, 1), StepEnv(1))
+          .ok());
   EXPECT_TRUE(Plan(Opts({"--nnodes=1:4"}), Step(1, 1), StepEnv(1)).ok());
 }
 
@@ -145,7 +150,9 @@ TEST(Plan, Standalone) {
 }
 
 TEST(Plan, StaticMultiNode) {
-  auto p = Plan(Opts({"--nnodes=3", "--node-rank=2", "--nproc-per-node=2", "--master-addr=10.9.9.9"}), std::nullopt);
+  auto p =
+      Plan(Opts({"--nnodes=3", "--node-rank=2", "--nproc-per-node=2", "--master-addr=10.9.9.9"}),
+           std::nullopt);
   ASSERT_TRUE(p.ok()) << p.error().message;
   EXPECT_EQ(p->mode, LaunchMode::kStatic);
   EXPECT_EQ(p->first_rank, 4);
@@ -162,11 +169,14 @@ TEST(Plan, StaticMultiNode) {
   e = Plan(Opts({"--nnodes=2", "--rdzv-backend=c10d", "--rdzv-endpoint=h:5"}), std::nullopt);
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.error().message.find("--node-rank"), std::string::npos);
-  p = Plan(Opts({"--nnodes=2", "--node-rank=1", "--rdzv-backend=c10d", "--rdzv-endpoint=head:5000"}), std::nullopt);
+  p = Plan(
+      Opts({"--nnodes=2", "--node-rank=1", "--rdzv-backend=c10d", "--rdzv-endpoint=head:5000"}),
+      std::nullopt);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->master_addr, "head");
   EXPECT_EQ(*p->coordination_port, 5000);
-  p = Plan(Opts({"--nnodes=2", "--node-rank=1", "--rdzv-backend=c10d", "--rdzv-endpoint=[::1]"}), std::nullopt);
+  p = Plan(Opts({"--nnodes=2", "--node-rank=1", "--rdzv-backend=c10d", "--rdzv-endpoint=[::1]"}),
+           std::nullopt);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(p->master_addr, "::1");
   EXPECT_EQ(*p->coordination_port, 29400);
@@ -192,12 +202,14 @@ TEST(Plan, NprocPerNodeValues) {
 
 // A typo must not become 10^8 workers (std::bad_alloc): the bound is named in the error.
 TEST(Plan, NprocPerNodeHasAnUpperBound) {
-  EXPECT_EQ(*ResolveNprocPerNode(std::to_string(kMaxNprocPerNode), {}, std::nullopt), kMaxNprocPerNode);
+  EXPECT_EQ(*ResolveNprocPerNode(std::to_string(kMaxNprocPerNode), {}, std::nullopt),
+            kMaxNprocPerNode);
   for (const std::string& v : {std::to_string(kMaxNprocPerNode + 1), std::string("99999999"),
-                              std::string("99999999999999999999")}) {
+                               std::string("99999999999999999999")}) {
     auto e = ResolveNprocPerNode(v, {}, std::nullopt);
     ASSERT_FALSE(e.ok()) << v;
-    EXPECT_NE(e.error().message.find("--nproc-per-node=" + v + ": more than 1024 workers"), std::string::npos)
+    EXPECT_NE(e.error().message.find("--nproc-per-node=" + v + ": more than 1024 workers"),
+              std::string::npos)
         << e.error().message;
   }
   bool usage = false;
@@ -223,10 +235,13 @@ TEST(Plan, UsageErrorsAreMarked) {
   in.options = &ok;
   in.topology = Step(1, 0);
   in.env = StepEnv(1);
-  in.node_address = [](const std::string& n) -> Result<std::string> { return MakeError("unknown node " + n); };
+  in.node_address = [](const std::string& n) -> Result<std::string> {
+    return MakeError("unknown node " + n);
+  };
   auto p = MakeLaunchPlan(in, &w, &usage);
   ASSERT_FALSE(p.ok());
-  EXPECT_NE(p.error().message.find("cannot find an address for nid001"), std::string::npos) << p.error().message;
+  EXPECT_NE(p.error().message.find("cannot find an address for nid001"), std::string::npos)
+      << p.error().message;
   EXPECT_FALSE(usage);
 }
 

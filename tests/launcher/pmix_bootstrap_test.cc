@@ -1,12 +1,13 @@
 // The PMIx bootstrap: cross-checking PMIx against SLURM_*, and rank 0 handing every task the master
 // address and a fresh coordination secret (with an in-memory exchange standing in for PMIx; the
 // real one runs in pmix_cluster_test.sh).
+#include "strun/launcher/pmix_bootstrap.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 
 #include "strun/launcher/coordination.h"
-#include "strun/launcher/pmix_bootstrap.h"
 
 namespace strun::launcher {
 namespace {
@@ -61,7 +62,8 @@ Result<LaunchPlan> PlanFor(int tasks_per_node, int rank, const std::string& addr
   static LaunchOptions options = *ParseCommandLine({"train.py"}, {});
   PlanInputs in;
   in.options = &options;
-  in.env = {{"SLURM_STEP_NUM_NODES", "2"}, {"SLURM_STEP_NUM_TASKS", std::to_string(2 * tasks_per_node)}};
+  in.env = {{"SLURM_STEP_NUM_NODES", "2"},
+            {"SLURM_STEP_NUM_TASKS", std::to_string(2 * tasks_per_node)}};
   in.topology = Step(tasks_per_node, rank);
   in.node_address = [addr](const std::string&) -> Result<std::string> { return addr; };
   in.master_addr_from_rank0 = true;
@@ -110,7 +112,8 @@ TEST(PmixBootstrap, EveryTaskGetsRankZerosAddressAndOneFreshSecret) {
   for (int tpn : {1, 2}) {  // mode (a): one agent per node; mode (b): one per task
     Store store;
     std::vector<Result<LaunchPlan>> plans;
-    for (int r = 0; r < 2 * tpn; ++r) plans.push_back(PlanFor(tpn, r, r == 0 ? "10.0.0.1" : "10.9.9.9"));
+    for (int r = 0; r < 2 * tpn; ++r)
+      plans.push_back(PlanFor(tpn, r, r == 0 ? "10.0.0.1" : "10.9.9.9"));
     for (int r = 0; r < 2 * tpn; ++r) {
       FakeExchange x(&store, r);
       auto st = PmixBootstrap(x, r, &plans[size_t(r)]);
@@ -151,7 +154,8 @@ TEST(PmixBootstrap, RankZerosErrorReachesEveryTaskAfterTheFence) {
   FakeExchange x1(&store, 1);
   auto st1 = PmixBootstrap(x1, 1, &p1);
   ASSERT_FALSE(st1.ok());
-  EXPECT_NE(st1.error().message.find("rank 0 failed: cannot find an address for nid001"), std::string::npos);
+  EXPECT_NE(st1.error().message.find("rank 0 failed: cannot find an address for nid001"),
+            std::string::npos);
   EXPECT_EQ(store.fences, 2);  // both took part
 }
 

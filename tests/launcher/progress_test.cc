@@ -32,14 +32,14 @@ TEST(ProgressLine, ParsesEveryPhase) {
 TEST(ProgressLine, RejectsWhatIsNotTheProtocol) {
   for (const char* bad : {"", "step 5", "{}", R"({"phase": "sleeping"})", R"({"phase": 3})",
                           R"({"phase": "training"})", R"({"phase": "training", "step": -4})",
-                          R"({"phase": "training", "step": "7"})", R"({"phase": "preempted"})", "[1,2]",
-                          R"({"phase": "training", "step": 1.5})"})
+                          R"({"phase": "training", "step": "7"})", R"({"phase": "preempted"})",
+                          "[1,2]", R"({"phase": "training", "step": 1.5})"})
     EXPECT_FALSE(ParseProgressLine(bad)) << bad;
 }
 
 TEST(ProgressLine, FormatRoundTrips) {
-  for (ProgressPhase p : {ProgressPhase::kStartup, ProgressPhase::kTraining, ProgressPhase::kCheckpoint,
-                          ProgressPhase::kPreempted}) {
+  for (ProgressPhase p : {ProgressPhase::kStartup, ProgressPhase::kTraining,
+                          ProgressPhase::kCheckpoint, ProgressPhase::kPreempted}) {
     const long long step = p == ProgressPhase::kStartup ? -1 : 42;
     std::string line = FormatProgressLine({p, step});
     ASSERT_EQ(line.back(), '\n');

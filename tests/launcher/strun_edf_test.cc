@@ -1,8 +1,8 @@
 // strun --environment: the workers run in the EDF's container, which strun creates itself (no
 // SPANK plugin), and nothing stays mounted afterwards. Builds a tiny squashfs image with
 // tests/edf/make-test-rootfs.sh; skipped without root, /dev/fuse, squashfuse or mksquashfs.
-#include <gtest/gtest.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -71,22 +71,25 @@ std::vector<std::string> LeftoverChildren() {
 class StrunEdf : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0 || Sh("command -v squashfuse").empty() ||
-        Sh("command -v mksquashfs").empty())
+    if (geteuid() != 0 || access("/dev/fuse", R_OK | W_OK) != 0 ||
+        Sh("command -v squashfuse").empty() || Sh("command -v mksquashfs").empty())
       GTEST_SKIP() << "needs root, /dev/fuse, squashfuse and mksquashfs";
     chmod(d_.path().c_str(), 0755);
     const std::string script = std::string(STRUN_EDF_TEST_SOURCE) + "/make-test-rootfs.sh";
-    ASSERT_EQ(std::system((script + " " + d_.path() + "/rootfs && mksquashfs " + d_.path() + "/rootfs " +
-                           d_.path() + "/image.sqsh -noappend -no-progress -quiet >/dev/null")
-                              .c_str()),
-              0);
+    ASSERT_EQ(
+        std::system((script + " " + d_.path() + "/rootfs && mksquashfs " + d_.path() + "/rootfs " +
+                     d_.path() + "/image.sqsh -noappend -no-progress -quiet >/dev/null")
+                        .c_str()),
+        0);
     // Containers (docker's default profile, say) may forbid mount namespaces or FUSE mounts.
     const std::string probe = "unshare --mount --propagation private sh -c 'mkdir -p " + d_.path() +
-                              "/probe && squashfuse " + d_.path() + "/image.sqsh " + d_.path() + "/probe && cat " +
-                              d_.path() + "/probe/hello.txt && umount " + d_.path() + "/probe' 2>&1";
+                              "/probe && squashfuse " + d_.path() + "/image.sqsh " + d_.path() +
+                              "/probe && cat " + d_.path() + "/probe/hello.txt && umount " +
+                              d_.path() + "/probe' 2>&1";
     if (Sh(probe).find("hello from the image") == std::string::npos)
       GTEST_SKIP() << "this machine does not allow a squashfuse mount in a mount namespace";
-    std::ofstream(d_.path() + "/x.toml") << "image = \"./image.sqsh\"\n[env]\nEDF_VAR = \"from-edf\"\n";
+    std::ofstream(d_.path() + "/x.toml")
+        << "image = \"./image.sqsh\"\n[env]\nEDF_VAR = \"from-edf\"\n";
   }
   TempDir d_;
 };
@@ -94,14 +97,16 @@ class StrunEdf : public ::testing::Test {
 TEST_F(StrunEdf, WorkersRunInTheContainerAndNothingStaysMounted) {
   ASSERT_EQ(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
   const auto mounts_before = ContainerMounts();
-  auto r = RunStrun({"--standalone", "--nproc-per-node=2", "--no-python", "--environment=./x.toml", "sh", "-c",
-                     "cat /hello.txt; echo EDF_VAR=$EDF_VAR rank=$RANK; test ! -e /x.toml && echo no-host-files"},
-                    d_);
+  auto r = RunStrun(
+      {"--standalone", "--nproc-per-node=2", "--no-python", "--environment=./x.toml", "sh", "-c",
+       "cat /hello.txt; echo EDF_VAR=$EDF_VAR rank=$RANK; test ! -e /x.toml && echo no-host-files"},
+      d_);
   EXPECT_EQ(r.rc, 0) << r.out << r.err;
   for (int i = 0; i < 2; ++i) {
     const std::string p = "[default" + std::to_string(i) + "]:";
     EXPECT_NE(r.out.find(p + "hello from the image"), std::string::npos) << r.out << r.err;
-    EXPECT_NE(r.out.find(p + "EDF_VAR=from-edf rank=" + std::to_string(i)), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(p + "EDF_VAR=from-edf rank=" + std::to_string(i)), std::string::npos)
+        << r.out;
     EXPECT_NE(r.out.find(p + "no-host-files"), std::string::npos) << r.out;
   }
   // Nothing left: no new mount here, and no process of strun's (keeper, squashfuse) reparented.
@@ -124,7 +129,8 @@ TEST_F(StrunEdf, EnvironmentVariableWorksLikeTheFlag) {
 
 TEST(StrunEdfErrors, AMissingEdfIsAClearErrorBeforeAnyWorkerStarts) {
   TempDir d;
-  auto r = RunStrun({"--standalone", "--no-python", "--environment=./missing.toml", "sh", "-c", "echo ran"}, d);
+  auto r = RunStrun(
+      {"--standalone", "--no-python", "--environment=./missing.toml", "sh", "-c", "echo ran"}, d);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("missing.toml"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("ran"), std::string::npos) << r.out;
@@ -134,7 +140,8 @@ TEST(StrunEdfErrors, AMissingEdfIsAClearErrorBeforeAnyWorkerStarts) {
 
 TEST(StrunEdfErrors, WithoutEdfSupportTheFlagIsAClearError) {
   TempDir d;
-  auto r = RunStrun({"--standalone", "--no-python", "--environment=./x.toml", "sh", "-c", "echo ran"}, d);
+  auto r = RunStrun(
+      {"--standalone", "--no-python", "--environment=./x.toml", "sh", "-c", "echo ran"}, d);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(r.err.find("built without EDF support"), std::string::npos) << r.err;
   EXPECT_EQ(r.out.find("ran"), std::string::npos) << r.out;

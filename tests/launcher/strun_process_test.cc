@@ -1,11 +1,11 @@
 // strun as a user runs it: real processes, real signals, real files. Workers are shell scripts
 // (fast); the PyTorch tests live in strun_torch_test.cc.
-#include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -31,8 +31,9 @@ TEST(StrunProcess, SuccessAndPrefixedOutput) {
                     d);
   EXPECT_EQ(r.rc, 0) << r.err;
   for (int i = 0; i < 3; ++i) {
-    EXPECT_NE(r.out.find("[default" + std::to_string(i) + "]:out rank=" + std::to_string(i) + " lws=3"),
-              std::string::npos)
+    EXPECT_NE(
+        r.out.find("[default" + std::to_string(i) + "]:out rank=" + std::to_string(i) + " lws=3"),
+        std::string::npos)
         << r.out;
     EXPECT_NE(r.err.find("[default" + std::to_string(i) + "]:err"), std::string::npos) << r.err;
   }
@@ -40,7 +41,8 @@ TEST(StrunProcess, SuccessAndPrefixedOutput) {
 
 TEST(StrunProcess, DefaultCommandIsPythonUnbuffered) {
   TempDir d;
-  auto r = RunStrun({"--nproc-per-node=1", "script.py", "--flag", "x"}, d, {{"STRUN_PYTHON", "/bin/echo"}});
+  auto r = RunStrun({"--nproc-per-node=1", "script.py", "--flag", "x"}, d,
+                    {{"STRUN_PYTHON", "/bin/echo"}});
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("[default0]:-u script.py --flag x"), std::string::npos) << r.out;
   r = RunStrun({"-m", "pkg.mod"}, d, {{"STRUN_PYTHON", "/bin/echo"}});
@@ -56,7 +58,8 @@ TEST(StrunProcess, ExitCodeIsTheFailingWorkers) {
   EXPECT_NE(r.err.find("rank      : 1 (local_rank: 1)"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("exitcode  : 7"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("    about to fail"), std::string::npos) << r.err;  // last output lines
-  r = RunStrun({"--nproc-per-node=2", "--no-python", "sh", "-c", "if [ $RANK = 0 ]; then kill -SEGV $$; fi; sleep 5"},
+  r = RunStrun({"--nproc-per-node=2", "--no-python", "sh", "-c",
+                "if [ $RANK = 0 ]; then kill -SEGV $$; fi; sleep 5"},
                d);
   EXPECT_EQ(r.rc, 128 + SIGSEGV) << r.err;
   EXPECT_NE(r.err.find("SIGSEGV"), std::string::npos) << r.err;
@@ -65,26 +68,30 @@ TEST(StrunProcess, ExitCodeIsTheFailingWorkers) {
 TEST(StrunProcess, RestartsUntilTheBudgetIsSpent) {
   TempDir d;
   const std::string logs = d.path() + "/logs";
-  auto r = RunStrun({"--nproc-per-node=2", "--max-restarts=2", "--log-dir", logs, "--no-python", "sh", "-c",
-                     "echo attempt=$TORCHELASTIC_RESTART_COUNT max=$TORCHELASTIC_MAX_RESTARTS; "
-                     "if [ $RANK = 1 ]; then sleep 0.3; exit 3; fi; sleep 5"},
-                    d);
+  auto r = RunStrun(
+      {"--nproc-per-node=2", "--max-restarts=2", "--log-dir", logs, "--no-python", "sh", "-c",
+       "echo attempt=$TORCHELASTIC_RESTART_COUNT max=$TORCHELASTIC_MAX_RESTARTS; "
+       "if [ $RANK = 1 ]; then sleep 0.3; exit 3; fi; sleep 5"},
+      d);
   EXPECT_EQ(r.rc, 3) << r.err;
   for (int a = 0; a <= 2; ++a)
-    EXPECT_NE(r.out.find("[default0]:attempt=" + std::to_string(a) + " max=2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("[default0]:attempt=" + std::to_string(a) + " max=2"), std::string::npos)
+        << r.out;
   EXPECT_EQ(r.out.find("attempt=3"), std::string::npos);
   std::string run_dir = OnlyEntry(logs);
   ASSERT_FALSE(run_dir.empty());
   for (int a = 0; a <= 2; ++a)
     for (int lr = 0; lr < 2; ++lr)
-      EXPECT_TRUE(IsDir(logs + "/" + run_dir + "/attempt_" + std::to_string(a) + "/" + std::to_string(lr)));
+      EXPECT_TRUE(
+          IsDir(logs + "/" + run_dir + "/attempt_" + std::to_string(a) + "/" + std::to_string(lr)));
 }
 
 TEST(StrunProcess, FailOnceThenSucceed) {
   TempDir d;
-  auto r = RunStrun({"--nproc-per-node=2", "--max-restarts=1", "--no-python", "sh", "-c",
-                     "if [ $RANK = 1 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then exit 3; fi; echo ok=$RANK"},
-                    d);
+  auto r = RunStrun(
+      {"--nproc-per-node=2", "--max-restarts=1", "--no-python", "sh", "-c",
+       "if [ $RANK = 1 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then exit 3; fi; echo ok=$RANK"},
+      d);
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("[default1]:ok=1"), std::string::npos);
   EXPECT_NE(r.err.find("restarting the worker group (restart 1 of 1)"), std::string::npos) << r.err;
@@ -95,11 +102,14 @@ TEST(StrunProcess, FailOnceThenSucceed) {
 TEST(StrunProcess, HungWorkerIsKilledAndTheGroupRestarts) {
   TempDir d;
   const auto t0 = std::chrono::steady_clock::now();
-  auto r = RunStrun({"--nproc-per-node=2", "--max-restarts=1", "--hang-timeout-floor=0.5", "--no-python", "bash", "-c",
+  auto r = RunStrun({"--nproc-per-node=2", "--max-restarts=1", "--hang-timeout-floor=0.5",
+                     "--no-python", "bash", "-c",
                      "echo '{\"phase\": \"startup\"}' >&$STRUN_PROGRESS_FD; "
-                     "for i in 1 2 3 4 5 6; do sleep 0.05; printf '{\"phase\": \"training\", \"step\": %d}\\n' $i "
+                     "for i in 1 2 3 4 5 6; do sleep 0.05; printf '{\"phase\": \"training\", "
+                     "\"step\": %d}\\n' $i "
                      ">&$STRUN_PROGRESS_FD; "
-                     "if [ $RANK = 1 ] && [ $i = 3 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then kill -STOP $$; fi; "
+                     "if [ $RANK = 1 ] && [ $i = 3 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then "
+                     "kill -STOP $$; fi; "
                      "done; echo done=$RANK.$TORCHELASTIC_RESTART_COUNT"},
                     d);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -125,8 +135,10 @@ TEST(StrunProcess, SilentWorkerIsNotAHang) {
 // A failure that repeats at one step without progress stops the job despite restarts left.
 TEST(StrunProcess, RepeatedFailureAtOneStepStops) {
   TempDir d;
-  auto r = RunStrun({"--nproc-per-node=1", "--max-restarts=5", "--restart-backoff=0.1", "--no-python", "bash", "-c",
-                     "for i in 1 2 3; do printf '{\"phase\": \"training\", \"step\": %d}\\n' $i >&$STRUN_PROGRESS_FD; "
+  auto r = RunStrun({"--nproc-per-node=1", "--max-restarts=5", "--restart-backoff=0.1",
+                     "--no-python", "bash", "-c",
+                     "for i in 1 2 3; do printf '{\"phase\": \"training\", \"step\": %d}\\n' $i "
+                     ">&$STRUN_PROGRESS_FD; "
                      "done; exit 4"},
                     d);
   EXPECT_EQ(r.rc, 4) << r.err;
@@ -139,17 +151,18 @@ TEST(StrunProcess, RedirectsTeeFilterAndErrorFiles) {
   const std::string logs = d.path() + "/logs";
   const std::string parent = d.path() + "/parent_error.json";
   auto r = RunStrun(
-      {"--nproc-per-node=3", "--log-dir=" + logs, "-r", "1", "-t", "2", "--local-ranks-filter=0,2", "--no-python",
-       "sh", "-c",
+      {"--nproc-per-node=3", "--log-dir=" + logs, "-r", "1", "-t", "2", "--local-ranks-filter=0,2",
+       "--no-python", "sh", "-c",
        "echo to-stdout-$RANK; echo to-stderr-$RANK >&2; "
-       "if [ $RANK = 2 ]; then printf '{\"message\": {\"message\": \"ValueError: bad\", \"extraInfo\": "
+       "if [ $RANK = 2 ]; then printf '{\"message\": {\"message\": \"ValueError: bad\", "
+       "\"extraInfo\": "
        "{\"py_callstack\": \"Traceback: ValueError: bad\", \"timestamp\": \"1700000000\"}}}' > "
        "$TORCHELASTIC_ERROR_FILE; sleep 1; exit 5; fi; sleep 5"},  // (the others print first)
       d, {{"TORCHELASTIC_ERROR_FILE", parent}});
   EXPECT_EQ(r.rc, 5) << r.err;
   EXPECT_EQ(r.out.find("to-stdout"), std::string::npos) << r.out;  // -r 1: stdout to files only
   EXPECT_NE(r.err.find("[default0]:to-stderr-0"), std::string::npos) << r.err;  // -t 2: stderr teed
-  EXPECT_EQ(r.err.find("[default1]:"), std::string::npos) << r.err;              // filtered out
+  EXPECT_EQ(r.err.find("[default1]:"), std::string::npos) << r.err;             // filtered out
   EXPECT_NE(r.err.find("Traceback: ValueError: bad"), std::string::npos) << r.err;
   std::string attempt = logs + "/" + OnlyEntry(logs) + "/attempt_0";
   EXPECT_EQ(Slurp(attempt + "/1/stdout.log"), "to-stdout-1\n");
@@ -195,13 +208,15 @@ TEST(StrunProcess, NoOrphansWhenStrunIsKilled) {
   TempDir d;
   const std::string marker = "4242.1" + std::to_string(getpid());
   // The marker is only in the workers' command lines (strun's own has $M).
-  pid_t pid = StartStrun({"--nproc-per-node=2", "--no-python", "sh", "-c", "sleep $M & sh -c 'sleep $M' & sleep $M; wait"},
+  pid_t pid = StartStrun({"--nproc-per-node=2", "--no-python", "sh", "-c",
+                          "sleep $M & sh -c 'sleep $M' & sleep $M; wait"},
                          d, {{"M", marker}});
   ASSERT_TRUE(WaitFor([&] { return CountProcesses(marker) >= 6; }, 10));
   kill(pid, SIGKILL);
   int st;
   waitpid(pid, &st, 0);
-  EXPECT_TRUE(WaitFor([&] { return CountProcesses(marker) == 0; }, 5)) << CountProcesses(marker) << " left";
+  EXPECT_TRUE(WaitFor([&] { return CountProcesses(marker) == 0; }, 5))
+      << CountProcesses(marker) << " left";
 }
 
 // A worker's descendants that leave its process group (setsid, also twice removed) end with
@@ -210,9 +225,10 @@ TEST(StrunProcess, NoDescendantSurvivesANormalExit) {
   for (const std::string cgroup : {"1", "0"}) {
     TempDir d;
     const std::string marker = "4246.1" + std::to_string(getpid()) + cgroup;
-    auto r = RunStrun({"--nproc-per-node=2", "--no-python", "sh", "-c",
-                       "setsid sleep $M & setsid sh -c 'sleep $M & sleep $M' & sleep 1; echo started"},
-                      d, {{"M", marker}, {"STRUN_CGROUP", cgroup}});
+    auto r =
+        RunStrun({"--nproc-per-node=2", "--no-python", "sh", "-c",
+                  "setsid sleep $M & setsid sh -c 'sleep $M & sleep $M' & sleep 1; echo started"},
+                 d, {{"M", marker}, {"STRUN_CGROUP", cgroup}});
     EXPECT_EQ(r.rc, 0) << r.err;
     EXPECT_NE(r.out.find("[default1]:started"), std::string::npos) << r.out;
     EXPECT_EQ(CountProcesses(marker), 0) << "left behind with STRUN_CGROUP=" << cgroup;
@@ -234,16 +250,19 @@ TEST(StrunProcess, NoDescendantSurvivesKillMinus9) {
   waitpid(pid, &st, 0);
   ASSERT_TRUE(started) << CountProcesses(marker) << " of 8 processes started\n" << err;
   if (err.find("no cgroup of its own") != std::string::npos) {
-    WaitFor([&] { return CountProcesses(marker) == 0; }, 2);  // leaves what survived for the next run's count
+    WaitFor([&] { return CountProcesses(marker) == 0; },
+            2);  // leaves what survived for the next run's count
     GTEST_SKIP() << "strun cannot create a cgroup here: " << err;
   }
-  EXPECT_TRUE(WaitFor([&] { return CountProcesses(marker) == 0; }, 5)) << CountProcesses(marker) << " left";
+  EXPECT_TRUE(WaitFor([&] { return CountProcesses(marker) == 0; }, 5))
+      << CountProcesses(marker) << " left";
 }
 
 TEST(StrunProcess, TermStopsWorkersAndExits128PlusSignal) {
   TempDir d;
   const std::string marker = "4243.1" + std::to_string(getpid());
-  pid_t pid = StartStrun({"--nproc-per-node=2", "--no-python", "sh", "-c", "sleep $M"}, d, {{"M", marker}});
+  pid_t pid =
+      StartStrun({"--nproc-per-node=2", "--no-python", "sh", "-c", "sleep $M"}, d, {{"M", marker}});
   ASSERT_TRUE(WaitFor([&] { return CountProcesses(marker) >= 2; }, 10));
   kill(pid, SIGTERM);
   int st;
@@ -274,14 +293,17 @@ TEST(StrunProcess, ShutdownTimeoutEscalatesToSigkill) {
 TEST(StrunProcess, Usr1IsForwardedAndWorkersKeepRunning) {
   TempDir d;
   const std::string done = d.path() + "/done";
-  pid_t pid = StartStrun({"--nproc-per-node=2", "--signals-to-handle=SIGTERM,SIGINT,SIGUSR1", "--no-python", "sh",
-                          "-c",
-                          "trap 'echo got-usr1-$RANK > " + d.path() + "/usr1-$RANK' USR1; echo up > " + d.path() +
-                              "/up-$RANK; while [ ! -f " + done + " ]; do sleep 0.05; done"},
-                         d);
-  ASSERT_TRUE(WaitFor([&] { return IsFile(d.path() + "/up-0") && IsFile(d.path() + "/up-1"); }, 10));
+  pid_t pid =
+      StartStrun({"--nproc-per-node=2", "--signals-to-handle=SIGTERM,SIGINT,SIGUSR1", "--no-python",
+                  "sh", "-c",
+                  "trap 'echo got-usr1-$RANK > " + d.path() + "/usr1-$RANK' USR1; echo up > " +
+                      d.path() + "/up-$RANK; while [ ! -f " + done + " ]; do sleep 0.05; done"},
+                 d);
+  ASSERT_TRUE(
+      WaitFor([&] { return IsFile(d.path() + "/up-0") && IsFile(d.path() + "/up-1"); }, 10));
   kill(pid, SIGUSR1);
-  EXPECT_TRUE(WaitFor([&] { return IsFile(d.path() + "/usr1-0") && IsFile(d.path() + "/usr1-1"); }, 5));
+  EXPECT_TRUE(
+      WaitFor([&] { return IsFile(d.path() + "/usr1-0") && IsFile(d.path() + "/usr1-1"); }, 5));
   std::ofstream(done) << "x";
   int st;
   waitpid(pid, &st, 0);
@@ -294,13 +316,14 @@ TEST(StrunProcess, TwoAgentsRestartTogether) {
   const std::map<std::string, std::string> env = {{"STRUN_SECRET_FILE", d.path() + "/secret"}};
   const std::string script =
       "echo node=$GROUP_RANK rank=$RANK restart=$TORCHELASTIC_RESTART_COUNT port=$MASTER_PORT; "
-      "if [ $RANK = 3 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then sleep 0.5; exit 9; fi; sleep 0.3";
+      "if [ $RANK = 3 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then sleep 0.5; exit 9; fi; sleep "
+      "0.3";
   const std::string id = "--rdzv-id=two-agents-" + std::to_string(getpid());
-  pid_t n1 = StartStrun({"--nnodes=2", "--node-rank=1", "--nproc-per-node=2", "--max-restarts=1", id, "--no-python",
-                         "sh", "-c", script},
+  pid_t n1 = StartStrun({"--nnodes=2", "--node-rank=1", "--nproc-per-node=2", "--max-restarts=1",
+                         id, "--no-python", "sh", "-c", script},
                         d, env, "n1");
-  auto r0 = RunStrun({"--nnodes=2", "--node-rank=0", "--nproc-per-node=2", "--max-restarts=1", id, "--no-python", "sh",
-                      "-c", script},
+  auto r0 = RunStrun({"--nnodes=2", "--node-rank=0", "--nproc-per-node=2", "--max-restarts=1", id,
+                      "--no-python", "sh", "-c", script},
                      d, env);
   int st;
   waitpid(n1, &st, 0);
@@ -405,8 +428,10 @@ TEST(StrunProcess, ConnectionFloodDoesNotBreakARestart) {
                                                   {"STRUN_COORD_PORT", std::to_string(port)}};
   const std::string script =
       "echo up rank=$RANK restart=$TORCHELASTIC_RESTART_COUNT; "
-      "if [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then while [ ! -f " + go +
-      " ]; do sleep 0.05; done; if [ $RANK = 3 ]; then exit 9; fi; sleep 30; fi; echo done rank=$RANK";
+      "if [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then while [ ! -f " +
+      go +
+      " ]; do sleep 0.05; done; if [ $RANK = 3 ]; then exit 9; fi; sleep 30; fi; echo done "
+      "rank=$RANK";
   const std::string id = "--rdzv-id=flood-" + std::to_string(getpid());
   auto ulimit_1024 = [] {
     rlimit r{1024, 1024};
@@ -421,7 +446,8 @@ TEST(StrunProcess, ConnectionFloodDoesNotBreakARestart) {
       [&] {
         const std::string out = Slurp(d.path() + "/n0.out") + Slurp(d.path() + "/n1.out");
         for (int r = 0; r < 4; ++r)
-          if (out.find("up rank=" + std::to_string(r) + " restart=0") == std::string::npos) return false;
+          if (out.find("up rank=" + std::to_string(r) + " restart=0") == std::string::npos)
+            return false;
         return true;
       },
       20);
@@ -435,7 +461,8 @@ TEST(StrunProcess, ConnectionFloodDoesNotBreakARestart) {
     int st[2];
     for (int node = 0; node < 2; ++node) {
       if (!up) kill(n[node], SIGKILL);
-      bool done = WaitFor([&] { return waitpid(n[node], &st[node], WNOHANG) == n[node]; }, up ? 60 : 5);
+      bool done =
+          WaitFor([&] { return waitpid(n[node], &st[node], WNOHANG) == n[node]; }, up ? 60 : 5);
       if (!done) {
         kill(n[node], SIGKILL);
         waitpid(n[node], &st[node], 0);
@@ -447,20 +474,22 @@ TEST(StrunProcess, ConnectionFloodDoesNotBreakARestart) {
           << "node " << node << ": " << Slurp(d.path() + "/n" + std::to_string(node) + ".err");
   }
   const std::string out = Slurp(d.path() + "/n0.out") + Slurp(d.path() + "/n1.out");
-  for (int r = 0; r < 4; ++r) EXPECT_NE(out.find("done rank=" + std::to_string(r)), std::string::npos) << out;
+  for (int r = 0; r < 4; ++r)
+    EXPECT_NE(out.find("done rank=" + std::to_string(r)), std::string::npos) << out;
   setrlimit(RLIMIT_NOFILE, &own);
 }
 
 TEST(StrunProcess, LostAgentStopsTheOtherNode) {
   TempDir d;
   const std::string marker = "4245.1" + std::to_string(getpid());
-  const std::map<std::string, std::string> env = {{"STRUN_SECRET_FILE", d.path() + "/secret"}, {"M", marker}};
+  const std::map<std::string, std::string> env = {{"STRUN_SECRET_FILE", d.path() + "/secret"},
+                                                  {"M", marker}};
   const std::string id = "--rdzv-id=lost-agent-" + std::to_string(getpid());
-  pid_t n0 = StartStrun({"--nnodes=2", "--node-rank=0", "--nproc-per-node=1", id, "--no-python", "sh", "-c",
-                         "sleep $M"},
+  pid_t n0 = StartStrun({"--nnodes=2", "--node-rank=0", "--nproc-per-node=1", id, "--no-python",
+                         "sh", "-c", "sleep $M"},
                         d, env, "n0");
-  pid_t n1 = StartStrun({"--nnodes=2", "--node-rank=1", "--nproc-per-node=1", id, "--no-python", "sh", "-c",
-                         "sleep $M"},
+  pid_t n1 = StartStrun({"--nnodes=2", "--node-rank=1", "--nproc-per-node=1", id, "--no-python",
+                         "sh", "-c", "sleep $M"},
                         d, env, "n1");
   ASSERT_TRUE(WaitFor([&] { return CountProcesses(marker) >= 2; }, 10));
   kill(n1, SIGKILL);
@@ -469,7 +498,8 @@ TEST(StrunProcess, LostAgentStopsTheOtherNode) {
   waitpid(n0, &st, 0);
   EXPECT_TRUE(WIFEXITED(st));
   EXPECT_EQ(WEXITSTATUS(st), 1);
-  EXPECT_NE(Slurp(d.path() + "/n0.err").find("lost the connection to strun agent 1"), std::string::npos)
+  EXPECT_NE(Slurp(d.path() + "/n0.err").find("lost the connection to strun agent 1"),
+            std::string::npos)
       << Slurp(d.path() + "/n0.err");
   EXPECT_TRUE(WaitFor([&] { return CountProcesses(marker) == 0; }, 5));
 }
@@ -480,7 +510,9 @@ TEST(StrunProcess, MissingAgentTimesOutWithAClearError) {
                      "--rdzv-id=alone-" + std::to_string(getpid()), "--no-python", "true"},
                     d, {{"STRUN_SECRET_FILE", d.path() + "/secret"}}, 30);
   EXPECT_EQ(r.rc, 1);
-  EXPECT_NE(r.err.find("only 1 of 2 strun agents joined in time (missing agents: 1)"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("only 1 of 2 strun agents joined in time (missing agents: 1)"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST(StrunProcess, SecondJobOnTheSameNodeDoesNotCollide) {
@@ -489,10 +521,11 @@ TEST(StrunProcess, SecondJobOnTheSameNodeDoesNotCollide) {
   std::vector<pid_t> pids;
   for (int job = 0; job < 2; ++job)
     for (int node = 0; node < 2; ++node)
-      pids.push_back(StartStrun({"--nnodes=2", "--node-rank=" + std::to_string(node), "--nproc-per-node=1",
-                                 "--rdzv-id=job" + std::to_string(job) + "-" + std::to_string(getpid()),
-                                 "--no-python", "sh", "-c", "echo job port=$MASTER_PORT; sleep 0.2"},
-                                d, env, "j" + std::to_string(job) + "n" + std::to_string(node)));
+      pids.push_back(
+          StartStrun({"--nnodes=2", "--node-rank=" + std::to_string(node), "--nproc-per-node=1",
+                      "--rdzv-id=job" + std::to_string(job) + "-" + std::to_string(getpid()),
+                      "--no-python", "sh", "-c", "echo job port=$MASTER_PORT; sleep 0.2"},
+                     d, env, "j" + std::to_string(job) + "n" + std::to_string(node)));
   for (pid_t p : pids) {
     int st;
     waitpid(p, &st, 0);

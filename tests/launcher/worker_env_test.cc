@@ -1,7 +1,7 @@
 // The worker environment and command: torchrun's contract.
-#include <gtest/gtest.h>
-
 #include "strun/launcher/worker_env.h"
+
+#include <gtest/gtest.h>
 
 namespace strun::launcher {
 namespace {
@@ -28,7 +28,8 @@ LaunchPlan TwoNodesOfFour() {
 TEST(WorkerEnv, TorchrunContract) {
   LaunchOptions o = Opts({"--max-restarts=3", "--role=trainer", "train.py"});
   EnvMap agent = {{"PATH", "/usr/bin"}, {"HOME", "/root"}, {"RANK", "stale"}};
-  auto env = BuildWorkerEnv(o, TwoNodesOfFour(), agent, {2, 6}, {1, "10.0.0.1", 41000}, "/logs/2/error.json");
+  auto env = BuildWorkerEnv(o, TwoNodesOfFour(), agent, {2, 6}, {1, "10.0.0.1", 41000},
+                            "/logs/2/error.json");
   ASSERT_TRUE(env.ok());
   const EnvMap expected = {
       {"PATH", "/usr/bin"},
@@ -58,7 +59,9 @@ TEST(WorkerEnv, TorchrunContract) {
 
 TEST(WorkerEnv, InheritedValuesWin) {
   LaunchOptions o = Opts({"train.py"});
-  EnvMap agent = {{"OMP_NUM_THREADS", "8"}, {"TORCH_NCCL_ASYNC_ERROR_HANDLING", "3"}, {"CUDA_VISIBLE_DEVICES", "4,5"}};
+  EnvMap agent = {{"OMP_NUM_THREADS", "8"},
+                  {"TORCH_NCCL_ASYNC_ERROR_HANDLING", "3"},
+                  {"CUDA_VISIBLE_DEVICES", "4,5"}};
   auto env = BuildWorkerEnv(o, TwoNodesOfFour(), agent, {0, 4}, {0, "a", 1}, "e");
   EXPECT_EQ(env->at("OMP_NUM_THREADS"), "8");
   EXPECT_EQ(env->at("TORCH_NCCL_ASYNC_ERROR_HANDLING"), "3");
@@ -74,13 +77,15 @@ TEST(WorkerEnv, NoOmpDefaultForOneLocalWorker) {
 
 TEST(WorkerEnv, VirtualLocalRank) {
   LaunchOptions o = Opts({"--virtual-local-rank", "train.py"});
-  auto env = BuildWorkerEnv(o, TwoNodesOfFour(), {{"CUDA_VISIBLE_DEVICES", "4,5,6,7"}}, {2, 6}, {0, "a", 1}, "e");
+  auto env = BuildWorkerEnv(o, TwoNodesOfFour(), {{"CUDA_VISIBLE_DEVICES", "4,5,6,7"}}, {2, 6},
+                            {0, "a", 1}, "e");
   ASSERT_TRUE(env.ok());
   EXPECT_EQ(env->at("LOCAL_RANK"), "0");
   EXPECT_EQ(env->at("CUDA_VISIBLE_DEVICES"), "6");
   env = BuildWorkerEnv(o, TwoNodesOfFour(), {}, {3, 7}, {0, "a", 1}, "e");
   EXPECT_EQ(env->at("CUDA_VISIBLE_DEVICES"), "3");
-  auto bad = BuildWorkerEnv(o, TwoNodesOfFour(), {{"CUDA_VISIBLE_DEVICES", "0"}}, {2, 6}, {0, "a", 1}, "e");
+  auto bad = BuildWorkerEnv(o, TwoNodesOfFour(), {{"CUDA_VISIBLE_DEVICES", "0"}}, {2, 6},
+                            {0, "a", 1}, "e");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("CUDA_VISIBLE_DEVICES=0"), std::string::npos);
 }
@@ -91,7 +96,8 @@ TEST(WorkerCommand, TorchrunForms) {
             (std::vector<std::string>{"python3", "-u", "train.py", "--a", "1"}));
   EXPECT_EQ(WorkerCommand(Opts({"-m", "pkg.mod", "x"}), env),
             (std::vector<std::string>{"python3", "-u", "-m", "pkg.mod", "x"}));
-  EXPECT_EQ(WorkerCommand(Opts({"--no-python", "./bin", "x"}), env), (std::vector<std::string>{"./bin", "x"}));
+  EXPECT_EQ(WorkerCommand(Opts({"--no-python", "./bin", "x"}), env),
+            (std::vector<std::string>{"./bin", "x"}));
   auto run_path = WorkerCommand(Opts({"--run-path", "--no-python", "/abs/s.py", "x"}), env);
   ASSERT_EQ(run_path.size(), 6u);
   EXPECT_EQ(run_path[0], "python3");
@@ -104,8 +110,10 @@ TEST(WorkerCommand, TorchrunForms) {
 TEST(WorkerCommand, PythonResolution) {
   EXPECT_EQ(PythonExecutable({}), "python3");
   EXPECT_EQ(PythonExecutable({{"PYTHON_EXEC", "/opt/py"}}), "/opt/py");
-  EXPECT_EQ(PythonExecutable({{"PYTHON_EXEC", "/opt/py"}, {"STRUN_PYTHON", "/usr/bin/python3"}}), "/usr/bin/python3");
-  EXPECT_EQ(WorkerCommand(Opts({"t.py"}), {{"STRUN_PYTHON", "/usr/bin/python3"}})[0], "/usr/bin/python3");
+  EXPECT_EQ(PythonExecutable({{"PYTHON_EXEC", "/opt/py"}, {"STRUN_PYTHON", "/usr/bin/python3"}}),
+            "/usr/bin/python3");
+  EXPECT_EQ(WorkerCommand(Opts({"t.py"}), {{"STRUN_PYTHON", "/usr/bin/python3"}})[0],
+            "/usr/bin/python3");
 }
 
 }  // namespace

@@ -196,7 +196,8 @@ TEST(TopologyFromSlurmEnv, TaskCountOverflowNamesTheVariable) {
   env.Unset("SLURM_STEP_NUM_TASKS");
   env.Unset("SLURM_NTASKS");
   const std::string error = ErrorOf(env);
-  EXPECT_THAT(error, HasSubstr("SLURM_STEP_TASKS_PER_NODE=2147483647,2(x3) adds up to 2147483653 tasks"));
+  EXPECT_THAT(error,
+              HasSubstr("SLURM_STEP_TASKS_PER_NODE=2147483647,2(x3) adds up to 2147483653 tasks"));
   EXPECT_THAT(error, Not(HasSubstr("-2147483")));
 }
 

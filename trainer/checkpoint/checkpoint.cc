@@ -1,5 +1,4 @@
 #include "checkpoint/checkpoint.h"
-#include "checkpoint/fault_injection.h"
 
 #include <ATen/ATen.h>
 #include <signal.h>
@@ -14,6 +13,7 @@
 #include <random>
 
 #include "checkpoint/checkpoint_manifest.h"
+#include "checkpoint/fault_injection.h"
 #include "checkpoint/file_sync.h"
 #include "checkpoint/safetensors.h"
 
@@ -24,23 +24,34 @@ namespace {
 
 Result<std::string> SafetensorsDtype(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return std::string("F32");
-    case at::kBFloat16: return std::string("BF16");
-    case at::kHalf: return std::string("F16");
-    case at::kDouble: return std::string("F64");
-    case at::kLong: return std::string("I64");
-    case at::kInt: return std::string("I32");
-    case at::kShort: return std::string("I16");
-    case at::kChar: return std::string("I8");
-    case at::kByte: return std::string("U8");
-    case at::kBool: return std::string("BOOL");
-    default: return MakeError(std::string("no safetensors dtype for ") + c10::toString(t));
+    case at::kFloat:
+      return std::string("F32");
+    case at::kBFloat16:
+      return std::string("BF16");
+    case at::kHalf:
+      return std::string("F16");
+    case at::kDouble:
+      return std::string("F64");
+    case at::kLong:
+      return std::string("I64");
+    case at::kInt:
+      return std::string("I32");
+    case at::kShort:
+      return std::string("I16");
+    case at::kChar:
+      return std::string("I8");
+    case at::kByte:
+      return std::string("U8");
+    case at::kBool:
+      return std::string("BOOL");
+    default:
+      return MakeError(std::string("no safetensors dtype for ") + c10::toString(t));
   }
 }
 
 Result<at::ScalarType> ScalarTypeOf(const std::string& dtype) {
   static const std::map<std::string, at::ScalarType> kTypes = {
-      {"F32", at::kFloat}, {"BF16", at::kBFloat16}, {"F16", at::kHalf}, {"F64", at::kDouble},
+      {"F32", at::kFloat}, {"BF16", at::kBFloat16}, {"F16", at::kHalf},  {"F64", at::kDouble},
       {"I64", at::kLong},  {"I32", at::kInt},       {"I16", at::kShort}, {"I8", at::kChar},
       {"U8", at::kByte},   {"BOOL", at::kBool}};
   auto it = kTypes.find(dtype);
@@ -100,8 +111,8 @@ void MaybeInjectKill(int64_t step, const char* phase) {
 
 }  // namespace
 
-std::optional<ShardInfo> NanotronShardInfo(const std::string& name, int64_t q_rows,
-                                           int64_t kv_rows, int64_t intermediate) {
+std::optional<ShardInfo> NanotronShardInfo(const std::string& name, int64_t q_rows, int64_t kv_rows,
+                                           int64_t intermediate) {
   auto ends = [&](const std::string& suffix) {
     return name.size() >= suffix.size() &&
            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -199,7 +210,8 @@ Status CheckFinite(const std::string& step_dir, const std::string& path, const s
   if (!at::isFloatingType(t.scalar_type()) || at::isfinite(t).all().item<bool>()) return {};
   return MakeError("checkpoint file " + path + ": tensor '" + name +
                    "' holds NaN or infinite values (the run that wrote it had diverged, or the "
-                   "file was damaged); " + EarlierCheckpointAdvice(step_dir));
+                   "file was damaged); " +
+                   EarlierCheckpointAdvice(step_dir));
 }
 }  // namespace
 
@@ -212,7 +224,8 @@ Result<at::Tensor> TensorFromSafetensors(const std::string& path, const std::str
   return MakeError(path + ": no tensor named '" + name + "'");
 }
 
-Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o, const CheckpointState& state) {
+Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
+                      const CheckpointState& state) {
   const int rank = comm.rank();
   const int dp = comm.size();
   const bool owner = o.shared_file_system ? rank == 0 : o.local_rank == 0;
@@ -220,7 +233,8 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o, const 
   at::Tensor nonce = at::zeros({1}, at::kLong);
   if (rank == 0) {
     std::random_device rd;
-    nonce.fill_(static_cast<int64_t>((static_cast<uint64_t>(rd()) << 20) ^ ::getpid()) & 0xffffffffffff);
+    nonce.fill_(static_cast<int64_t>((static_cast<uint64_t>(rd()) << 20) ^ ::getpid()) &
+                0xffffffffffff);
   }
   comm.Broadcast(nonce, 0);
   const fs::path root = o.checkpoints_path;
@@ -234,8 +248,8 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o, const 
   if (owner) status = MkdirAll(tmp);
   comm.Barrier();
   if (!fs::is_directory(tmp)) {
-    return MakeError("checkpoint directory " + tmp.string() +
-                     " is not visible from rank " + std::to_string(rank) +
+    return MakeError("checkpoint directory " + tmp.string() + " is not visible from rank " +
+                     std::to_string(rank) +
                      (o.shared_file_system
                           ? "; checkpoints.checkpoints_path_is_shared_file_system is true but the "
                             "path is not shared"
@@ -261,8 +275,8 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o, const 
       if (auto s = MkdirAll(tmp / "lr_scheduler"); !s) return s;
       nlohmann::json sched = {{"last_epoch", state.scheduler_step},
                               {"_step_count", state.scheduler_step + 1}};
-      if (auto s = WriteFileSynced((tmp / "lr_scheduler" / "lr_scheduler.json").string(),
-                                   sched.dump(2));
+      if (auto s =
+              WriteFileSynced((tmp / "lr_scheduler" / "lr_scheduler.json").string(), sched.dump(2));
           !s)
         return s;
       if (auto s = manifest.Add(tmp.string(), "lr_scheduler/lr_scheduler.json"); !s) return s;
@@ -282,14 +296,15 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o, const 
     if (o.zero_sharded_optimizer || rank == 0) {
       if (auto s = MkdirAll(tmp / "optimizer"); !s) return s;
       if (rank == 0) {
-        nlohmann::json cfg = {
-            {"type", state.optimizer_type},
-            {"parallelism",
-             {{"tp_size", "1"}, {"dp_size", std::to_string(dp)}, {"pp_size", "1"},
-              {"expert_parallel_size", "1"}}},
-            {"configs", {{"step", std::to_string(state.optimizer_step)}}}};
-        if (auto s = WriteFileSynced((tmp / "optimizer" / "optimizer_config.json").string(),
-                                     cfg.dump());
+        nlohmann::json cfg = {{"type", state.optimizer_type},
+                              {"parallelism",
+                               {{"tp_size", "1"},
+                                {"dp_size", std::to_string(dp)},
+                                {"pp_size", "1"},
+                                {"expert_parallel_size", "1"}}},
+                              {"configs", {{"step", std::to_string(state.optimizer_step)}}}};
+        if (auto s =
+                WriteFileSynced((tmp / "optimizer" / "optimizer_config.json").string(), cfg.dump());
             !s)
           return s;
         if (auto s = manifest.Add(tmp.string(), "optimizer/optimizer_config.json"); !s) return s;
@@ -318,8 +333,9 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o, const 
     std::error_code ec;
     if (owner) fs::remove_all(tmp, ec);
     std::string msg = "checkpoint " + final_dir.string() + " not written: " + cause.message;
-    if (ec) msg += " (and its partial directory " + tmp.string() + " could not be removed: " +
-                   ec.message() + "; remove it by hand)";
+    if (ec)
+      msg += " (and its partial directory " + tmp.string() +
+             " could not be removed: " + ec.message() + "; remove it by hand)";
     return MakeError(msg);
   };
   status = write_all();
@@ -374,8 +390,7 @@ Result<std::vector<std::string>> RemoveStaleCheckpointTemporaries(
     const std::string n = entry.path().filename().string();
     const std::size_t dot = n.find(".tmp-");
     std::error_code kind;  // not `ec`: an entry another cleaner removed is no listing error
-    if (dot == std::string::npos || dot == 0 ||
-        n.find_first_not_of("0123456789") != dot ||
+    if (dot == std::string::npos || dot == 0 || n.find_first_not_of("0123456789") != dot ||
         n.find_first_not_of("0123456789abcdef", dot + 5) != std::string::npos ||
         n.size() == dot + 5 || !entry.is_directory(kind)) {
       continue;
@@ -410,8 +425,8 @@ Result<std::optional<std::string>> ResolveResumeDirectory(const std::string& res
     }
     fs::path dir = p / s;
     if (!fs::exists(dir / "checkpoint_metadata.json")) {
-      return MakeError((p / "latest.txt").string() + " names step " + s + " but " +
-                       dir.string() + "/checkpoint_metadata.json does not exist");
+      return MakeError((p / "latest.txt").string() + " names step " + s + " but " + dir.string() +
+                       "/checkpoint_metadata.json does not exist");
     }
     return std::optional<std::string>(dir.string());
   }
@@ -451,8 +466,7 @@ Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64
   }
 }
 
-Result<CheckpointState> LoadCheckpoint(const std::string& step_dir,
-                                       const CheckpointLoadOptions& o,
+Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const CheckpointLoadOptions& o,
                                        const std::vector<std::string>& model_names) {
   CheckpointState state;
   int64_t saved_dp = 0;
@@ -491,9 +505,9 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir,
   }
   if (o.load_optimizer) {
     if (o.zero_sharded_optimizer && saved_dp != o.dp) {
-      return MakeError("checkpoint " + step_dir + " was written with dp=" +
-                       std::to_string(saved_dp) + " but this run has parallelism.dp=" +
-                       std::to_string(o.dp) +
+      return MakeError("checkpoint " + step_dir +
+                       " was written with dp=" + std::to_string(saved_dp) +
+                       " but this run has parallelism.dp=" + std::to_string(o.dp) +
                        " and zero_stage=1 (sharded optimizer states); resume with dp=" +
                        std::to_string(saved_dp) + " or set checkpoints.load_optimizer: false");
     }

@@ -18,7 +18,8 @@
 //                                                 config.yaml; checkpoint_manifest.h)
 //
 // Differences from nanotron: optimizer, scheduler and random states are safetensors/JSON instead of
-// pickles (torch.save), so that they are readable without Python; the layout and names are the same.
+// pickles (torch.save), so that they are readable without Python; the layout and names are the
+// same.
 //
 // Atomicity: everything is written into <step>.tmp-<nonce>, every file and directory is fsynced,
 // the directory is renamed to <step> (exchanged atomically with an existing <step>), and only then
@@ -72,8 +73,8 @@ struct ShardInfo {
   std::vector<int64_t> contiguous_chunks;  // empty: one chunk
 };
 // nanotron's sharding of a Llama parameter by name; nullopt for replicated ones (norms).
-std::optional<ShardInfo> NanotronShardInfo(const std::string& name, int64_t q_rows,
-                                           int64_t kv_rows, int64_t intermediate);
+std::optional<ShardInfo> NanotronShardInfo(const std::string& name, int64_t q_rows, int64_t kv_rows,
+                                           int64_t intermediate);
 
 // The model file of a parameter (relative to the step directory) and its safetensors metadata.
 std::string ModelWeightPath(const std::string& name, bool sharded);
@@ -83,13 +84,13 @@ std::map<std::string, std::string> ShardedTensorMetadata(const ShardInfo& info,
 // Everything one rank contributes to (or gets back from) a checkpoint.
 struct CheckpointState {
   TrainingMetadata metadata;
-  NamedTensorList model;              // live parameters, nanotron names (written by DP rank 0)
-  NamedTensorList optimizer;          // this rank's optimizer tensors (fp32 master, moments, ...)
-  int64_t optimizer_step = 0;         // optimizer steps taken
-  std::string optimizer_type;         // e.g. "AdamW", "SGD" (optimizer_config.json)
-  int64_t scheduler_step = 0;         // lr scheduler steps taken
-  at::Tensor rng_state;               // this rank's CPU generator state (uint8)
-  bool checksums_verified = false;    // loaded: the files read matched checksums/
+  NamedTensorList model;            // live parameters, nanotron names (written by DP rank 0)
+  NamedTensorList optimizer;        // this rank's optimizer tensors (fp32 master, moments, ...)
+  int64_t optimizer_step = 0;       // optimizer steps taken
+  std::string optimizer_type;       // e.g. "AdamW", "SGD" (optimizer_config.json)
+  int64_t scheduler_step = 0;       // lr scheduler steps taken
+  at::Tensor rng_state;             // this rank's CPU generator state (uint8)
+  bool checksums_verified = false;  // loaded: the files read matched checksums/
 };
 
 struct SaveOptions {
@@ -98,8 +99,8 @@ struct SaveOptions {
   bool zero_sharded_optimizer = false;  // ZeRO-1: every DP rank writes its optimizer shard
   bool shared_file_system = false;      // checkpoints_path_is_shared_file_system
   int local_rank = 0;
-  std::string config_yaml;              // written by rank 0
-  std::string model_config_json;        // written by rank 0
+  std::string config_yaml;        // written by rank 0
+  std::string model_config_json;  // written by rank 0
   // Shapes needed for nanotron's slices metadata.
   int64_t q_rows = 0, kv_rows = 0, intermediate = 0;
 };
@@ -129,7 +130,8 @@ struct CheckpointLoadOptions {
 
 // Reads this rank's state: model tensors by nanotron name (CPU, their saved dtype), the optimizer
 // tensors of this rank's file, the scheduler step and the RNG state.
-Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const CheckpointLoadOptions& options,
+Result<CheckpointState> LoadCheckpoint(const std::string& step_dir,
+                                       const CheckpointLoadOptions& options,
                                        const std::vector<std::string>& model_names);
 
 // Tensor <-> safetensors helpers.

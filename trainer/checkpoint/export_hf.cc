@@ -33,7 +33,8 @@ Status ExportHuggingFace(const std::string& checkpoint, const std::string& outpu
                                  : saved == at::kDouble ? "float64"
                                                         : "float32";
   NamedTensorList out(hf->begin(), hf->end());
-  if (auto s = WriteTensorsSafetensors(output + "/model.safetensors", out, {{"format", "pt"}}); !s) {
+  if (auto s = WriteTensorsSafetensors(output + "/model.safetensors", out, {{"format", "pt"}});
+      !s) {
     return s;
   }
   return WriteFileSynced(output + "/config.json",

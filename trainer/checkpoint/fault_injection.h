@@ -7,7 +7,8 @@
 //   STRUN_TRAIN_FAULT_WATCHDOG_AT_STEP=<step>     before that step's gradient all-reduce: print the
 //                                                 message PyTorch's NCCL watchdog prints when a
 //                                                 collective times out, then abort() (SIGABRT), as
-//                                                 the watchdog does with TORCH_NCCL_ASYNC_ERROR_HANDLING
+//                                                 the watchdog does with
+//                                                 TORCH_NCCL_ASYNC_ERROR_HANDLING
 //   STRUN_TRAIN_FAULT_RANK=<rank>                 the rank the watchdog fault hits (default 0)
 #pragma once
 

@@ -24,8 +24,8 @@ Result<CheckpointModel> LoadCheckpointModel(const std::string& step_dir, c10::De
   auto config = LoadConfig(step_dir + "/config.yaml");
   if (!config) return config.error();
   const model::LlamaModelConfig shape = ModelConfigFrom(*config);
-  auto llama = model::Llama::Create(
-      shape, at::TensorOptions().dtype(ModelDType(*config)).device(device));
+  auto llama =
+      model::Llama::Create(shape, at::TensorOptions().dtype(ModelDType(*config)).device(device));
   if (!llama) return MakeError(step_dir + "/config.yaml: " + llama.error().message);
   CheckpointLoadOptions options;
   options.load_optimizer = false;

@@ -26,11 +26,16 @@ model::LlamaModelConfig ModelConfigFrom(const Config& c) {
 
 c10::ScalarType ModelDType(const Config& c) {
   switch (c.model.dtype) {
-    case DType::kFloat32: return c10::kFloat;
-    case DType::kFloat64: return c10::kDouble;
-    case DType::kFloat16: return c10::kHalf;
-    case DType::kBFloat16: return c10::kBFloat16;
-    default: return c10::kFloat;
+    case DType::kFloat32:
+      return c10::kFloat;
+    case DType::kFloat64:
+      return c10::kDouble;
+    case DType::kFloat16:
+      return c10::kHalf;
+    case DType::kBFloat16:
+      return c10::kBFloat16;
+    default:
+      return c10::kFloat;
   }
 }
 

@@ -15,8 +15,8 @@ namespace strun::train {
 
 std::size_t SafetensorsDtypeSize(const std::string& dtype) {
   static const std::map<std::string, std::size_t> kSizes = {
-      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8}, {"I32", 4},
-      {"I16", 2}, {"I8", 1},  {"U8", 1},  {"BOOL", 1}, {"U16", 2}, {"U32", 4}, {"U64", 8}};
+      {"F64", 8}, {"F32", 4}, {"F16", 2},  {"BF16", 2}, {"I64", 8}, {"I32", 4}, {"I16", 2},
+      {"I8", 1},  {"U8", 1},  {"BOOL", 1}, {"U16", 2},  {"U32", 4}, {"U64", 8}};
   auto it = kSizes.find(dtype);
   return it == kSizes.end() ? 0 : it->second;
 }
@@ -54,9 +54,8 @@ Status WriteSafetensors(const std::string& path, const std::vector<TensorBytes>&
     if (t.name == "__metadata__" || header.contains(t.name)) {
       return MakeError(path + ": duplicate or reserved tensor name '" + t.name + "'");
     }
-    header[t.name] = {{"dtype", t.dtype},
-                      {"shape", t.shape},
-                      {"data_offsets", {offset, offset + t.nbytes}}};
+    header[t.name] = {
+        {"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.nbytes}}};
     offset += t.nbytes;
   }
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -79,7 +78,8 @@ Result<SafetensorsFile> SafetensorsFile::Read(const std::string& path) {
   std::string all = ss.str();
   if (all.size() < 8) return MakeError(path + ": not a safetensors file (shorter than 8 bytes)");
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(static_cast<unsigned char>(all[i])) << (8 * i);
+  for (int i = 0; i < 8; ++i)
+    n |= static_cast<uint64_t>(static_cast<unsigned char>(all[i])) << (8 * i);
   if (n > all.size() - 8) {
     return MakeError(path + ": header length " + std::to_string(n) +
                      " runs past the end of the file (truncated or not safetensors)");
@@ -96,7 +96,8 @@ Result<SafetensorsFile> SafetensorsFile::Read(const std::string& path) {
   try {
     for (auto it = header.begin(); it != header.end(); ++it) {
       if (it.key() == "__metadata__") {
-        for (auto m = it->begin(); m != it->end(); ++m) file.metadata_[m.key()] = m->get<std::string>();
+        for (auto m = it->begin(); m != it->end(); ++m)
+          file.metadata_[m.key()] = m->get<std::string>();
         continue;
       }
       Entry e;

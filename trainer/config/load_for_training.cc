@@ -27,10 +27,10 @@ Status CheckParallelism(const ParallelismArgs& p, int64_t world_size) {
   }
   const int64_t dp = world_size / (p.tp * p.pp);
   if (p.dp * p.tp * p.pp != world_size) {
-    return MakeError(fmt::format(
-        "parallelism.dp is {} but this job has WORLD_SIZE={} processes, so dp must be "
-        "WORLD_SIZE / (tp * pp) = {}; set parallelism.dp: {} or start {} processes",
-        p.dp, world_size, dp, dp, p.dp * p.tp * p.pp));
+    return MakeError(
+        fmt::format("parallelism.dp is {} but this job has WORLD_SIZE={} processes, so dp must be "
+                    "WORLD_SIZE / (tp * pp) = {}; set parallelism.dp: {} or start {} processes",
+                    p.dp, world_size, dp, dp, p.dp * p.tp * p.pp));
   }
   return {};
 }
@@ -59,8 +59,9 @@ Status CheckDataStages(const std::vector<DatasetStageArgs>& stages) {
 Status CheckSupported(const Config& c, int64_t world_size) {
   if (auto s = CheckParallelism(c.parallelism, world_size); !s) return s;
   if (std::holds_alternative<SpectralMupInit>(c.model.init_method)) {
-    return MakeError("model.init_method.use_mup (spectral µP) is not supported by strun-train; use "
-                     "init_method: {std: ...}");
+    return MakeError(
+        "model.init_method.use_mup (spectral µP) is not supported by strun-train; use "
+        "init_method: {std: ...}");
   }
   return CheckDataStages(*c.data_stages);
 }

@@ -70,7 +70,8 @@ variable_list RmsNormBackwardOp(AutogradContext* ctx, const at::Tensor& grad_y,
             at::zeros_like(w)};
   }
   at::Tensor dy = Dense(grad_y.reshape({rows, h}));
-  at::Tensor dres = grad_residual.defined() ? Dense(grad_residual.reshape({rows, h})) : at::Tensor();
+  at::Tensor dres =
+      grad_residual.defined() ? Dense(grad_residual.reshape({rows, h})) : at::Tensor();
   at::Tensor dx = at::empty_like(x2);
   at::Tensor partial = at::empty({RmsNormBackwardBlocks(rows), h}, x2.options().dtype(at::kFloat));
   C10_CUDA_CHECK(RmsNormBackward(Bf16(dy), Bf16(x2), Bf16(w), rstd.data_ptr<float>(),
@@ -108,8 +109,7 @@ at::Tensor CudaRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps
   return RmsNormFn::apply(x, weight, eps);
 }
 
-std::vector<at::Tensor> CudaRmsNormFork(const at::Tensor& x, const at::Tensor& weight,
-                                        double eps) {
+std::vector<at::Tensor> CudaRmsNormFork(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return RmsNormForkFn::apply(x, weight, eps);
 }
 
@@ -297,9 +297,9 @@ void CudaAdamWStep(const model::AdamWStepArgs& a) {
       a.grad_scale.defined() ? a.grad_scale.data_ptr<float>() : nullptr, n, h, Stream()));
 }
 
-const model::LlamaOps kCudaOps = {"cuda",       CudaRmsNorm,        CudaRmsNormFork,
-                                  CudaRotaryQkv, CudaSiluMul,       CudaLinearResidual,
-                                  CudaClassifierLoss, CudaAdamWStep};
+const model::LlamaOps kCudaOps = {
+    "cuda",      CudaRmsNorm,        CudaRmsNormFork,    CudaRotaryQkv,
+    CudaSiluMul, CudaLinearResidual, CudaClassifierLoss, CudaAdamWStep};
 
 }  // namespace
 

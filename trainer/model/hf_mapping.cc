@@ -29,12 +29,18 @@ Status CheckRows(const at::Tensor& t, const std::string& name, int64_t rows, int
 
 at::Tensor InterleavedToHalfSplit(const at::Tensor& weight, int64_t head_dim) {
   const int64_t heads = weight.size(0) / head_dim;
-  return weight.reshape({heads, head_dim / 2, 2, -1}).transpose(1, 2).reshape(weight.sizes()).contiguous();
+  return weight.reshape({heads, head_dim / 2, 2, -1})
+      .transpose(1, 2)
+      .reshape(weight.sizes())
+      .contiguous();
 }
 
 at::Tensor HalfSplitToInterleaved(const at::Tensor& weight, int64_t head_dim) {
   const int64_t heads = weight.size(0) / head_dim;
-  return weight.reshape({heads, 2, head_dim / 2, -1}).transpose(1, 2).reshape(weight.sizes()).contiguous();
+  return weight.reshape({heads, 2, head_dim / 2, -1})
+      .transpose(1, 2)
+      .reshape(weight.sizes())
+      .contiguous();
 }
 
 Result<NamedTensors> ToHuggingFace(const LlamaModelConfig& c, const NamedTensors& nanotron) {
@@ -74,7 +80,8 @@ Result<NamedTensors> ToHuggingFace(const LlamaModelConfig& c, const NamedTensors
     if (auto s = add(hf + "self_attn.o_proj.weight", nt + "attn.o_proj.weight"); !s) {
       return s.error();
     }
-    if (auto s = add(hf + "post_attention_layernorm.weight", nt + "post_attention_layernorm.weight");
+    if (auto s =
+            add(hf + "post_attention_layernorm.weight", nt + "post_attention_layernorm.weight");
         !s) {
       return s.error();
     }
@@ -131,12 +138,14 @@ Result<NamedTensors> FromHuggingFace(const LlamaModelConfig& c, const NamedTenso
     if (auto s = CheckRows(*q, hf + "self_attn.q_proj.weight", q_rows, h); !s) return s.error();
     if (auto s = CheckRows(*k, hf + "self_attn.k_proj.weight", kv_rows, h); !s) return s.error();
     if (auto s = CheckRows(*v, hf + "self_attn.v_proj.weight", kv_rows, h); !s) return s.error();
-    out.emplace_back(nt + "attn.qkv_proj.weight",
-                     at::cat({HalfSplitToInterleaved(*q, d), HalfSplitToInterleaved(*k, d), *v}, 0));
+    out.emplace_back(
+        nt + "attn.qkv_proj.weight",
+        at::cat({HalfSplitToInterleaved(*q, d), HalfSplitToInterleaved(*k, d), *v}, 0));
     if (auto s = add(nt + "attn.o_proj.weight", hf + "self_attn.o_proj.weight"); !s) {
       return s.error();
     }
-    if (auto s = add(nt + "post_attention_layernorm.weight", hf + "post_attention_layernorm.weight");
+    if (auto s =
+            add(nt + "post_attention_layernorm.weight", hf + "post_attention_layernorm.weight");
         !s) {
       return s.error();
     }

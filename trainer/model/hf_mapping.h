@@ -8,7 +8,6 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "model/llama.h"
@@ -30,6 +29,7 @@ at::Tensor InterleavedToHalfSplit(const at::Tensor& weight, int64_t head_dim);
 at::Tensor HalfSplitToInterleaved(const at::Tensor& weight, int64_t head_dim);
 
 // transformers' config.json for the exported model. torch_dtype: "bfloat16", "float32", ...
-nlohmann::json HuggingFaceConfigJson(const LlamaModelConfig& config, const std::string& torch_dtype);
+nlohmann::json HuggingFaceConfigJson(const LlamaModelConfig& config,
+                                     const std::string& torch_dtype);
 
 }  // namespace strun::model

@@ -1,9 +1,9 @@
 #include "model/llama.h"
 
 #include <ATen/ATen.h>
-#include <c10/core/GradMode.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Reduction.h>
+#include <c10/core/GradMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -16,9 +16,7 @@ namespace strun::model {
 namespace {
 
 // Dtype of the arithmetic for rotary, norms and the loss: fp32, or fp64 for an fp64 model.
-at::ScalarType ComputeType(at::ScalarType t) {
-  return t == at::kDouble ? at::kDouble : at::kFloat;
-}
+at::ScalarType ComputeType(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
 at::Tensor NewParameter(at::IntArrayRef shape, const at::TensorOptions& options) {
   return at::empty(shape, options.requires_grad(false)).requires_grad_(true);
@@ -92,7 +90,8 @@ at::Tensor MaskedCrossEntropy(const at::Tensor& logits, const at::Tensor& label_
   return per_token.mul(mask).sum().div(mask.sum());
 }
 
-// ---- the model ------------------------------------------------------------------------------------
+// ---- the model
+// ------------------------------------------------------------------------------------
 
 Llama::Llama(const LlamaModelConfig& config, const at::TensorOptions& options)
     : config_(config), options_(options.requires_grad(false)), ops_(&SelectOps(config, options_)) {
@@ -157,14 +156,17 @@ void Llama::InitRandomly(const InitOptions& init) {
   const double scaled_std =
       init.std / std::sqrt(2.0 * static_cast<double>(config_.num_hidden_layers));
   auto ends_with = [](const std::string& s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
   for (auto& [name, param] : NamedParameters()) {
-    if (ends_with(name, "layernorm.weight") || ends_with(name, "final_layer_norm.pp_block.weight")) {
+    if (ends_with(name, "layernorm.weight") ||
+        ends_with(name, "final_layer_norm.pp_block.weight")) {
       param.fill_(1.0);
       continue;
     }
-    // nanotron's StandardParametrizator: row-parallel linears (o_proj, down_proj) get the scaled std.
+    // nanotron's StandardParametrizator: row-parallel linears (o_proj, down_proj) get the scaled
+    // std.
     const bool row_linear = ends_with(name, "o_proj.weight") || ends_with(name, "down_proj.weight");
     at::Tensor values = at::empty(param.sizes(), at::TensorOptions().dtype(at::kFloat));
     values.normal_(0.0, row_linear ? scaled_std : init.std, gen);
@@ -212,8 +214,8 @@ at::Tensor Llama::Hidden(const at::Tensor& input_ids) const {
               input_ids.sizes());
   const int64_t padding_idx = config_.pad_token_id ? *config_.pad_token_id : -1;
   at::Tensor x = at::embedding(token_embedding_, input_ids.to(at::kLong), padding_idx);
-  auto [cos, sin] = RotaryTables(input_ids.size(1), config_.head_dim(), config_.rope_theta,
-                                 options_);
+  auto [cos, sin] =
+      RotaryTables(input_ids.size(1), config_.head_dim(), config_.rope_theta, options_);
   for (const DecoderLayerWeights& w : layers_) x = DecoderLayer(w, x, cos, sin);
   return ops_->rms_norm(x, final_layer_norm_, config_.rms_norm_eps);
 }
@@ -241,7 +243,8 @@ Status Llama::LoadNamedParameters(const NamedTensors& values) {
                                        ? ": lm_head is tied to the embedding"
                                        : ""));
     }
-    if (!seen.insert(name).second) return MakeError(fmt::format("parameter '{}' given twice", name));
+    if (!seen.insert(name).second)
+      return MakeError(fmt::format("parameter '{}' given twice", name));
     if (!value.sizes().equals(it->second.sizes())) {
       return MakeError(fmt::format("parameter '{}' has shape [{}], expected [{}]", name,
                                    fmt::join(value.sizes(), ", "),

@@ -112,8 +112,8 @@ class Llama {
 
  private:
   Llama(const LlamaModelConfig& config, const at::TensorOptions& options);
-  at::Tensor DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x,
-                          const at::Tensor& cos, const at::Tensor& sin) const;
+  at::Tensor DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x, const at::Tensor& cos,
+                          const at::Tensor& sin) const;
   at::Tensor Activation(const at::Tensor& x) const;
 
   LlamaModelConfig config_;
@@ -139,7 +139,8 @@ std::pair<at::Tensor, at::Tensor> RotaryTables(int64_t seq_len, int64_t head_dim
 
 // Rotates x [B, S, H, D] in the interleaved layout: for each pair (x[2i], x[2i+1]) at position t,
 // (x0 cos - x1 sin, x0 sin + x1 cos). Arithmetic in fp32 (fp64 for fp64), result in x's dtype.
-at::Tensor ApplyRotaryInterleaved(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+at::Tensor ApplyRotaryInterleaved(const at::Tensor& x, const at::Tensor& cos,
+                                  const at::Tensor& sin);
 
 // Causal attention for q [B, S, Hq, D] and k, v [B, S, Hkv, D] (Hq a multiple of Hkv); returns
 // [B, S, Hq, D]. Uses the fused kernels of libtorch 2.x where present (torch_compat.h).

@@ -36,21 +36,22 @@ Status ValidateLlamaConfig(const LlamaModelConfig& c) {
         c.num_attention_heads, c.num_key_value_heads));
   }
   if (c.head_dim() % 2 != 0) {
-    return MakeError(fmt::format(
-        "model.model_config: the head dimension hidden_size / num_attention_heads = {} must be even "
-        "for rotary embeddings",
-        c.head_dim()));
+    return MakeError(
+        fmt::format("model.model_config: the head dimension hidden_size / num_attention_heads = {} "
+                    "must be even "
+                    "for rotary embeddings",
+                    c.head_dim()));
   }
   if (!(c.rms_norm_eps > 0)) {
-    return MakeError(fmt::format("model.model_config.rms_norm_eps must be positive, got {}",
-                                 c.rms_norm_eps));
+    return MakeError(
+        fmt::format("model.model_config.rms_norm_eps must be positive, got {}", c.rms_norm_eps));
   }
   if (!(c.rope_theta > 0)) {
     return MakeError(
         fmt::format("model.model_config.rope_theta must be positive, got {}", c.rope_theta));
   }
-  static constexpr const char* kActs[] = {"silu", "swish", "gelu", "gelu_pytorch_tanh", "gelu_new",
-                                          "relu"};
+  static constexpr const char* kActs[] = {"silu",     "swish", "gelu", "gelu_pytorch_tanh",
+                                          "gelu_new", "relu"};
   bool known = false;
   for (const char* a : kActs) known = known || c.hidden_act == a;
   if (!known) {
@@ -60,9 +61,9 @@ Status ValidateLlamaConfig(const LlamaModelConfig& c) {
         c.hidden_act));
   }
   if (c.pad_token_id && (*c.pad_token_id < 0 || *c.pad_token_id >= c.vocab_size)) {
-    return MakeError(fmt::format(
-        "model.model_config.pad_token_id ({}) must lie in [0, vocab_size = {})", *c.pad_token_id,
-        c.vocab_size));
+    return MakeError(
+        fmt::format("model.model_config.pad_token_id ({}) must lie in [0, vocab_size = {})",
+                    *c.pad_token_id, c.vocab_size));
   }
   return {};
 }

@@ -48,7 +48,8 @@ int64_t PaddedVocabSize(int64_t vocab_size, int64_t make_vocab_size_divisible_by
 // Checks what nanotron asserts when it builds the model; the error names the offending field.
 Status ValidateLlamaConfig(const LlamaModelConfig& config);
 
-// Number of distinct parameters (a tied lm_head counted once), as nanotron's parameter count at tp=1.
+// Number of distinct parameters (a tied lm_head counted once), as nanotron's parameter count at
+// tp=1.
 int64_t CountParameters(const LlamaModelConfig& config);
 
 // nanotron's get_flops (models/llama.py): model FLOPs of one training step (forward + backward) of

@@ -23,8 +23,7 @@ std::vector<at::Tensor> AtenRotaryQkv(const at::Tensor& qkv, int64_t nq, int64_t
           parts[2].reshape({b, s, nkv, d})};
 }
 
-std::vector<at::Tensor> AtenRmsNormFork(const at::Tensor& x, const at::Tensor& weight,
-                                        double eps) {
+std::vector<at::Tensor> AtenRmsNormFork(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return {RmsNorm(x, weight, eps), x};
 }
 

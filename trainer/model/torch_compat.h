@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 #include <torch/version.h>
+
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if TORCH_VERSION_MAJOR >= 2
 // 2.x: the collectives live on c10d::Backend (CommBackend below); nothing else here declares it

@@ -1,7 +1,7 @@
 #include "optim/flat_buffer.h"
 
-#include <c10/core/GradMode.h>
 #include <ATen/ops/zeros.h>
+#include <c10/core/GradMode.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -48,13 +48,14 @@ std::vector<at::Tensor> FlatLayout::Views(const at::Tensor& flat) const {
   TORCH_CHECK(flat.dim() == 1 && flat.numel() >= used_, "FlatLayout: buffer too small");
   std::vector<at::Tensor> out;
   out.reserve(segments_.size());
-  for (const FlatSegment& s : segments_) out.push_back(flat.narrow(0, s.offset, s.numel).view(s.shape));
+  for (const FlatSegment& s : segments_)
+    out.push_back(flat.narrow(0, s.offset, s.numel).view(s.shape));
   return out;
 }
 
 void FlatLayout::Pack(const std::vector<at::Tensor>& tensors, const at::Tensor& flat) const {
-  TORCH_CHECK(tensors.size() == segments_.size(), "FlatLayout::Pack: expected ",
-              segments_.size(), " tensors, got ", tensors.size());
+  TORCH_CHECK(tensors.size() == segments_.size(), "FlatLayout::Pack: expected ", segments_.size(),
+              " tensors, got ", tensors.size());
   c10::NoGradGuard no_grad;
   std::vector<at::Tensor> views = Views(flat);
   for (size_t i = 0; i < views.size(); ++i) views[i].copy_(tensors[i]);
@@ -71,8 +72,8 @@ void FlatLayout::Accumulate(const std::vector<at::Tensor>& tensors, const at::Te
 }
 
 void FlatLayout::Unpack(const at::Tensor& flat, const std::vector<at::Tensor>& tensors) const {
-  TORCH_CHECK(tensors.size() == segments_.size(), "FlatLayout::Unpack: expected ",
-              segments_.size(), " tensors, got ", tensors.size());
+  TORCH_CHECK(tensors.size() == segments_.size(), "FlatLayout::Unpack: expected ", segments_.size(),
+              " tensors, got ", tensors.size());
   c10::NoGradGuard no_grad;
   std::vector<at::Tensor> views = Views(flat);
   for (size_t i = 0; i < views.size(); ++i) tensors[i].copy_(views[i]);

@@ -1,10 +1,10 @@
 #include "optim/grad_clip.h"
 
-#include <c10/core/GradMode.h>
 #include <ATen/ops/clamp_max.h>
 #include <ATen/ops/linalg_vector_norm.h>
 #include <ATen/ops/stack.h>
 #include <ATen/ops/zeros.h>
+#include <c10/core/GradMode.h>
 
 namespace strun::optim {
 

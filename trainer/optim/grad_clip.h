@@ -11,7 +11,8 @@ namespace strun::optim {
 
 // This process's share of the squared global norm: a 0-dim fp32 tensor (fp64 for fp64 grads) on
 // the gradients' device. Sum it over the ranks that hold disjoint parts of the gradients (e.g.
-// ZeRO-1 shards) before taking the square root (.pow(0.5), as nanotron). Undefined tensors are skipped.
+// ZeRO-1 shards) before taking the square root (.pow(0.5), as nanotron). Undefined tensors are
+// skipped.
 at::Tensor GradNormSquared(const std::vector<at::Tensor>& grads);
 
 // min(1, max_norm / (total_norm + 1e-6)) as a 0-dim tensor on total_norm's device (for an

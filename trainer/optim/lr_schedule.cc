@@ -18,8 +18,8 @@ Result<DecayStyle> ParseDecayStyle(const std::string& name, const std::string& k
   if (name == "linear") return DecayStyle::kLinear;
   if (name == "cosine") return DecayStyle::kCosine;
   if (name == "1-sqrt") return DecayStyle::kOneMinusSqrt;
-  return MakeError(fmt::format(
-      "{}: '{}' is not a decay style; use 'linear', 'cosine' or '1-sqrt'", key, name));
+  return MakeError(
+      fmt::format("{}: '{}' is not a decay style; use 'linear', 'cosine' or '1-sqrt'", key, name));
 }
 
 LrSchedule::LrSchedule(const LrScheduleOptions& o) : options_(o) {
@@ -27,7 +27,8 @@ LrSchedule::LrSchedule(const LrScheduleOptions& o) : options_(o) {
   if (o.lr_decay_steps) {
     decay_steps_ = *o.lr_decay_steps;
   } else {
-    decay_steps_ = o.total_training_steps - o.lr_warmup_steps - o.lr_decay_starting_step.value_or(0);
+    decay_steps_ =
+        o.total_training_steps - o.lr_warmup_steps - o.lr_decay_starting_step.value_or(0);
   }
   decay_starting_step_ = o.lr_decay_starting_step.value_or(o.lr_warmup_steps);
 }

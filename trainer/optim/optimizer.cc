@@ -1,8 +1,8 @@
 #include "optim/optimizer.h"
 
-#include <c10/core/GradMode.h>
 #include <ATen/ops/scalar_tensor.h>
 #include <ATen/ops/zeros_like.h>
+#include <c10/core/GradMode.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 

@@ -19,8 +19,7 @@ Communicator::Communicator(int rank, int size, std::unique_ptr<Impl> impl)
 
 Communicator::~Communicator() = default;
 
-Result<std::unique_ptr<Communicator>> Communicator::Create(const TorchrunEnv& env,
-                                                           Backend backend,
+Result<std::unique_ptr<Communicator>> Communicator::Create(const TorchrunEnv& env, Backend backend,
                                                            std::chrono::seconds timeout) {
   auto impl = std::make_unique<Impl>();
   impl->device_index = env.local_rank;
@@ -37,10 +36,9 @@ Result<std::unique_ptr<Communicator>> Communicator::Create(const TorchrunEnv& en
     impl->store = c10::make_intrusive<::c10d::TCPStore>(env.master_addr, opts);
   } catch (const std::exception& e) {
     return MakeError("cannot " + std::string(env.rank == 0 ? "host" : "reach") +
-                     " the rendezvous store at MASTER_ADDR=" + env.master_addr +
-                     " MASTER_PORT=" + std::to_string(env.master_port) + " (rank " +
-                     std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
-                     "): " + e.what() +
+                     " the rendezvous store at MASTER_ADDR=" + env.master_addr + " MASTER_PORT=" +
+                     std::to_string(env.master_port) + " (rank " + std::to_string(env.rank) +
+                     " of " + std::to_string(env.world_size) + "): " + e.what() +
                      "; check that the port is free on rank 0's host and that every rank uses "
                      "the same MASTER_ADDR/MASTER_PORT/WORLD_SIZE");
   }
@@ -50,7 +48,7 @@ Result<std::unique_ptr<Communicator>> Communicator::Create(const TorchrunEnv& en
       auto opts = ::c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timeout);
       impl->group = c10::make_intrusive<::c10d::ProcessGroupNCCL>(impl->store, env.rank,
-                                                                   env.world_size, opts);
+                                                                  env.world_size, opts);
       impl->nccl = true;
 #else
       return MakeError(
@@ -71,7 +69,7 @@ Result<std::unique_ptr<Communicator>> Communicator::Create(const TorchrunEnv& en
       }
       opts->threads = 2;
       impl->group = c10::make_intrusive<::c10d::ProcessGroupGloo>(impl->store, env.rank,
-                                                                   env.world_size, opts);
+                                                                  env.world_size, opts);
 #else
       return MakeError(
           "this strun-train was built without gloo (no gloo headers beside libtorch); on CPU "
@@ -80,12 +78,11 @@ Result<std::unique_ptr<Communicator>> Communicator::Create(const TorchrunEnv& en
     }
   } catch (const std::exception& e) {
     return MakeError(std::string("cannot create the ") +
-                     (backend == Backend::kNccl ? "NCCL" : "gloo") +
-                     " process group (rank " + std::to_string(env.rank) + " of " +
-                     std::to_string(env.world_size) + "): " + e.what());
+                     (backend == Backend::kNccl ? "NCCL" : "gloo") + " process group (rank " +
+                     std::to_string(env.rank) + " of " + std::to_string(env.world_size) +
+                     "): " + e.what());
   }
-  return std::unique_ptr<Communicator>(
-      new Communicator(env.rank, env.world_size, std::move(impl)));
+  return std::unique_ptr<Communicator>(new Communicator(env.rank, env.world_size, std::move(impl)));
 }
 
 namespace {
@@ -96,7 +93,8 @@ bool NeedsStaging(bool nccl, const at::Tensor& t) { return nccl && !t.is_cuda();
 void Communicator::AllReduceSum(at::Tensor& tensor) {
   if (size_ == 1) return;
   if (NeedsStaging(impl_->nccl, tensor)) {
-    at::Tensor d = tensor.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->device_index)));
+    at::Tensor d =
+        tensor.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->device_index)));
     AllReduceSum(d);
     tensor.copy_(d.cpu());
     return;
@@ -130,7 +128,8 @@ void Communicator::AllGather(const at::Tensor& shard, at::Tensor& out) {
 void Communicator::Broadcast(at::Tensor& tensor, int root) {
   if (size_ == 1) return;
   if (NeedsStaging(impl_->nccl, tensor)) {
-    at::Tensor d = tensor.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->device_index)));
+    at::Tensor d =
+        tensor.to(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->device_index)));
     Broadcast(d, root);
     tensor.copy_(d.cpu());
     return;
@@ -146,7 +145,9 @@ void Communicator::Barrier() {
   // An all-reduce of one element on the group's device: ProcessGroupNCCL::barrier has to guess
   // the device, this does not.
   auto options = at::TensorOptions().dtype(at::kFloat);
-  if (impl_->nccl) options = options.device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->device_index)));
+  if (impl_->nccl)
+    options =
+        options.device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(impl_->device_index)));
   at::Tensor t = at::zeros({1}, options);
   AllReduceSum(t);
   if (impl_->nccl) t.cpu();  // the host waits for the device

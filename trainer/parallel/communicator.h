@@ -13,8 +13,8 @@
 #include <memory>
 #include <vector>
 
-#include "strun/result.h"
 #include "parallel/torchrun_env.h"
+#include "strun/result.h"
 
 namespace strun::parallel {
 

@@ -12,8 +12,8 @@ Result<int> ParseIntVar(const char* name, const char* value, int min, int max) {
   long v = std::strtol(s.c_str(), &end, 10);
   if (s.empty() || *end != '\0' || v < min || v > max) {
     return MakeError(std::string("environment variable ") + name + "='" + s +
-                     "' is not an integer in [" + std::to_string(min) + ", " +
-                     std::to_string(max) + "]; set it as torchrun or strun would");
+                     "' is not an integer in [" + std::to_string(min) + ", " + std::to_string(max) +
+                     "]; set it as torchrun or strun would");
   }
   return static_cast<int>(v);
 }
@@ -55,7 +55,8 @@ Result<TorchrunEnv> ReadTorchrunEnv() {
     }
     if (!port) {
       return MakeError("environment variable MASTER_PORT is not set (WORLD_SIZE=" +
-                       std::to_string(env.world_size) + "); set it to a free TCP port on MASTER_ADDR");
+                       std::to_string(env.world_size) +
+                       "); set it to a free TCP port on MASTER_ADDR");
     }
   }
   if (addr && *addr) env.master_addr = addr;

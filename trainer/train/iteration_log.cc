@@ -48,11 +48,16 @@ Result<LogLevel> ParseLogLevel(const std::string& name) {
 namespace {
 const char* LevelName(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "DEBUG";
-    case LogLevel::kInfo: return "INFO";
-    case LogLevel::kWarning: return "WARNING";
-    case LogLevel::kError: return "ERROR";
-    case LogLevel::kCritical: return "CRITICAL";
+    case LogLevel::kDebug:
+      return "DEBUG";
+    case LogLevel::kInfo:
+      return "INFO";
+    case LogLevel::kWarning:
+      return "WARNING";
+    case LogLevel::kError:
+      return "ERROR";
+    case LogLevel::kCritical:
+      return "CRITICAL";
   }
   return "INFO";
 }
@@ -88,8 +93,8 @@ void TrainLogger::Log(LogLevel level, const std::string& message) const {
 double LlamaTrainingFlops(const FlopsShape& s, int64_t seq_len, int64_t batch_size) {
   const double L = static_cast<double>(s.num_layers), h = static_cast<double>(s.hidden_size),
                nh = static_cast<double>(s.num_heads),
-               nkv = static_cast<double>(s.num_key_value_heads ? s.num_key_value_heads
-                                                               : s.num_heads),
+               nkv =
+                   static_cast<double>(s.num_key_value_heads ? s.num_key_value_heads : s.num_heads),
                V = static_cast<double>(s.vocab_size), F = static_cast<double>(s.ffn_hidden_size),
                T = static_cast<double>(seq_len), B = static_cast<double>(batch_size);
   const double d = static_cast<double>(s.hidden_size / s.num_heads);  // integer division as there
@@ -124,7 +129,8 @@ Status AppendBenchmarkCsv(const std::string& path, const BenchmarkRow& r) {
   namespace fs = std::filesystem;
   bool exists = fs::exists(path);
   std::error_code ec;
-  if (!exists && fs::path(path).has_parent_path()) fs::create_directories(fs::path(path).parent_path(), ec);
+  if (!exists && fs::path(path).has_parent_path())
+    fs::create_directories(fs::path(path).parent_path(), ec);
   std::ofstream out(path, std::ios::app);
   if (!out) return MakeError("general.benchmark_csv_path: cannot write " + path);
   if (!exists) {

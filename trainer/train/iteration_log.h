@@ -1,7 +1,8 @@
 // train/iteration_log.h: nanotron's log output, byte for byte where users grep it.
 //
 // Lines look like nanotron's:
-//   11/24/2026 06:30:00 [INFO|DP=0|PP=0|TP=0|node]: iteration: 3 / 100 | consumed_tokens: 12.3K | ...
+//   11/24/2026 06:30:00 [INFO|DP=0|PP=0|TP=0|node]: iteration: 3 / 100 | consumed_tokens: 12.3K |
+//   ...
 // with values in nanotron's human_format, the model FLOPs of nanotron's get_flops for Llama, and
 // the benchmark CSV of nanotron's log_throughput.
 #pragma once

@@ -36,7 +36,8 @@ int UsageError(const std::string& who, const std::string& message) {
 std::string Describe(const CLI::ParseError& e) {
   const std::string what = e.what();
   // CLI11: "--name: 1 required TEXT missing".
-  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) && what.find(" required ") != std::string::npos) {
+  if (dynamic_cast<const CLI::ArgumentMismatch*>(&e) &&
+      what.find(" required ") != std::string::npos) {
     return what.substr(0, what.find(':')) + " needs a value";
   }
   return what;
@@ -163,7 +164,8 @@ int main(int argc, char** argv) {
       return UsageError("strun-train logits", "unknown argument '" + *bad + "'");
     }
     if (checkpoint.empty() || input_ids.empty() || output.empty()) {
-      return UsageError("strun-train logits", "--checkpoint, --input-ids and --output are required");
+      return UsageError("strun-train logits",
+                        "--checkpoint, --input-ids and --output are required");
     }
     if (auto s = train::WriteLogits(checkpoint, input_ids, output); !s) {
       std::fprintf(stderr, "strun-train logits: %s\n", s.error().message.c_str());

@@ -60,8 +60,8 @@ std::vector<LogItem> IterationItems(const StepMetrics& m, const Throughput& t) {
 }
 
 std::string DebugStepLine(int64_t step, double lm_loss, double grad_norm, double lr) {
-  return fmt::format("step {} lm_loss {:.9e} grad_norm {:.9e} lr {:.9e}", step, lm_loss,
-                     grad_norm, lr);
+  return fmt::format("step {} lm_loss {:.9e} grad_norm {:.9e} lr {:.9e}", step, lm_loss, grad_norm,
+                     lr);
 }
 
 std::string StartTrainingLine(int64_t mbs, int64_t grad_accum, int64_t gbs, int64_t seq,

@@ -18,11 +18,11 @@ struct StepMetrics {
   int64_t sequence_length = 0;
   int64_t global_batch_size = 0;
   int world_size = 1;
-  double elapsed_ms = 0;   // the step's wall time
-  double step_flops = 0;   // LlamaTrainingFlops of one step
+  double elapsed_ms = 0;  // the step's wall time
+  double step_flops = 0;  // LlamaTrainingFlops of one step
   double lm_loss = 0;
   double lr = 0;
-  std::optional<double> grad_norm;           // with optimizer.clip_grad
+  std::optional<double> grad_norm;            // with optimizer.clip_grad
   bool resources = false;                     // add memory and disk (first steps, checkpoints)
   std::optional<DeviceMemory> device_memory;  // on CUDA
 };

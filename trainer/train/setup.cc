@@ -24,9 +24,15 @@ optim::LrScheduleOptions ScheduleOptionsFrom(const Config& c) {
   o.lr_warmup_style = s.lr_warmup_style == WarmupStyle::kLinear ? optim::WarmupStyle::kLinear
                                                                 : optim::WarmupStyle::kConstant;
   switch (s.lr_decay_style) {
-    case DecayStyle::kLinear: o.lr_decay_style = optim::DecayStyle::kLinear; break;
-    case DecayStyle::kCosine: o.lr_decay_style = optim::DecayStyle::kCosine; break;
-    case DecayStyle::kOneMinusSqrt: o.lr_decay_style = optim::DecayStyle::kOneMinusSqrt; break;
+    case DecayStyle::kLinear:
+      o.lr_decay_style = optim::DecayStyle::kLinear;
+      break;
+    case DecayStyle::kCosine:
+      o.lr_decay_style = optim::DecayStyle::kCosine;
+      break;
+    case DecayStyle::kOneMinusSqrt:
+      o.lr_decay_style = optim::DecayStyle::kOneMinusSqrt;
+      break;
   }
   o.lr_decay_steps = s.lr_decay_steps;
   o.lr_decay_starting_step = s.lr_decay_starting_step;
@@ -56,8 +62,7 @@ Result<std::vector<data::DataStage>> DataStagesFrom(const Config& c) {
   for (const auto& stage : *c.data_stages) {
     const auto& hf = std::get<PretrainDatasetsArgs>(stage.data.dataset);
     auto base = data::ResolvePreparedDataset(hf.hf_dataset_or_datasets.names[0],
-                                             hf.hf_dataset_config_name,
-                                             hf.hf_dataset_splits.names);
+                                             hf.hf_dataset_config_name, hf.hf_dataset_splits.names);
     if (!base) {
       return MakeError("data_stages[" + stage.name + "]: " + base.error().message);
     }
@@ -103,10 +108,10 @@ Result<bool> FindResumePoint(Run& run) {
     return false;
   }
   if (m->data_stages.size() != run.meta.data_stages.size()) {
-    return MakeError(fmt::format("checkpoint {} has {} data stages but the config has {}; resume "
-                                 "with the data_stages it was trained with",
-                                 *run.resume_dir, m->data_stages.size(),
-                                 run.meta.data_stages.size()));
+    return MakeError(
+        fmt::format("checkpoint {} has {} data stages but the config has {}; resume "
+                    "with the data_stages it was trained with",
+                    *run.resume_dir, m->data_stages.size(), run.meta.data_stages.size()));
   }
   run.meta = *m;
   return true;
@@ -138,13 +143,15 @@ Result<CheckpointState> BuildModel(Run& run) {
     if (!st) return st.error();
     loaded = std::move(*st);
     if (!loaded.checksums_verified) {
-      run.log.Warning("checkpoint " + *run.resume_dir + " has no checksums/ (written by an older "
+      run.log.Warning("checkpoint " + *run.resume_dir +
+                      " has no checksums/ (written by an older "
                       "strun-train): its files are loaded without verifying them");
     }
   } else if (const auto* existing =
                  std::get_if<ExistingCheckpointInit>(&run.config.model.init_method)) {
     auto dir = ResolveResumeDirectory(existing->path);
-    if (!dir || !*dir) return MakeError("model.init_method.path: no checkpoint at " + existing->path);
+    if (!dir || !*dir)
+      return MakeError("model.init_method.path: no checkpoint at " + existing->path);
     run.Info0("Loading weights from " + **dir);
     CheckpointLoadOptions lo;
     lo.load_optimizer = false;
@@ -301,8 +308,9 @@ int Run::Fail(const std::string& message) const {
 
 Result<bool> Setup(Run& run) {
   if (!run.cuda && (run.dtype == at::kBFloat16 || run.dtype == at::kHalf)) {
-    run.Info0(fmt::format("model.dtype is {} on CPU: this works but is slow; float32 is faster here",
-                          DTypeName(run.config.model.dtype)));
+    run.Info0(
+        fmt::format("model.dtype is {} on CPU: this works but is slow; float32 is faster here",
+                    DTypeName(run.config.model.dtype)));
   }
   // nanotron's set_random_seed(general.seed): libtorch seeds its default generators from
   // /dev/urandom otherwise, and two runs of one config would differ in their saved RNG states.

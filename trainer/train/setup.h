@@ -40,24 +40,24 @@ struct Run {
   int Fail(const std::string& message) const;
 
   // ---- the job ----
-  Config config;  // general.step / consumed_train_samples follow the saved checkpoints
+  Config config;            // general.step / consumed_train_samples follow the saved checkpoints
   std::string config_path;  // for messages
   parallel::TorchrunEnv env;
   std::unique_ptr<parallel::Communicator> comm;
   int rank = 0, dp = 1;
   TrainLogger log;
   bool cuda = false;
-  at::TensorOptions device;   // the model's device
-  at::ScalarType dtype;       // model.dtype
+  at::TensorOptions device;  // the model's device
+  at::ScalarType dtype;      // model.dtype
   model::LlamaModelConfig shape;
   int64_t mbs = 0, n_micro = 0, gbs = 0, seq = 0, train_steps = 0;
-  bool zero = false;          // optimizer.zero_stage > 0
+  bool zero = false;           // optimizer.zero_stage > 0
   std::optional<double> clip;  // optimizer.clip_grad
-  int64_t bucket_elems = 0;   // model.ddp_bucket_cap_mb in fp32 elements
-  double step_flops = 0;      // model FLOPs of one step
+  int64_t bucket_elems = 0;    // model.ddp_bucket_cap_mb in fp32 elements
+  double step_flops = 0;       // model FLOPs of one step
 
   // ---- where training starts ----
-  TrainingMetadata meta;                 // the data position; advanced by every step
+  TrainingMetadata meta;                  // the data position; advanced by every step
   std::optional<std::string> resume_dir;  // the checkpoint resumed from
 
   // ---- model and optimizer ----

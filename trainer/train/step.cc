@@ -35,8 +35,7 @@ Status ForwardBackward(Run& run, int64_t step) {
     at::Tensor input = ids->narrow(1, 0, run.seq);
     at::Tensor labels = ids->narrow(1, 1, run.seq);
     at::Tensor mask = at::ones({run.mbs, run.seq}, run.device.dtype(at::kBool));
-    at::Tensor loss =
-        run.llama->Loss(input, labels, mask).div(static_cast<double>(run.n_micro));
+    at::Tensor loss = run.llama->Loss(input, labels, mask).div(static_cast<double>(run.n_micro));
     loss.backward();
     {
       c10::NoGradGuard no_grad;

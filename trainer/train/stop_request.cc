@@ -25,7 +25,8 @@ void OnStopSignal(int sig) {
     // SIGUSR1 is only a warning and may come again; SIGTERM/SIGINT again means "now" -- except a
     // SIGTERM echo within 2 s: Slurm signals every process of a step and strun forwards the
     // signal too, so one time limit reaches a worker twice within moments.
-    const bool echo = sig == SIGTERM && g_stop_signal == SIGTERM && MonotonicSeconds() - g_first_at < 2;
+    const bool echo =
+        sig == SIGTERM && g_stop_signal == SIGTERM && MonotonicSeconds() - g_first_at < 2;
     if ((sig == SIGTERM || sig == SIGINT) && !echo) _exit(128 + sig);
     return;
   }
@@ -62,9 +63,12 @@ int StopSignal() { return g_stop_signal; }
 
 std::string StopSignalName(int signal_number) {
   switch (signal_number) {
-    case SIGUSR1: return "SIGUSR1";
-    case SIGTERM: return "SIGTERM";
-    case SIGINT: return "SIGINT";
+    case SIGUSR1:
+      return "SIGUSR1";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGINT:
+      return "SIGINT";
   }
   return "signal " + std::to_string(signal_number);
 }

@@ -57,9 +57,10 @@ void AnnounceStage(const Run& run, int64_t step, size_t& current_stage) {
   const size_t stage = run.stream->StageFor(step);
   if (stage == current_stage) return;
   if (current_stage != SIZE_MAX) {
-    run.Info0(fmt::format("[Training Stage: {}] Clearing the previous training stage's dataloader "
-                          "and datasets from memory",
-                          run.stages[stage].name));
+    run.Info0(
+        fmt::format("[Training Stage: {}] Clearing the previous training stage's dataloader "
+                    "and datasets from memory",
+                    run.stages[stage].name));
   }
   run.Info0(fmt::format("[Training Stage: {}] start from step {}", run.stages[stage].name, step));
   current_stage = stage;
@@ -74,19 +75,18 @@ void AdvanceDataPosition(Run& run, int64_t step, size_t stage) {
 }
 
 // Nothing of a non-finite step may reach a checkpoint: latest.txt keeps naming the last good one.
-std::string NonFiniteMessage(const Run& run, int64_t step, const StepResult& r,
-                             int64_t last_saved, int64_t resumed_step) {
+std::string NonFiniteMessage(const Run& run, int64_t step, const StepResult& r, int64_t last_saved,
+                             int64_t resumed_step) {
   return fmt::format(
       "step {}: lm_loss is {}{}: training stops without writing a checkpoint (the last one "
       "is {}). If resuming from it stops here again, its weights are damaged: resume from an "
       "earlier checkpoint; otherwise training diverged: lower "
       "optimizer.learning_rate_scheduler.learning_rate (or set optimizer.clip_grad) and resume",
       step, r.lm_loss, r.grad_norm ? fmt::format(", grad_norm is {}", *r.grad_norm) : std::string(),
-      last_saved < 0                                 ? std::string("none (this run wrote none yet)")
-      : run.resume_dir && last_saved == resumed_step ? *run.resume_dir
-                                                     : fmt::format("{}/{}",
-                                                                   run.save.checkpoints_path,
-                                                                   last_saved));
+      last_saved < 0 ? std::string("none (this run wrote none yet)")
+      : run.resume_dir && last_saved == resumed_step
+          ? *run.resume_dir
+          : fmt::format("{}/{}", run.save.checkpoints_path, last_saved));
 }
 
 // The iteration line (every logging.iteration_step_info_interval steps) and TensorBoard.

@@ -3,8 +3,8 @@
 // checkpoint code copies that many bytes into a tensor of that shape.
 #include <cstdint>
 
-#include "fuzz_util.h"
 #include "checkpoint/safetensors.h"
+#include "fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string path =

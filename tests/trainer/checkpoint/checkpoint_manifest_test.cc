@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "strun/crc32c.h"
 #include "checkpoint/file_sync.h"
+#include "strun/crc32c.h"
 
 namespace strun::train {
 namespace {

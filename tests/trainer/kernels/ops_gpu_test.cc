@@ -58,7 +58,8 @@ TEST(KernelsGpuTest, RmsNormForwardBackward) {
 }
 
 // The fork's second output is x itself; its gradient (the residual branch's) is added to dx in the
-// backward kernel, in fp32 before the rounding to bf16, where ATen's autograd adds two bf16 tensors.
+// backward kernel, in fp32 before the rounding to bf16, where ATen's autograd adds two bf16
+// tensors.
 TEST(KernelsGpuTest, RmsNormForkAddsTheResidualGradient) {
   REQUIRE_CUDA_OPS();
   at::manual_seed(7);

@@ -63,15 +63,19 @@ at::Tensor HfLogits(const LlamaModelConfig& c, std::map<std::string, at::Tensor>
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     at::Tensor h = HfRmsNorm(x, w[p + "input_layernorm.weight"], c.rms_norm_eps);
-    at::Tensor q = at::matmul(h, w[p + "self_attn.q_proj.weight"].t()).view({b, s, nq, d}).transpose(1, 2);
-    at::Tensor k = at::matmul(h, w[p + "self_attn.k_proj.weight"].t()).view({b, s, nkv, d}).transpose(1, 2);
-    at::Tensor v = at::matmul(h, w[p + "self_attn.v_proj.weight"].t()).view({b, s, nkv, d}).transpose(1, 2);
+    at::Tensor q =
+        at::matmul(h, w[p + "self_attn.q_proj.weight"].t()).view({b, s, nq, d}).transpose(1, 2);
+    at::Tensor k =
+        at::matmul(h, w[p + "self_attn.k_proj.weight"].t()).view({b, s, nkv, d}).transpose(1, 2);
+    at::Tensor v =
+        at::matmul(h, w[p + "self_attn.v_proj.weight"].t()).view({b, s, nkv, d}).transpose(1, 2);
     q = q * cos + RotateHalf(q) * sin;
     k = k * cos + RotateHalf(k) * sin;
     k = k.repeat_interleave(nq / nkv, 1);
     v = v.repeat_interleave(nq / nkv, 1);
     at::Tensor scores = at::matmul(q, k.transpose(2, 3)) / std::sqrt(static_cast<double>(d)) + mask;
-    at::Tensor attn = at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({b, s, nq * d});
+    at::Tensor attn =
+        at::matmul(at::softmax(scores, -1), v).transpose(1, 2).reshape({b, s, nq * d});
     x = x + at::matmul(attn, w[p + "self_attn.o_proj.weight"].t());
     h = HfRmsNorm(x, w[p + "post_attention_layernorm.weight"], c.rms_norm_eps);
     at::Tensor gate = at::matmul(h, w[p + "mlp.gate_proj.weight"].t());

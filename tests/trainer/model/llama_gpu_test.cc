@@ -38,7 +38,8 @@ TEST(LlamaGpuTest, Bf16CudaModelMatchesFp64CpuModel) {
   auto cpu_init = Llama::Create(c, at::TensorOptions().dtype(at::kBFloat16));
   cpu_init->InitRandomly({0.025, 42});
   auto a = g->NamedParameters(), b = cpu_init->NamedParameters();
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(a[i].second.cpu().equal(b[i].second)) << a[i].first;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(a[i].second.cpu().equal(b[i].second)) << a[i].first;
 
   at::manual_seed(0);
   at::Tensor ids = at::randint(0, c.vocab_size, {4, 256}, at::TensorOptions().dtype(at::kLong));
@@ -69,7 +70,8 @@ TEST(LlamaGpuTest, FusedAttentionMatchesDirectAttention) {
   at::Tensor k = at::randn({2, 8, 512, 64}, o);
   at::Tensor v = at::randn({2, 8, 512, 64}, o);
   at::Tensor fused = compat::CausalAttention(q, k, v).to(at::kFloat);
-  at::Tensor math = compat::CausalAttentionMath(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat));
+  at::Tensor math =
+      compat::CausalAttentionMath(q.to(at::kFloat), k.to(at::kFloat), v.to(at::kFloat));
   EXPECT_LT((fused - math).abs().max().item<double>(), 0.03);
 }
 

@@ -4,14 +4,13 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 #include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 
 #include "model/torch_compat.h"
@@ -162,8 +161,8 @@ TEST(LlamaTest, InitFollowsNanotronStandardParametrization) {
       EXPECT_TRUE(t.eq(1).all().item<bool>()) << name;
       continue;
     }
-    const bool row = name.find("o_proj") != std::string::npos ||
-                     name.find("down_proj") != std::string::npos;
+    const bool row =
+        name.find("o_proj") != std::string::npos || name.find("down_proj") != std::string::npos;
     const double expected = row ? scaled : 0.02;
     EXPECT_NEAR(t.std().item<double>(), expected, 0.05 * expected) << name;
     EXPECT_NEAR(t.mean().item<double>(), 0.0, 0.05 * expected) << name;
@@ -264,9 +263,9 @@ TEST(LlamaBlocksTest, GroupedAttentionEqualsRepeatedKvHeadsAndDirectFormula) {
                       1e-12);
         }
   // The fused path (libtorch 2.x) and the direct one agree.
-  at::Tensor math = compat::CausalAttentionMath(q.transpose(1, 2),
-                                                k.index_select(2, idx).transpose(1, 2),
-                                                v.index_select(2, idx).transpose(1, 2));
+  at::Tensor math =
+      compat::CausalAttentionMath(q.transpose(1, 2), k.index_select(2, idx).transpose(1, 2),
+                                  v.index_select(2, idx).transpose(1, 2));
   EXPECT_TRUE(out.allclose(math.transpose(1, 2), 1e-12, 1e-12));
 }
 
@@ -314,7 +313,8 @@ TEST(LlamaTest, LossIsMaskedMeanOfTokenCrossEntropy) {
   Llama m = MakeModel(c, kF64);
   at::Tensor ids = at::randint(0, c.vocab_size, {2, 5}, at::kLong);
   at::Tensor labels = at::randint(0, c.vocab_size, {2, 5}, at::kLong);
-  at::Tensor mask = at::tensor({1, 1, 0, 1, 1, 0, 1, 1, 1, 0}, at::kLong).to(at::kBool).view({2, 5});
+  at::Tensor mask =
+      at::tensor({1, 1, 0, 1, 1, 0, 1, 1, 1, 0}, at::kLong).to(at::kBool).view({2, 5});
   at::Tensor logp = at::log_softmax(m.Logits(ids), -1);
   double sum = 0;
   int count = 0;
@@ -333,7 +333,8 @@ void CheckGradients(const LlamaModelConfig& c) {
   at::manual_seed(12);
   at::Tensor ids = at::randint(0, c.vocab_size, {2, 5}, at::kLong);
   at::Tensor labels = at::randint(0, c.vocab_size, {2, 5}, at::kLong);
-  at::Tensor mask = at::tensor({1, 1, 1, 0, 1, 1, 0, 1, 1, 1}, at::kLong).to(at::kBool).view({2, 5});
+  at::Tensor mask =
+      at::tensor({1, 1, 1, 0, 1, 1, 0, 1, 1, 1}, at::kLong).to(at::kBool).view({2, 5});
   m.ZeroGrad();
   m.Loss(ids, labels, mask).backward();
   std::mt19937 rng(3);
@@ -343,7 +344,8 @@ void CheckGradients(const LlamaModelConfig& c) {
     at::Tensor flat = p.view({-1});
     at::Tensor grad = p.grad().reshape({-1});
     std::vector<int64_t> picks;
-    for (int i = 0; i < 4; ++i) picks.push_back(std::uniform_int_distribution<int64_t>(0, p.numel() - 1)(rng));
+    for (int i = 0; i < 4; ++i)
+      picks.push_back(std::uniform_int_distribution<int64_t>(0, p.numel() - 1)(rng));
     for (int64_t i : picks) {
       const double h = 1e-6, orig = flat[i].item<double>();
       flat[i] = orig + h;
@@ -364,7 +366,9 @@ LlamaModelConfig WideHeads(LlamaModelConfig c) {
   return c;
 }
 
-TEST(LlamaTest, GradientsMatchFiniteDifferencesUntiedGqa) { CheckGradients(WideHeads(TinyConfig())); }
+TEST(LlamaTest, GradientsMatchFiniteDifferencesUntiedGqa) {
+  CheckGradients(WideHeads(TinyConfig()));
+}
 
 TEST(LlamaTest, GradientsMatchFiniteDifferencesTiedGelu) {
   LlamaModelConfig c = TinyConfig();
@@ -427,8 +431,8 @@ TEST(LlamaTest, Bf16ModelRunsWithFp32Logits) {
 }
 
 // Raw little-endian bytes of a CPU tensor, listed in the manifest.
-void WriteTensor(const std::filesystem::path& dir, nlohmann::json& manifest, const std::string& name,
-                 const at::Tensor& t) {
+void WriteTensor(const std::filesystem::path& dir, nlohmann::json& manifest,
+                 const std::string& name, const at::Tensor& t) {
   at::Tensor c = t.detach().cpu().contiguous();
   const std::string file = "t" + std::to_string(manifest["tensors"].size()) + ".bin";
   std::ofstream(dir / file, std::ios::binary)
@@ -452,22 +456,22 @@ void CheckAgainstPythonReference(const LlamaModelConfig& c) {
   at::Tensor loss = MaskedCrossEntropy(logits, labels, mask);
   loss.backward();
 
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("strun_model_ref_" + std::to_string(getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("strun_model_ref_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   nlohmann::json manifest;
   manifest["tensors"] = nlohmann::json::object();
-  manifest["config"] = {{"hidden_size", c.hidden_size},
-                        {"intermediate_size", c.intermediate_size},
-                        {"num_attention_heads", c.num_attention_heads},
-                        {"num_key_value_heads", c.num_key_value_heads},
-                        {"num_hidden_layers", c.num_hidden_layers},
-                        {"rms_norm_eps", c.rms_norm_eps},
-                        {"rope_theta", c.rope_theta},
-                        {"tie_word_embeddings", c.tie_word_embeddings},
-                        {"hidden_act", c.hidden_act},
-                        {"pad_token_id", c.pad_token_id ? nlohmann::json(*c.pad_token_id)
-                                                        : nlohmann::json(nullptr)}};
+  manifest["config"] = {
+      {"hidden_size", c.hidden_size},
+      {"intermediate_size", c.intermediate_size},
+      {"num_attention_heads", c.num_attention_heads},
+      {"num_key_value_heads", c.num_key_value_heads},
+      {"num_hidden_layers", c.num_hidden_layers},
+      {"rms_norm_eps", c.rms_norm_eps},
+      {"rope_theta", c.rope_theta},
+      {"tie_word_embeddings", c.tie_word_embeddings},
+      {"hidden_act", c.hidden_act},
+      {"pad_token_id", c.pad_token_id ? nlohmann::json(*c.pad_token_id) : nlohmann::json(nullptr)}};
   manifest["params"] = nlohmann::json::array();
   for (auto& [name, t] : m.NamedParameters()) {
     manifest["params"].push_back(name);
@@ -481,8 +485,8 @@ void CheckAgainstPythonReference(const LlamaModelConfig& c) {
   WriteTensor(dir, manifest, "loss", loss);
   std::ofstream(dir / "manifest.json") << manifest.dump();
 
-  const std::string cmd = "/usr/bin/python3 " STRUN_MODEL_TEST_DIR "/nanotron_reference.py " +
-                          dir.string() + " 2>&1";
+  const std::string cmd =
+      "/usr/bin/python3 " STRUN_MODEL_TEST_DIR "/nanotron_reference.py " + dir.string() + " 2>&1";
   std::string output;
   FILE* p = popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
@@ -498,12 +502,14 @@ bool PythonTorchAvailable() {
 }
 
 TEST(LlamaTest, MatchesNanotronReferenceInPythonGqaUntied) {
-  if (!PythonTorchAvailable()) GTEST_SKIP() << "/usr/bin/python3 has no torch (apt install python3-torch)";
+  if (!PythonTorchAvailable())
+    GTEST_SKIP() << "/usr/bin/python3 has no torch (apt install python3-torch)";
   CheckAgainstPythonReference(WideHeads(TinyConfig()));
 }
 
 TEST(LlamaTest, MatchesNanotronReferenceInPythonTiedWithPadding) {
-  if (!PythonTorchAvailable()) GTEST_SKIP() << "/usr/bin/python3 has no torch (apt install python3-torch)";
+  if (!PythonTorchAvailable())
+    GTEST_SKIP() << "/usr/bin/python3 has no torch (apt install python3-torch)";
   LlamaModelConfig c = TinyConfig();
   c.num_key_value_heads = 4;
   c.tie_word_embeddings = true;

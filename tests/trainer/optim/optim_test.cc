@@ -29,7 +29,8 @@ TEST(OptimizerTest, AdamWMatchesHandComputedSteps) {
   at::Tensor param = at::tensor(p0, kF64);
   at::Tensor grad = at::zeros({3}, kF64);
   Optimizer opt(Adam(), {{"w", param, grad}});
-  const std::vector<std::vector<double>> grads = {{0.1, -0.3, 2.0}, {-0.2, 0.1, 1.0}, {0.05, 0.0, -1.0}};
+  const std::vector<std::vector<double>> grads = {
+      {0.1, -0.3, 2.0}, {-0.2, 0.1, 1.0}, {0.05, 0.0, -1.0}};
   const std::vector<double> lrs = {1e-3, 5e-3, 2e-3};
   std::vector<double> p = p0, m(3, 0), v(3, 0);
   for (size_t t = 0; t < grads.size(); ++t) {
@@ -69,8 +70,8 @@ TEST(OptimizerTest, SgdAppliesCoupledWeightDecay) {
 
 TEST(OptimizerTest, ShardedFlatAdamWEqualsPerTensorAdamW) {
   at::manual_seed(1);
-  NamedTensors params = {{"a", at::randn({3, 5}, kF32)}, {"b", at::randn({7}, kF32)},
-                         {"c", at::randn({2, 2}, kF32)}};
+  NamedTensors params = {
+      {"a", at::randn({3, 5}, kF32)}, {"b", at::randn({7}, kF32)}, {"c", at::randn({2, 2}, kF32)}};
   std::vector<at::Tensor> grads = {at::randn({3, 5}, kF32), at::randn({7}, kF32),
                                    at::randn({2, 2}, kF32)};
   // Reference: one optimizer over each tensor.
@@ -92,14 +93,15 @@ TEST(OptimizerTest, ShardedFlatAdamWEqualsPerTensorAdamW) {
   for (int64_t r = 0; r < 3; ++r) {
     auto [b, e] = layout.ShardRange(r, 3);
     EXPECT_EQ(e - b, 9);
-    shards.emplace_back(Adam(), std::vector<OptimizedTensor>{
-                                    {"shard", master.narrow(0, b, e - b), flat_grads.narrow(0, b, e - b)}});
+    shards.emplace_back(Adam(), std::vector<OptimizedTensor>{{"shard", master.narrow(0, b, e - b),
+                                                              flat_grads.narrow(0, b, e - b)}});
   }
   for (double lr : {1e-2, 3e-2}) {
     per_tensor.Step(lr);
     for (Optimizer& o : shards) o.Step(lr);
   }
-  std::vector<at::Tensor> out = {at::empty({3, 5}, kF32), at::empty({7}, kF32), at::empty({2, 2}, kF32)};
+  std::vector<at::Tensor> out = {at::empty({3, 5}, kF32), at::empty({7}, kF32),
+                                 at::empty({2, 2}, kF32)};
   layout.Unpack(master, out);
   for (size_t i = 0; i < out.size(); ++i) {
     // Same arithmetic per element; vectorised and scalar loop tails may round differently.

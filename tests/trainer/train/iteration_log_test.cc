@@ -37,9 +37,10 @@ TEST(Flops, TutorialModelMatchesNanotronsFormula) {
   //           vocab_size=50257, seq_len=512, ffn_hidden_size=1536, batch_size=128)[0]
   FlopsShape s{12, 768, 12, 12, 50257, 1536};
   const double L = 12, B = 128, T = 512, h = 768, nh = 12, d = 64, F = 1536, V = 50257;
-  double fwd = 2 * L * B * T * h * nh * d + 2 * L * B * T * h * 2 * nh * d + 2 * L * B * nh * T * d * T +
-               2 * L * B * nh * T * T * d + 2 * L * B * nh * T * d * h + 4 * L * B * T * h * F +
-               2 * L * B * T * F * h + 2 * B * T * h * V;
+  double fwd = 2 * L * B * T * h * nh * d + 2 * L * B * T * h * 2 * nh * d +
+               2 * L * B * nh * T * d * T + 2 * L * B * nh * T * T * d +
+               2 * L * B * nh * T * d * h + 4 * L * B * T * h * F + 2 * L * B * T * F * h +
+               2 * B * T * h * V;
   EXPECT_DOUBLE_EQ(LlamaTrainingFlops(s, 512, 128), 3 * fwd);
   EXPECT_EQ(LlamaTrainingFlops(s, 512, 128), 46719345623040.0);  // Python's value
 }

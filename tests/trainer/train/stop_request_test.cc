@@ -3,9 +3,9 @@
 #include "train/stop_request.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <csignal>
-#include <unistd.h>
 #include <cstdlib>
 
 namespace strun::train {

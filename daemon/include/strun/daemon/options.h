@@ -42,7 +42,7 @@ struct DaemonOptions {
   int max_restarts = 3;
   int max_relaunches = 3;
   int max_requeues = 3;
-  std::string event_log;  // "" = ./strund-<jobid>.events.jsonl
+  std::string event_log;        // "" = ./strund-<jobid>.events.jsonl
   std::string tensorboard_dir;  // "" = $STRUN_TENSORBOARD_DIR, else no TensorBoard files
   double node_check_interval_s = 5;
   double backoff_initial_s = 1;

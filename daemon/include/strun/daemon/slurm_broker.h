@@ -1,12 +1,12 @@
 // strun/daemon/slurm_broker.h: libslurm calls for a process that has threads.
 //
-// strun/slurm (node_state.h, job_control.h, ...) calls libslurm in forked children, so that libslurm's fatal()
-// or an unreachable slurmctld can neither end nor hang the caller. A child forked from a process
-// with threads may, strictly, only call async-signal-safe functions until it execs (another
-// thread may hold a lock the child needs: stdio, the allocator, ASan's), and strund runs the
-// coordination service in a thread. So strund forks one broker process at start-up, while it has
-// no thread yet; the broker, single-threaded, makes the forked calls and answers over a socket
-// pair (one JSON line per request and reply). The broker ignores the signals strund handles
+// strun/slurm (node_state.h, job_control.h, ...) calls libslurm in forked children, so that
+// libslurm's fatal() or an unreachable slurmctld can neither end nor hang the caller. A child
+// forked from a process with threads may, strictly, only call async-signal-safe functions until it
+// execs (another thread may hold a lock the child needs: stdio, the allocator, ASan's), and strund
+// runs the coordination service in a thread. So strund forks one broker process at start-up, while
+// it has no thread yet; the broker, single-threaded, makes the forked calls and answers over a
+// socket pair (one JSON line per request and reply). The broker ignores the signals strund handles
 // (Slurm may signal the batch step's process group), dies with strund (PR_SET_PDEATHSIG) and
 // exits when strund closes the socket.
 #pragma once

@@ -18,14 +18,14 @@ namespace strun::daemon {
 
 // What strund reads from its environment and command once, at start-up.
 struct JobSetup {
-  std::string job_id;                    // SLURM_JOB_ID
+  std::string job_id;  // SLURM_JOB_ID
   uint32_t job_id_num = 0;
-  std::vector<std::string> allocation;   // SLURM_JOB_NODELIST (or SLURM_NODELIST), expanded
-  int restart_count = 0;                 // SLURM_RESTART_COUNT, 0 when unset
-  std::optional<int> tasks_per_node;     // SLURM_NTASKS_PER_NODE when a sane number
-  int coord_port = 0;                    // STRUN_COORD_PORT, 0: any free port
+  std::vector<std::string> allocation;  // SLURM_JOB_NODELIST (or SLURM_NODELIST), expanded
+  int restart_count = 0;                // SLURM_RESTART_COUNT, 0 when unset
+  std::optional<int> tasks_per_node;    // SLURM_NTASKS_PER_NODE when a sane number
+  int coord_port = 0;                   // STRUN_COORD_PORT, 0: any free port
   SrunCommand srun;
-  int nodes_needed = 0;                  // --nodes, else srun's -N, else SLURM_JOB_NUM_NODES, else all
+  int nodes_needed = 0;  // --nodes, else srun's -N, else SLURM_JOB_NUM_NODES, else all
 };
 // Errors name the variable or option and say what to do.
 Result<JobSetup> ReadJobSetup(const DaemonOptions& options, const EnvMap& env);
@@ -36,17 +36,19 @@ std::string LaunchRunKey(const std::string& job_id, int restart_count, int launc
 
 // srun's environment for a launch: strund's, plus the service's coordinates; without the batch
 // job's task count (SLURM_NTASKS, SLURM_NPROCS) when the command has no -n.
-EnvMap LaunchEnvironment(const EnvMap& env, const std::string& secret, const std::string& coord_host, int coord_port,
-                         const std::string& run_key, bool command_has_ntasks);
+EnvMap LaunchEnvironment(const EnvMap& env, const std::string& secret,
+                         const std::string& coord_host, int coord_port, const std::string& run_key,
+                         bool command_has_ntasks);
 
 // While a launch runs: stop it, let it end, or keep watching (before the periodic node check).
 struct WatchFacts {
-  int stop_signal = 0;                    // SIGINT/SIGHUP to strund
-  std::optional<std::string> lost_agent_node;  // set once the service lost an agent ("" : unknown node)
+  int stop_signal = 0;  // SIGINT/SIGHUP to strund
+  std::optional<std::string>
+      lost_agent_node;  // set once the service lost an agent ("" : unknown node)
   bool srun_running = true;
-  double now = 0;                         // monotonic
-  double outcome_deadline = 0;            // the service finished: srun must end by then; 0: not yet
-  double preempt_deadline = 0;            // 0: no pre-emption
+  double now = 0;               // monotonic
+  double outcome_deadline = 0;  // the service finished: srun must end by then; 0: not yet
+  double preempt_deadline = 0;  // 0: no pre-emption
 };
 struct WatchDecision {
   enum Action { kWatch, kSrunEnded, kStop } action = kWatch;
@@ -74,17 +76,19 @@ struct LaunchVerdict {
 struct LaunchFacts {
   int stop_signal = 0;
   std::string stop_reason;
-  std::optional<std::pair<std::string, std::string>> node_fault;  // node, evidence (seen while watching)
-  std::optional<std::pair<std::string, std::string>> agent_lost;  // node, evidence (agent_lost event)
-  std::optional<coord::Exit> outcome;                              // the service's exit message
-  bool preempt_requested = false;                                  // SIGUSR1/SIGTERM to strund
+  std::optional<std::pair<std::string, std::string>>
+      node_fault;  // node, evidence (seen while watching)
+  std::optional<std::pair<std::string, std::string>>
+      agent_lost;                      // node, evidence (agent_lost event)
+  std::optional<coord::Exit> outcome;  // the service's exit message
+  bool preempt_requested = false;      // SIGUSR1/SIGTERM to strund
 };
 // nullopt: srun ended without an outcome and for no known cause; then DecideWithoutOutcome.
 std::optional<LaunchVerdict> DecideLaunchEnd(const LaunchFacts& facts);
 // `unhealthy`: the launch's nodes slurmctld reports unhealthy now (node -> evidence); `joined`:
 // agents that joined the service; `srun_status`: srun's wait status.
-LaunchVerdict DecideWithoutOutcome(const std::vector<std::pair<std::string, std::string>>& unhealthy, int joined,
-                                   int srun_status);
+LaunchVerdict DecideWithoutOutcome(
+    const std::vector<std::pair<std::string, std::string>>& unhealthy, int joined, int srun_status);
 
 // After a launch: exit (code, result and message for the summary), requeue, or relaunch.
 struct JobVerdict {
@@ -93,8 +97,9 @@ struct JobVerdict {
   std::string result;   // done, failed, stopped (kExit)
   std::string message;  // the summary's message (kExit), the requeue's or relaunch's reason
 };
-JobVerdict DecideAfterLaunch(const LaunchVerdict& launch, const std::optional<coord::Exit>& outcome, int launch_number,
-                             int stop_signal, int relaunches, int max_relaunches);
+JobVerdict DecideAfterLaunch(const LaunchVerdict& launch, const std::optional<coord::Exit>& outcome,
+                             int launch_number, int stop_signal, int relaunches,
+                             int max_relaunches);
 
 // Whether to ask Slurm to requeue. `job_state`: slurmctld's answer, asked only after a SIGTERM
 // (scancel sends one too); nullptr when not asked.
@@ -105,8 +110,9 @@ struct RequeueDecision {
   std::string message;
   std::string error;  // the requeue event's error (not requested)
 };
-RequeueDecision DecideRequeue(const std::string& reason, bool term_received, const Result<std::string>* job_state,
-                              int restart_count, int max_requeues);
+RequeueDecision DecideRequeue(const std::string& reason, bool term_received,
+                              const Result<std::string>* job_state, int restart_count,
+                              int max_requeues);
 
 // "exit code 1", "signal 9 (Killed)".
 std::string DescribeWaitStatus(int status);

@@ -20,8 +20,9 @@
 // container's task environment, and destroys it when the launch ends. Already inside a container
 // of the SPANK plugin (srun --environment), workers start as usual.
 //
-// Logs: <log dir>/<run id>_<random>/attempt_<restart>/<local rank>/{stdout.log,stderr.log,error.json}
-// as torchrun; the log dir defaults to a new $TMPDIR/strun_XXXXXX (torchrun: torchelastic_XXXXXX).
+// Logs: <log dir>/<run id>_<random>/attempt_<restart>/<local
+// rank>/{stdout.log,stderr.log,error.json} as torchrun; the log dir defaults to a new
+// $TMPDIR/strun_XXXXXX (torchrun: torchelastic_XXXXXX).
 #pragma once
 
 #include <functional>
@@ -38,12 +39,13 @@ namespace strun::launcher {
 // worker's environment into the task's (in strun, before fork), `enter` runs in the forked worker
 // just before exec (single-threaded there).
 struct WorkerWrapper {
-  std::function<std::map<std::string, std::string>(const std::map<std::string, std::string>&)> environment;
+  std::function<std::map<std::string, std::string>(const std::map<std::string, std::string>&)>
+      environment;
   std::function<Status()> enter;
 };
 
 // Runs the whole launch and returns strun's exit status.
-int RunAgent(const LaunchOptions& options, const LaunchPlan& plan, const std::map<std::string, std::string>& env,
-             const WorkerWrapper* wrapper = nullptr);
+int RunAgent(const LaunchOptions& options, const LaunchPlan& plan,
+             const std::map<std::string, std::string>& env, const WorkerWrapper* wrapper = nullptr);
 
 }  // namespace strun::launcher

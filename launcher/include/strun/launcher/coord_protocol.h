@@ -32,12 +32,11 @@
 // ignores it.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "strun/launcher/failure.h"
 #include "strun/result.h"
@@ -76,7 +75,8 @@ struct Aborted {
 struct UnknownMessage {
   std::string type;
 };
-using AgentMessage = std::variant<Ready, Progress, Failed, Stopped, Succeeded, Aborted, UnknownMessage>;
+using AgentMessage =
+    std::variant<Ready, Progress, Failed, Stopped, Succeeded, Aborted, UnknownMessage>;
 
 // Service -> agents.
 struct Start {
@@ -147,8 +147,8 @@ struct AgentLost {
   std::string kind = "lost_agent";
   std::string evidence;
 };
-using EventBody =
-    std::variant<AgentJoined, Started, ProgressEvent, Resumed, FailureEvent, RestartEvent, AgentLost, Exit>;
+using EventBody = std::variant<AgentJoined, Started, ProgressEvent, Resumed, FailureEvent,
+                               RestartEvent, AgentLost, Exit>;
 struct Event {
   double time = 0;  // epoch seconds
   EventBody body;

@@ -6,12 +6,12 @@
 // (crypto.h). No Slurm, no agent: strund links it without the rest of the launcher.
 //
 // GroupState, a pure state machine (no I/O):
-//   agents --ready(attempt)-->   all ready: --start(attempt, restart_count, MASTER_ADDR, MASTER_PORT)
-//   agents --failed(failures)--> first failure of an attempt: --stop(attempt)--> every agent stops
-//   agents --stopped(attempt)--> all stopped: restarts left? --start(attempt+1) : --exit(code, root cause)
-//   agents --succeeded-->        all succeeded: --exit(0)
-//   agent --aborted(signal)-->   --exit(128+signal) (a termination signal reached one agent)
-//   connection lost -->          --exit(1) (an agent died; strund, not strun, replaces nodes)
+//   agents --ready(attempt)-->   all ready: --start(attempt, restart_count, MASTER_ADDR,
+//   MASTER_PORT) agents --failed(failures)--> first failure of an attempt: --stop(attempt)--> every
+//   agent stops agents --stopped(attempt)--> all stopped: restarts left? --start(attempt+1) :
+//   --exit(code, root cause) agents --succeeded-->        all succeeded: --exit(0) agent
+//   --aborted(signal)-->   --exit(128+signal) (a termination signal reached one agent) connection
+//   lost -->          --exit(1) (an agent died; strund, not strun, replaces nodes)
 // So the agents agree on the master port (picked for every attempt), start together, stop together
 // (no replacement starts while an old worker of the group still runs anywhere) and restart
 // together; every agent exits with the same code and prints the same root cause.
@@ -43,12 +43,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "strun/environment.h"
 #include "strun/launcher/coord_protocol.h"
@@ -61,7 +60,8 @@ using Json = nlohmann::json;
 
 // A message for one agent (target >= 0) or for all (target == -1).
 struct Outgoing {
-  Outgoing(int to, coord::ServiceMessage m) : target(to), body(std::move(m)), message(coord::ToJson(body)) {}
+  Outgoing(int to, coord::ServiceMessage m)
+      : target(to), body(std::move(m)), message(coord::ToJson(body)) {}
   int target = -1;
   coord::ServiceMessage body;
   Json message;  // ToJson(body): what goes on the wire
@@ -80,7 +80,8 @@ using EventSink = std::function<void(const coord::Event& event)>;
 class GroupState {
  public:
   // pick_port: the choice of MASTER_PORT for an attempt.
-  GroupState(int num_agents, RestartPolicy policy, std::string master_addr, std::function<int()> pick_port);
+  GroupState(int num_agents, RestartPolicy policy, std::string master_addr,
+             std::function<int()> pick_port);
 
   // A message from agent `agent`; returns what to send.
   std::vector<Outgoing> OnMessage(int agent, const coord::AgentMessage& message);
@@ -96,7 +97,9 @@ class GroupState {
   bool all_joined() const { return joined_ == num_agents_; }
   // The exit message once finished (nullopt / null before).
   const std::optional<coord::Exit>& exit() const { return outcome_; }
-  Json outcome() const { return outcome_ ? coord::ToJson(coord::ServiceMessage(*outcome_)) : Json(); }
+  Json outcome() const {
+    return outcome_ ? coord::ToJson(coord::ServiceMessage(*outcome_)) : Json();
+  }
   // Events since the last call, oldest first; TakeEvents gives them in their JSON form.
   std::vector<coord::Event> TakeTypedEvents();
   std::vector<Json> TakeEvents();
@@ -105,11 +108,12 @@ class GroupState {
   enum class Phase { kWaiting, kRunning, kStopping, kFinished };
   std::vector<Outgoing> OnReady(int agent, const coord::Ready& m);
   std::vector<Outgoing> OnProgress(int agent, const coord::Progress& m);
-  std::vector<Outgoing> OnFailedOrStopped(int agent, int attempt, const std::vector<WorkerFailure>& failures,
-                                          bool failed);
+  std::vector<Outgoing> OnFailedOrStopped(int agent, int attempt,
+                                          const std::vector<WorkerFailure>& failures, bool failed);
   std::vector<Outgoing> OnSucceeded(int agent, const coord::Succeeded& m);
   std::vector<Outgoing> Start();
-  std::vector<Outgoing> Exit(int code, const std::string& reason, const std::optional<WorkerFailure>& root);
+  std::vector<Outgoing> Exit(int code, const std::string& reason,
+                             const std::optional<WorkerFailure>& root);
   std::vector<Outgoing> MaybeFinishStop();
 
   void Emit(coord::EventBody event);
@@ -156,7 +160,8 @@ Result<std::string> JobSecret(const EnvMap& env, const std::string& agreed);
 
 // The service's candidate ports: $STRUN_COORD_PORT, else `fixed`, else 16 ports in [20000, 32000)
 // derived from the key (two jobs sharing a node pick different ports; others cannot predict them).
-std::vector<int> CandidatePorts(const std::string& key, const EnvMap& env, std::optional<int> fixed);
+std::vector<int> CandidatePorts(const std::string& key, const EnvMap& env,
+                                std::optional<int> fixed);
 
 // An authenticated, framed connection. Blocking writes, non-blocking reads into a queue.
 class Channel {
@@ -184,11 +189,10 @@ class Channel {
 class CoordinationServer {
  public:
   // ports: candidates, the first free one is bound (0: any free port).
-  static Result<std::unique_ptr<CoordinationServer>> Start(const std::string& key, const std::vector<int>& ports,
-                                                           int num_agents, RestartPolicy policy,
-                                                           const std::string& master_addr,
-                                                           std::function<int()> pick_port, double join_timeout_s,
-                                                           EventSink on_event = {});
+  static Result<std::unique_ptr<CoordinationServer>> Start(
+      const std::string& key, const std::vector<int>& ports, int num_agents, RestartPolicy policy,
+      const std::string& master_addr, std::function<int()> pick_port, double join_timeout_s,
+      EventSink on_event = {});
   ~CoordinationServer();
   int port() const { return port_; }
   // Waits (bounded) until the exit message went out to every agent still connected.
@@ -218,8 +222,10 @@ class CoordinationServer {
 
 // Connects agent `agent_index` to the service at host (trying `ports` in turn until one
 // authenticates), within `timeout_s`.
-Result<std::unique_ptr<Channel>> ConnectToCoordinator(const std::string& host, const std::vector<int>& ports,
-                                                      const std::string& key, int agent_index, double timeout_s);
+Result<std::unique_ptr<Channel>> ConnectToCoordinator(const std::string& host,
+                                                      const std::vector<int>& ports,
+                                                      const std::string& key, int agent_index,
+                                                      double timeout_s);
 
 // A free TCP port on this machine (bind to port 0).
 Result<int> FreePort();

@@ -37,11 +37,12 @@ inline Result<std::string> CoordinationKey(const LaunchPlan& plan, const EnvMap&
   if (!secret) return secret.error();
   // A service hosted by strund names the run key of its launch.
   auto run_key = env.find("STRUN_COORD_RUN_KEY");
-  return DeriveCoordinationKey(*secret, run_key != env.end() && !run_key->second.empty() ? run_key->second
-                                                                                           : plan.run_key);
+  return DeriveCoordinationKey(
+      *secret, run_key != env.end() && !run_key->second.empty() ? run_key->second : plan.run_key);
 }
 
-inline std::vector<int> CandidatePorts(const std::string& key, const EnvMap& env, const LaunchPlan& plan) {
+inline std::vector<int> CandidatePorts(const std::string& key, const EnvMap& env,
+                                       const LaunchPlan& plan) {
   return CandidatePorts(key, env, plan.coordination_port);
 }
 

@@ -11,11 +11,10 @@
 // ErrorHandler.dump_error_file does; nothing is written when the root cause left no error file.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "strun/result.h"
 
@@ -26,11 +25,11 @@ struct WorkerFailure {
   int local_rank = 0;
   std::string node;
   int pid = 0;
-  int exitcode = 0;    // torchrun's convention: -N for signal N
-  double timestamp = 0;  // seconds since the epoch
-  std::string error_file;  // "<N/A>" when the worker wrote none
-  std::string error_data;  // the error file's JSON text, "" when none
-  std::string message;     // traceback, message, or "Signal 9 (SIGKILL) received by PID 123"
+  int exitcode = 0;               // torchrun's convention: -N for signal N
+  double timestamp = 0;           // seconds since the epoch
+  std::string error_file;         // "<N/A>" when the worker wrote none
+  std::string error_data;         // the error file's JSON text, "" when none
+  std::string message;            // traceback, message, or "Signal 9 (SIGKILL) received by PID 123"
   std::vector<std::string> tail;  // last lines of the worker's output
   // Classification (ClassifyFailure): one of the kinds below, and the evidence it rests on.
   std::string kind;
@@ -54,8 +53,9 @@ struct WorkerFailure {
 //   lost_agent     the strun agent of a node vanished (its connection dropped)
 //   node_down      Slurm marks a node of the step DOWN, DRAIN, FAIL or NOT_RESPONDING (strund)
 //   preempted      a pre-emption or time-limit signal (strund)
-inline constexpr const char* kFailureKinds[] = {"exit_code", "signal",     "nccl_watchdog", "cuda_oom", "hang",
-                                                "spawn",     "lost_agent", "node_down",     "preempted"};
+inline constexpr const char* kFailureKinds[] = {"exit_code",  "signal",    "nccl_watchdog",
+                                                "cuda_oom",   "hang",      "spawn",
+                                                "lost_agent", "node_down", "preempted"};
 
 // Sets kind and evidence from the exit code, message and output tail, unless kind is set already.
 void ClassifyFailure(WorkerFailure& failure);

@@ -7,7 +7,8 @@
 // flags read PET_<DEST> as an integer (PET_STANDALONE=1). Defaults are torchrun's:
 //
 //   --nnodes 1:1            --nproc-per-node 1        --rdzv-backend static   --rdzv-endpoint ""
-//   --rdzv-id none          --rdzv-conf ""            --max-restarts 0        --monitor-interval 0.1
+//   --rdzv-id none          --rdzv-conf ""            --max-restarts 0        --monitor-interval
+//   0.1
 //   --start-method spawn    --event-log-handler null  --role default          --log-dir (temp dir)
 //   -r/--redirects 0        -t/--tee 0                --local-ranks-filter "" --node-rank 0
 //   --master-addr 127.0.0.1 --master-port (none: agent 0 picks a free port for every attempt;
@@ -74,8 +75,8 @@ struct LaunchOptions {
   std::vector<int> signals;  // signals_to_handle parsed
   int shutdown_timeout = 30;
   bool virtual_local_rank = false;
-  // --environment / STRUN_ENVIRONMENT: the EDF whose container the workers run in (strun's own flag;
-  // see agent.h). Not a torchrun flag, so no PET_ variable.
+  // --environment / STRUN_ENVIRONMENT: the EDF whose container the workers run in (strun's own
+  // flag; see agent.h). Not a torchrun flag, so no PET_ variable.
   std::optional<std::string> environment;
   // Recovery (strun's own flags; progress.h and coordination.h say what they do).
   double startup_timeout = 900;

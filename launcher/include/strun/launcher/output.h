@@ -2,7 +2,8 @@
 //
 // Every worker writes into a pipe that strun reads. Complete lines go to the console prefixed with
 // the worker's tag (torchrun's tee format "[default0]:"; strun uses the *global* rank so that lines
-// of different nodes can be told apart, and TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE with ${role_name},
+// of different nodes can be told apart, and TORCHELASTIC_LOG_LINE_PREFIX_TEMPLATE with
+// ${role_name},
 // ${rank}, ${local_rank} overrides it as in torchrun), unprefixed to the log file when -r/-t ask
 // for one, and into a ring of the last lines for the failure summary.
 //   -r (redirect) for a stream: file only.   -t (tee): file and console.   neither: console only.

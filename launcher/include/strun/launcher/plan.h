@@ -62,14 +62,14 @@ struct LaunchPlan {
   int agent_index = 0;
   int num_agents = 1;
 
-  std::string node_name;    // for messages
-  std::string run_id;       // TORCHELASTIC_RUN_ID
-  std::string run_key;      // identifies this launch for the coordination secret (job.step)
+  std::string node_name;  // for messages
+  std::string run_id;     // TORCHELASTIC_RUN_ID
+  std::string run_key;    // identifies this launch for the coordination secret (job.step)
   // Where agent 0 (and global rank 0) is. Agents connect there; agent 0 tells the others the final
   // MASTER_ADDR in its start message.
   std::string master_addr;
-  std::optional<int> master_port;       // explicit --master-port; otherwise agent 0 picks a free port
-  std::optional<int> coordination_port; // from --rdzv-endpoint; otherwise derived (coordination.h)
+  std::optional<int> master_port;  // explicit --master-port; otherwise agent 0 picks a free port
+  std::optional<int> coordination_port;  // from --rdzv-endpoint; otherwise derived (coordination.h)
   double join_timeout_s = 600;
   // The coordination secret agreed through PMIx (pmix_bootstrap.h); used unless STRUN_JOB_SECRET
   // is set; empty: the user's secret file (coordination.h).
@@ -101,7 +101,8 @@ inline constexpr int kMaxNprocPerNode = 1024;
 // --nproc-per-node: an integer in [1, kMaxNprocPerNode], or gpu / cpu / auto. GPUs are counted
 // without CUDA: CUDA_VISIBLE_DEVICES, else the Slurm step's GPUs, else /proc/driver/nvidia/gpus,
 // else /dev/nvidiaN. "xpu" and other accelerators are errors.
-Result<int> ResolveNprocPerNode(const std::string& value, const std::map<std::string, std::string>& env,
+Result<int> ResolveNprocPerNode(const std::string& value,
+                                const std::map<std::string, std::string>& env,
                                 const std::optional<slurm::JobTopology>& topology);
 
 }  // namespace strun::launcher

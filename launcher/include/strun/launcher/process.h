@@ -41,7 +41,7 @@
 namespace strun::launcher {
 
 struct SpawnedWorker {
-  pid_t pid = -1;    // also the process group id
+  pid_t pid = -1;      // also the process group id
   int stdout_fd = -1;  // read ends of the worker's stdout/stderr pipes (non-blocking, CLOEXEC)
   int stderr_fd = -1;
   int exec_status_fd = -1;  // see WaitForExec
@@ -51,12 +51,14 @@ struct SpawnedWorker {
 // the caller are unblocked and handlers reset in the worker. Returns at once, so that many workers
 // exec in parallel; WaitForExec then turns an exec failure ("python3: No such file or directory")
 // into an error (and reaps the child) instead of a worker that exits 127.
-// `in_child`, when given, runs in the forked child just before exec (single-threaded there), e.g. to
-// enter a container; on error its message goes to the worker's stderr and the worker exits 126. The
-// program is then looked up in `env`'s PATH.
-// `inherit_fd`, when >= 0, stays open in the worker under its own number (the progress channel).
-Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                                  const std::function<Status()>& in_child = nullptr, int inherit_fd = -1);
+// `in_child`, when given, runs in the forked child just before exec (single-threaded there), e.g.
+// to enter a container; on error its message goes to the worker's stderr and the worker exits 126.
+// The program is then looked up in `env`'s PATH. `inherit_fd`, when >= 0, stays open in the worker
+// under its own number (the progress channel).
+Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv,
+                                  const std::map<std::string, std::string>& env,
+                                  const std::function<Status()>& in_child = nullptr,
+                                  int inherit_fd = -1);
 Status WaitForExec(SpawnedWorker& worker, const std::string& program);
 
 // Forks and execs argv[0] (PATH lookup) with exactly `env` as the leader of a process group of its
@@ -64,7 +66,8 @@ Status WaitForExec(SpawnedWorker& worker, const std::string& program);
 // empty signal mask; other dispositions are inherited. Everything is prepared before fork, so the
 // caller may have threads. An exec failure is written to stderr as "<who>: cannot run <argv[0]>:
 // <why>" and the child exits 127.
-Result<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+Result<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv,
+                                const std::map<std::string, std::string>& env,
                                 const std::string& who);
 
 // The guardian. Start() once, early (strun must already be a child subreaper); Track/Untrack as

@@ -9,12 +9,13 @@
 //   {"phase": "startup"}                      once, early (arms the start-up timeout)
 //   {"phase": "training", "step": 12}         after each finished optimizer step
 //   {"phase": "checkpoint", "step": 100}      before a checkpoint write (the generous timeout)
-//   {"phase": "preempted", "step": 57}        a pre-emption checkpoint of step 57 is complete and the
+//   {"phase": "preempted", "step": 57}        a pre-emption checkpoint of step 57 is complete and
+//   the
 //                                             worker is about to exit 0 so the job can be requeued
 //
 // Each line must be shorter than 512 bytes and end with '\n'. Writes should be non-blocking: a
-// report that does not fit into the socket is dropped, training never waits for its agent. Without STRUN_PROGRESS_FD (under torchrun, by hand) there is nothing to do.
-// From Python:
+// report that does not fit into the socket is dropped, training never waits for its agent. Without
+// STRUN_PROGRESS_FD (under torchrun, by hand) there is nothing to do. From Python:
 //
 //   fd = int(os.environ.get("STRUN_PROGRESS_FD", "-1"))
 //   if fd >= 0: os.set_blocking(fd, False)

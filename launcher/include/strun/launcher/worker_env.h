@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
+#include "strun/environment.h"
 #include "strun/launcher/options.h"
 #include "strun/launcher/plan.h"
-#include "strun/environment.h"
 #include "strun/result.h"
 
 namespace strun::launcher {
@@ -42,9 +42,9 @@ struct AttemptInfo {
   int master_port = 0;
 };
 
-Result<EnvMap> BuildWorkerEnv(const LaunchOptions& options, const LaunchPlan& plan, const EnvMap& agent_env,
-                              const WorkerIdentity& worker, const AttemptInfo& attempt,
-                              const std::string& error_file);
+Result<EnvMap> BuildWorkerEnv(const LaunchOptions& options, const LaunchPlan& plan,
+                              const EnvMap& agent_env, const WorkerIdentity& worker,
+                              const AttemptInfo& attempt, const std::string& error_file);
 
 // The worker's argv; argv[0] is looked up in PATH when it has no '/'.
 std::vector<std::string> WorkerCommand(const LaunchOptions& options, const EnvMap& agent_env);

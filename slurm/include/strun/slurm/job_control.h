@@ -1,9 +1,10 @@
 // strun/slurm/job_control.h: what strund asks of slurmctld about its own job, besides node states
 // (node_state.h): the job's steps, killing a step, the job's state, requeueing the job.
 //
-// Each call runs libslurm in a forked child with a deadline (10 s), as the rest of strun/slurm does (slurm_child.h), so that
-// libslurm's fatal() or an unreachable controller can neither end nor hang the caller. A process
-// with threads (strund) makes these calls through strund's SlurmBroker (daemon/slurm_broker.h).
+// Each call runs libslurm in a forked child with a deadline (10 s), as the rest of strun/slurm does
+// (slurm_child.h), so that libslurm's fatal() or an unreachable controller can neither end nor hang
+// the caller. A process with threads (strund) makes these calls through strund's SlurmBroker
+// (daemon/slurm_broker.h).
 #pragma once
 
 #include <cstdint>

@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "strun/result.h"
 #include "strun/environment.h"
+#include "strun/result.h"
 #include "strun/slurm/topology.h"
 
 namespace strun::slurm {

@@ -23,7 +23,8 @@ bool SlurmConfigExists();
 // missing configuration, a child that answered nothing and a controller that did not answer in
 // time. `body` runs in a forked child of a possibly multi-threaded process: it may only call
 // libslurm and build its answer.
-Result<std::string> CallInSlurmChild(const std::string& what, const std::function<std::string()>& body,
+Result<std::string> CallInSlurmChild(const std::string& what,
+                                     const std::function<std::string()>& body,
                                      std::chrono::seconds timeout = std::chrono::seconds(10));
 
 // libslurm's message for its last error (for use inside `body`).

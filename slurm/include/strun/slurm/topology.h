@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "strun/result.h"
 #include "strun/environment.h"
+#include "strun/result.h"
 
 namespace strun::slurm {
 
