@@ -13,6 +13,8 @@ packages=(
   libprotobuf-dev protobuf-compiler
   # tests/fuzz: clang with libFuzzer and the sanitizer runtimes (-fsanitize=fuzzer,address,undefined).
   clang-14 libclang-rt-14-dev
+  # tests/format: the formatter the tree is checked against (.clang-format), pinned to one version.
+  clang-format-14
   libslurm-dev slurm-wlm-plugins-dev slurmctld slurmd slurm-client slurm-wlm-basic-plugins
   libpmix-dev
   libtorch-dev libgloo-dev python3-torch

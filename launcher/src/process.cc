@@ -129,6 +129,28 @@ void WriteAll(int fd, const char* data, size_t n) {
   _exit(0);
 }
 
+// argv and "NAME=value" strings as execvpe takes them, built before fork: the child must not
+// allocate.
+class ExecStrings {
+ public:
+  ExecStrings(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env)
+      : argv_strings_(argv) {
+    env_strings_.reserve(env.size());
+    for (const auto& [k, v] : env) env_strings_.push_back(k + "=" + v);
+    for (auto& s : env_strings_) envp_.push_back(s.data());
+    envp_.push_back(nullptr);
+    for (auto& s : argv_strings_) argv_.push_back(s.data());
+    argv_.push_back(nullptr);
+  }
+  const char* file() const { return argv_[0]; }
+  char* const* argv() const { return argv_.data(); }
+  char** envp() const { return const_cast<char**>(envp_.data()); }
+
+ private:
+  std::vector<std::string> argv_strings_, env_strings_;
+  std::vector<char*> argv_, envp_;
+};
+
 }  // namespace
 
 Status Guardian::Start(bool own_cgroup, std::string* note) {
@@ -254,15 +276,7 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv,
     return MakeError(std::string("strun: pipe: ") + strerror(errno));
   }
   // Everything the child needs is prepared before fork: no allocation after it.
-  std::vector<std::string> env_strings;
-  env_strings.reserve(env.size());
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, args;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
+  const ExecStrings exec(argv, env);
   pid_t parent = getpid();
 
   pid_t pid = fork();
@@ -299,9 +313,9 @@ Result<SpawnedWorker> SpawnWorker(const std::vector<std::string>& argv,
         WriteAll(2, m.data(), m.size());
         _exit(126);
       }
-      environ = envp.data();  // execvpe searches the PATH of the (container's) task environment
+      environ = exec.envp();  // execvpe searches the PATH of the (container's) task environment
     }
-    execvpe(args[0], args.data(), envp.data());
+    execvpe(exec.file(), exec.argv(), exec.envp());
     int e = errno;
     WriteAll(status_pipe[1], reinterpret_cast<const char*>(&e), sizeof e);
     _exit(127);
@@ -321,15 +335,7 @@ Result<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv,
                                 const std::map<std::string, std::string>& env,
                                 const std::string& who) {
   if (argv.empty()) return MakeError(who + ": empty command");
-  std::vector<std::string> env_strings;
-  env_strings.reserve(env.size());
-  for (const auto& [k, v] : env) env_strings.push_back(k + "=" + v);
-  std::vector<char*> envp, args;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<std::string> argv_copy = argv;
-  for (auto& s : argv_copy) args.push_back(s.data());
-  args.push_back(nullptr);
+  const ExecStrings exec(argv, env);
   const std::string failed = who + ": cannot run " + argv[0] + ": ";
   pid_t pid = fork();
   if (pid < 0) return MakeError(std::string("fork: ") + strerror(errno));
@@ -339,7 +345,7 @@ Result<pid_t> SpawnProcessGroup(const std::vector<std::string>& argv,
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execvpe(args[0], args.data(), envp.data());
+    execvpe(exec.file(), exec.argv(), exec.envp());
     const char* why = strerror(errno);
     WriteAll(2, failed.data(), failed.size());
     WriteAll(2, why, strlen(why));
