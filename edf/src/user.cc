@@ -100,6 +100,27 @@ Status RunAsUser(const UserIdentity& user, const std::function<std::string()>& f
   return {};
 }
 
+namespace {
+
+// One byte carrying one descriptor (SCM_RIGHTS), as sent and as received. Stack only: the sender
+// runs as the user between fork and exit.
+struct FdMessage {
+  char byte = 0;
+  struct iovec iov = {&byte, 1};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  FdMessage() {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  FdMessage(const FdMessage&) = delete;  // iov and msg point into the object
+  FdMessage& operator=(const FdMessage&) = delete;
+};
+
+}  // namespace
+
 Result<int> OpenAsUser(const UserIdentity& user, const std::string& path, int flags) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0) {
@@ -108,20 +129,13 @@ Result<int> OpenAsUser(const UserIdentity& user, const std::string& path, int fl
   auto st = RunAsUser(user, [&]() -> std::string {
     int fd = ::open(path.c_str(), flags | O_CLOEXEC);
     if (fd < 0) return fmt::format("{}: {} (as uid {})", path, std::strerror(errno), user.uid);
-    char byte = 0;
-    struct iovec iov = {&byte, 1};
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr msg = {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    FdMessage m;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&m.msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    if (::sendmsg(sv[1], &msg, 0) != 1) return fmt::format("sendmsg: {}", std::strerror(errno));
+    if (::sendmsg(sv[1], &m.msg, 0) != 1) return fmt::format("sendmsg: {}", std::strerror(errno));
     return "";
   });
   ::close(sv[1]);
@@ -129,17 +143,10 @@ Result<int> OpenAsUser(const UserIdentity& user, const std::string& path, int fl
     ::close(sv[0]);
     return st.error();
   }
-  char byte;
-  struct iovec iov = {&byte, 1};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n = ::recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+  FdMessage m;
+  ssize_t n = ::recvmsg(sv[0], &m.msg, MSG_CMSG_CLOEXEC);
   ::close(sv[0]);
-  struct cmsghdr* c = n == 1 ? CMSG_FIRSTHDR(&msg) : nullptr;
+  struct cmsghdr* c = n == 1 ? CMSG_FIRSTHDR(&m.msg) : nullptr;
   if (!c || c->cmsg_type != SCM_RIGHTS)
     return MakeError(fmt::format("{}: no descriptor came back", path));
   int fd;
