@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <set>
 #include <sstream>
-#include <thread>
 
 #include "cluster/cluster_fixture.h"
+#include "cluster/wait_for.h"
 
 namespace strun::testing {
 namespace {
@@ -33,18 +33,6 @@ bool Exists(const std::string& path) {
 bool Alive(pid_t pid) {
   return kill(pid, 0) == 0 &&
          ReadFileOr("/proc/" + std::to_string(pid) + "/stat").find(") Z") == std::string::npos;
-}
-
-// Waits until `done` holds or `timeout` passes.
-template <typename F>
-bool WaitFor(F done, std::chrono::duration<double> timeout) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return done();
 }
 
 // Pids written, one per line, by a job into `file`.
@@ -135,7 +123,8 @@ TEST_F(ClusterHarness, ResetCancelsJobsAndTheirDetachedProcesses) {
   auto job = cluster().Start(
       "srun -N2 bash -c '(setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >>" + pids +
       "); sleep 1000'");
-  ASSERT_TRUE(WaitFor([&] { return PidsIn(pids).size() == 2; }, 30s)) << job->Wait(1s).Describe();
+  ASSERT_TRUE(WaitFor([&] { return PidsIn(pids).size() == 2; }, 30s, 50ms))
+      << job->Wait(1s).Describe();
   auto running = cluster().JobProcesses();
   EXPECT_TRUE(std::any_of(running.begin(), running.end(),
                           [](const ClusterProcess& p) { return p.comm == "slurmstepd"; }));
@@ -159,12 +148,13 @@ TEST_F(ClusterHarness, StopKillsEveryProcessOfTheCluster) {
   auto job =
       c.Start("srun -N2 bash -c '(setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! >>" +
               pids + "); echo $$ >>" + pids + "; sleep 1000'");
-  ASSERT_TRUE(WaitFor([&] { return PidsIn(pids).size() == 4; }, 30s)) << job->Wait(1s).Describe();
+  ASSERT_TRUE(WaitFor([&] { return PidsIn(pids).size() == 4; }, 30s, 50ms))
+      << job->Wait(1s).Describe();
   auto victims = PidsIn(pids);
   std::string dir = c.dir();
   ASSERT_TRUE(c.Stop().ok());
   for (pid_t p : victims)
-    EXPECT_TRUE(WaitFor([&] { return !Alive(p); }, 5s)) << "pid " << p << " survived Stop()";
+    EXPECT_TRUE(WaitFor([&] { return !Alive(p); }, 5s, 50ms)) << "pid " << p << " survived Stop()";
   EXPECT_FALSE(Exists(dir));
   // The srun client of the dead cluster is killed too, rather than waiting forever.
   auto r = job->Wait(10s);
@@ -183,7 +173,7 @@ TEST_F(ClusterHarness, ClusterStopsWhenItsOwnerDies) {
   ASSERT_FALSE(ctld.empty());
   owner.Signal(SIGKILL);
   owner.Wait(5s);
-  EXPECT_TRUE(WaitFor([&] { return !Exists(dir); }, 10s))
+  EXPECT_TRUE(WaitFor([&] { return !Exists(dir); }, 10s, 50ms))
       << dir << " still exists after its owner died";
   EXPECT_FALSE(Alive(std::stoi(ctld)));
 }
@@ -200,7 +190,7 @@ TEST_F(ClusterHarness, NextStartRemovesAStaleCluster) {
   ASSERT_FALSE(ctld.empty());
   ASSERT_FALSE(keeper.empty());
   kill(std::stoi(keeper), SIGKILL);
-  EXPECT_TRUE(WaitFor([&] { return !Alive(std::stoi(keeper)); }, 5s));
+  EXPECT_TRUE(WaitFor([&] { return !Alive(std::stoi(keeper)); }, 5s, 50ms));
   auto status = RunCommand(script + " status --id 6", 30s);
   EXPECT_NE(status.exit_code, 0) << status.Describe();
   EXPECT_NE(status.out.find("stale"), std::string::npos) << status.Describe();

@@ -8,9 +8,9 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <thread>
 
 #include "cluster/cluster_fixture.h"
+#include "cluster/wait_for.h"
 #include "strun/daemon/event_log.h"
 #include "strun/slurm/node_state.h"
 
@@ -22,6 +22,7 @@ using strun::testing::ClusterOptions;
 using strun::testing::ReadFileOr;
 using strun::testing::RunCommand;
 using strun::testing::ShellQuote;
+using strun::testing::WaitFor;
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 
@@ -69,6 +70,57 @@ class StrundCluster : public strun::testing::ClusterTest {
         "--requeue --no-kill --open-mode=append -o " + dir_ + "/job.out " + sbatch_args, script);
   }
 
+  // Submits the job (job_).
+  void Start(const std::string& sbatch_args, const std::string& strund_args, int steps = 30) {
+    auto job = Submit(sbatch_args, strund_args, steps);
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    job_ = *job;
+  }
+
+  // Waits up to 30 s for the job's workers to report training progress.
+  void WaitForTraining() {
+    ASSERT_TRUE(WaitFor([&] { return !Events("progress").empty(); }, 30s)) << Describe();
+  }
+
+  // Sends `scancel SCANCEL_ARGS` to the job.
+  void Scancel(const std::string& scancel_args) {
+    auto r = cluster().Run("scancel " + scancel_args + " " + std::to_string(job_), 10s);
+    ASSERT_TRUE(r.ok()) << r.Describe();
+  }
+
+  // Waits up to `timeout` for the job to end (state_).
+  void Finish(std::chrono::seconds timeout) {
+    auto state = cluster().WaitForJob(job_, timeout);
+    ASSERT_TRUE(state.ok()) << state.error().message << Describe();
+    state_ = *state;
+  }
+
+  // Submits the job and waits up to `timeout` for it to end (job_, state_).
+  void RunJob(const std::string& sbatch_args, const std::string& strund_args,
+              std::chrono::seconds timeout) {
+    ASSERT_NO_FATAL_FAILURE(Start(sbatch_args, strund_args));
+    ASSERT_NO_FATAL_FAILURE(Finish(timeout));
+  }
+
+  // Submits a job of 60 steps that may be requeued once, sends it `scancel SCANCEL_ARGS` once it
+  // trains and waits up to 120 s for it to end (job_, state_).
+  void RunPreempted(const std::string& scancel_args) {
+    ASSERT_NO_FATAL_FAILURE(Start("-N2", "--max-requeues 1", 60));
+    ASSERT_NO_FATAL_FAILURE(WaitForTraining());
+    ASSERT_NO_FATAL_FAILURE(Scancel(scancel_args));
+    ASSERT_NO_FATAL_FAILURE(Finish(120s));
+  }
+
+  // The workers exited pre-empted and strund had Slurm requeue the job.
+  void ExpectPreemptedAndRequeued() {
+    auto exits = Events("exit");
+    ASSERT_FALSE(exits.empty());
+    EXPECT_EQ(exits[0]["preempted"], true) << Describe();
+    auto requeues = Events("requeue");
+    ASSERT_EQ(requeues.size(), 1u) << Describe();
+    EXPECT_EQ(requeues[0]["requested"], true);
+  }
+
   std::string Output() const { return ReadFileOr(dir_ + "/job.out"); }
   std::vector<Json> Events() const { return ReadEventLog(dir_ + "/events.jsonl"); }
   std::vector<Json> Events(const std::string& name) const {
@@ -81,13 +133,15 @@ class StrundCluster : public strun::testing::ClusterTest {
     return "job output:\n" + Output() + "\nevent log:\n" + ReadFileOr(dir_ + "/events.jsonl");
   }
 
-  std::string ExitCode(long job) const {
+  std::string ExitCode() const {
     auto r = cluster().Run(
-        "scontrol show job " + std::to_string(job) + " | grep -o ' ExitCode=[0-9:]*'", 10s);
+        "scontrol show job " + std::to_string(job_) + " | grep -o ' ExitCode=[0-9:]*'", 10s);
     return r.out;
   }
 
   std::string dir_;
+  long job_ = -1;
+  std::string state_;
 };
 
 TEST_F(StrundCluster, NodeStatesAgreeWithScontrolAndSeeDrainedNodes) {
@@ -114,11 +168,8 @@ TEST_F(StrundCluster, NodeStatesAgreeWithScontrolAndSeeDrainedNodes) {
 
 TEST_F(StrundCluster, RelaunchesOnASpareNodeWhenAnAgentIsLost) {
   Touch("kill-agent-nid002");
-  auto job = Submit("-N3", "--nodes 2");
-  ASSERT_TRUE(job.ok()) << job.error().message;
-  auto state = cluster().WaitForJob(*job, 90s);
-  ASSERT_TRUE(state.ok()) << state.error().message << Describe();
-  EXPECT_EQ(*state, "COMPLETED") << Describe();
+  ASSERT_NO_FATAL_FAILURE(RunJob("-N3", "--nodes 2", 90s));
+  EXPECT_EQ(state_, "COMPLETED") << Describe();
   auto launches = Events("launch");
   ASSERT_EQ(launches.size(), 2u) << Describe();
   EXPECT_EQ(launches[0]["nodes"], Json({"nid001", "nid002"}));
@@ -144,11 +195,8 @@ TEST_F(StrundCluster, RelaunchesOnASpareNodeWhenAnAgentIsLost) {
 
 TEST_F(StrundCluster, WorkersAreRestartedInPlaceWithoutARelaunch) {
   Touch("fail-1");
-  auto job = Submit("-N2", "--max-restarts 2 --tensorboard-dir " + dir_ + "/tb");
-  ASSERT_TRUE(job.ok()) << job.error().message;
-  auto state = cluster().WaitForJob(*job, 90s);
-  ASSERT_TRUE(state.ok()) << state.error().message;
-  EXPECT_EQ(*state, "COMPLETED") << Describe();
+  ASSERT_NO_FATAL_FAILURE(RunJob("-N2", "--max-restarts 2 --tensorboard-dir " + dir_ + "/tb", 90s));
+  EXPECT_EQ(state_, "COMPLETED") << Describe();
   EXPECT_EQ(Events("launch").size(), 1u) << Describe();
   auto failures = Events("failure");
   ASSERT_EQ(failures.size(), 1u) << Describe();
@@ -165,7 +213,7 @@ TEST_F(StrundCluster, WorkersAreRestartedInPlaceWithoutARelaunch) {
   const Json files = Json::parse(read.out);
   ASSERT_EQ(files.size(), 1u) << read.out;
   EXPECT_THAT(files[0]["file"].get<std::string>(),
-              HasSubstr("/tb/strund_" + std::to_string(*job) + "/events.out.tfevents."));
+              HasSubstr("/tb/strund_" + std::to_string(job_) + "/events.out.tfevents."));
   std::string texts;
   Json last_scalars;
   for (const Json& e : files[0]["events"]) {
@@ -180,12 +228,9 @@ TEST_F(StrundCluster, WorkersAreRestartedInPlaceWithoutARelaunch) {
 
 TEST_F(StrundCluster, AFailureAfterTheLastRestartEndsTheJobWithoutARequeue) {
   Touch("fail-0");
-  auto job = Submit("-N2", "--max-restarts 0");
-  ASSERT_TRUE(job.ok()) << job.error().message;
-  auto state = cluster().WaitForJob(*job, 90s);
-  ASSERT_TRUE(state.ok()) << state.error().message;
-  EXPECT_EQ(*state, "FAILED") << Describe();
-  EXPECT_THAT(ExitCode(*job), HasSubstr("ExitCode=1:0"));
+  ASSERT_NO_FATAL_FAILURE(RunJob("-N2", "--max-restarts 0", 90s));
+  EXPECT_EQ(state_, "FAILED") << Describe();
+  EXPECT_THAT(ExitCode(), HasSubstr("ExitCode=1:0"));
   EXPECT_EQ(Events("launch").size(), 1u) << Describe();
   EXPECT_TRUE(Events("requeue").empty());
   auto summary = Events("summary");
@@ -196,11 +241,8 @@ TEST_F(StrundCluster, AFailureAfterTheLastRestartEndsTheJobWithoutARequeue) {
 
 TEST_F(StrundCluster, ANodeSlurmDrainsIsReplaced) {
   Touch("drain-nid002");
-  auto job = Submit("-N3", "--nodes 2");
-  ASSERT_TRUE(job.ok()) << job.error().message;
-  auto state = cluster().WaitForJob(*job, 90s);
-  ASSERT_TRUE(state.ok()) << state.error().message;
-  EXPECT_EQ(*state, "COMPLETED") << Describe();
+  ASSERT_NO_FATAL_FAILURE(RunJob("-N3", "--nodes 2", 90s));
+  EXPECT_EQ(state_, "COMPLETED") << Describe();
   auto excluded = Events("node_excluded");
   ASSERT_EQ(excluded.size(), 1u) << Describe();
   EXPECT_EQ(excluded[0]["node"], "nid002");
@@ -213,11 +255,8 @@ TEST_F(StrundCluster, ANodeSlurmDrainsIsReplaced) {
 
 TEST_F(StrundCluster, RequeuesWhenTooFewHealthyNodesRemainAndTheJobResumes) {
   Touch("kill-agent-nid002");
-  auto job = Submit("-N2", "--nodes 2");
-  ASSERT_TRUE(job.ok()) << job.error().message;
-  auto state = cluster().WaitForJob(*job, 120s);
-  ASSERT_TRUE(state.ok()) << state.error().message;
-  EXPECT_EQ(*state, "COMPLETED") << Describe();
+  ASSERT_NO_FATAL_FAILURE(RunJob("-N2", "--nodes 2", 120s));
+  EXPECT_EQ(state_, "COMPLETED") << Describe();
   auto requeues = Events("requeue");
   ASSERT_EQ(requeues.size(), 1u) << Describe();
   EXPECT_EQ(requeues[0]["requested"], true);
@@ -237,12 +276,9 @@ TEST_F(StrundCluster, RequeuesWhenTooFewHealthyNodesRemainAndTheJobResumes) {
 
 TEST_F(StrundCluster, AtTheRequeueLimitTheJobFailsInsteadOfRequeueing) {
   Touch("kill-agent-nid001");
-  auto job = Submit("-N2", "--nodes 2 --max-requeues 0");
-  ASSERT_TRUE(job.ok()) << job.error().message;
-  auto state = cluster().WaitForJob(*job, 90s);
-  ASSERT_TRUE(state.ok()) << state.error().message;
-  EXPECT_EQ(*state, "FAILED") << Describe();
-  EXPECT_THAT(ExitCode(*job), HasSubstr("ExitCode=1:0"));
+  ASSERT_NO_FATAL_FAILURE(RunJob("-N2", "--nodes 2 --max-requeues 0", 90s));
+  EXPECT_EQ(state_, "FAILED") << Describe();
+  EXPECT_THAT(ExitCode(), HasSubstr("ExitCode=1:0"));
   auto requeues = Events("requeue");
   ASSERT_EQ(requeues.size(), 1u) << Describe();
   EXPECT_EQ(requeues[0]["requested"], false);
@@ -251,29 +287,13 @@ TEST_F(StrundCluster, AtTheRequeueLimitTheJobFailsInsteadOfRequeueing) {
 }
 
 TEST_F(StrundCluster, PreemptionCheckpointsAndRequeues) {
-  auto job = Submit("-N2", "--max-requeues 1", 60);
-  ASSERT_TRUE(job.ok()) << job.error().message;
   // Once the workers train, Slurm's warning signal reaches the batch shell, which is strund.
-  bool training = false;
-  for (int i = 0; i < 300 && !training; ++i) {
-    training = !Events("progress").empty();
-    if (!training) std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_TRUE(training) << Describe();
-  auto signal = cluster().Run("scancel --batch --signal=USR1 " + std::to_string(*job), 10s);
-  ASSERT_TRUE(signal.ok()) << signal.Describe();
-  auto state = cluster().WaitForJob(*job, 120s);
-  ASSERT_TRUE(state.ok()) << state.error().message;
-  EXPECT_EQ(*state, "COMPLETED") << Describe();
+  ASSERT_NO_FATAL_FAILURE(RunPreempted("--batch --signal=USR1"));
+  EXPECT_EQ(state_, "COMPLETED") << Describe();
   auto signals = Events("signal");
   ASSERT_FALSE(signals.empty()) << Describe();
   EXPECT_EQ(signals[0]["number"], SIGUSR1);
-  auto exits = Events("exit");
-  ASSERT_FALSE(exits.empty());
-  EXPECT_EQ(exits[0]["preempted"], true) << Describe();
-  auto requeues = Events("requeue");
-  ASSERT_EQ(requeues.size(), 1u) << Describe();
-  EXPECT_EQ(requeues[0]["requested"], true);
+  ASSERT_NO_FATAL_FAILURE(ExpectPreemptedAndRequeued());
   EXPECT_THAT(Output(), HasSubstr("pre-empted at step"));
   auto summaries = Events("summary");
   ASSERT_EQ(summaries.size(), 2u);
@@ -281,51 +301,23 @@ TEST_F(StrundCluster, PreemptionCheckpointsAndRequeues) {
 }
 
 TEST_F(StrundCluster, APreemptionSignalToTheStepAloneAlsoRequeues) {
-  auto job = Submit("-N2", "--max-requeues 1", 60);
-  ASSERT_TRUE(job.ok()) << job.error().message;
-  bool training = false;
-  for (int i = 0; i < 300 && !training; ++i) {
-    training = !Events("progress").empty();
-    if (!training) std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_TRUE(training) << Describe();
   // Without --batch the signal reaches the step's tasks (the strun agents), not strund: the
   // service's outcome tells strund that the workers were pre-empted.
-  auto signal = cluster().Run("scancel --signal=USR1 " + std::to_string(*job), 10s);
-  ASSERT_TRUE(signal.ok()) << signal.Describe();
-  auto state = cluster().WaitForJob(*job, 120s);
-  ASSERT_TRUE(state.ok()) << state.error().message;
-  EXPECT_EQ(*state, "COMPLETED") << Describe();
-  auto exits = Events("exit");
-  ASSERT_FALSE(exits.empty());
-  EXPECT_EQ(exits[0]["preempted"], true) << Describe();
-  auto requeues = Events("requeue");
-  ASSERT_EQ(requeues.size(), 1u) << Describe();
-  EXPECT_EQ(requeues[0]["requested"], true);
+  ASSERT_NO_FATAL_FAILURE(RunPreempted("--signal=USR1"));
+  EXPECT_EQ(state_, "COMPLETED") << Describe();
+  ASSERT_NO_FATAL_FAILURE(ExpectPreemptedAndRequeued());
   for (const Json& e : Events("signal"))
     EXPECT_NE(e["number"], SIGUSR1) << "strund itself got no SIGUSR1";
 }
 
 TEST_F(StrundCluster, ACancelledJobIsNotRequeued) {
-  auto job = Submit("-N2", "", 600);
-  ASSERT_TRUE(job.ok()) << job.error().message;
-  bool training = false;
-  for (int i = 0; i < 300 && !training; ++i) {
-    training = !Events("progress").empty();
-    if (!training) std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_TRUE(training) << Describe();
+  ASSERT_NO_FATAL_FAILURE(Start("-N2", "", 600));
+  ASSERT_NO_FATAL_FAILURE(WaitForTraining());
   // scancel sends SIGTERM to strund as a pre-emption would; the job's state tells them apart.
-  ASSERT_TRUE(cluster().Run("scancel " + std::to_string(*job), 10s).ok());
-  auto state = cluster().WaitForJob(*job, 60s);
-  ASSERT_TRUE(state.ok()) << state.error().message;
-  bool summarized = false;
-  for (int i = 0; i < 100 && !summarized; ++i) {
-    summarized = !Events("summary").empty();
-    if (!summarized) std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_TRUE(summarized) << Describe();
-  EXPECT_EQ(cluster().JobState(*job), "CANCELLED") << Describe();
+  ASSERT_NO_FATAL_FAILURE(Scancel(""));
+  ASSERT_NO_FATAL_FAILURE(Finish(60s));
+  ASSERT_TRUE(WaitFor([&] { return !Events("summary").empty(); }, 10s)) << Describe();
+  EXPECT_EQ(cluster().JobState(job_), "CANCELLED") << Describe();
   auto requeues = Events("requeue");
   ASSERT_EQ(requeues.size(), 1u) << Describe();
   EXPECT_EQ(requeues[0]["requested"], false);

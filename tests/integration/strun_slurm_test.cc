@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <set>
-#include <thread>
 
 #include "cluster/cluster_fixture.h"
+#include "cluster/wait_for.h"
 #include "integration/torch_job.h"
 
 namespace strun::testing {
@@ -17,17 +17,6 @@ using namespace std::chrono_literals;
 
 // Importing torch takes seconds per process on a loaded two-core machine.
 constexpr auto kJobTimeout = 240s;
-
-template <typename F>
-bool WaitFor(F done, std::chrono::duration<double> timeout) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
-}
 
 class StrunOnSlurm : public ClusterTest {
  protected:

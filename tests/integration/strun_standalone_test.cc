@@ -5,8 +5,8 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <thread>
 
+#include "cluster/wait_for.h"
 #include "integration/torch_job.h"
 
 namespace strun::testing {
@@ -19,17 +19,6 @@ const std::string kNoSlurm =
     "unset OMP_NUM_THREADS TORCH_NCCL_ASYNC_ERROR_HANDLING; for v in $(compgen -e | grep -E "
     "'^(SLURM|PMIX|PMI|PET)_'); "
     "do unset $v; done; ";
-
-template <typename F>
-bool WaitFor(F done, std::chrono::duration<double> timeout) {
-  auto deadline = std::chrono::steady_clock::now() +
-                  std::chrono::duration_cast<std::chrono::nanoseconds>(timeout);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(100ms);
-  }
-  return done();
-}
 
 class StrunStandalone : public ::testing::Test {
  protected:

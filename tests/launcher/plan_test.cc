@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "two_node_step.h"
+
 namespace strun::launcher {
 namespace {
 
@@ -15,22 +17,9 @@ LaunchOptions Opts(std::vector<std::string> args, const Env& env = {}) {
   return r.ok() ? *r : LaunchOptions{};
 }
 
-// 2 nodes x `tasks_per_node` tasks; this task is `rank`.
+// 2 nodes x `tasks_per_node` tasks, as Slurm's variables give them; this task is `rank`.
 slurm::JobTopology Step(int tasks_per_node, int rank) {
-  slurm::JobTopology t;
-  t.source = "slurm";
-  t.job_id = "77";
-  t.step_id = "0";
-  t.num_nodes = 2;
-  t.nodes = {"nid001", "nid002"};
-  t.tasks_per_node = {tasks_per_node, tasks_per_node};
-  t.world_size = 2 * tasks_per_node;
-  t.rank = rank;
-  t.node_rank = rank / tasks_per_node;
-  t.local_rank = rank % tasks_per_node;
-  t.local_world_size = tasks_per_node;
-  t.node_name = t.nodes[size_t(t.node_rank)];
-  return t;
+  return TwoNodeStep(tasks_per_node, rank, "slurm");
 }
 
 Env StepEnv(int tasks_per_node) {

@@ -8,26 +8,16 @@
 #include <map>
 
 #include "strun/launcher/coordination.h"
+#include "two_node_step.h"
 
 namespace strun::launcher {
 namespace {
 
 using Env = std::map<std::string, std::string>;
 
+// 2 nodes x `tasks_per_node` tasks; this task is `rank` (the tests set no source).
 slurm::JobTopology Step(int tasks_per_node, int rank) {
-  slurm::JobTopology t;
-  t.job_id = "77";
-  t.step_id = "0";
-  t.num_nodes = 2;
-  t.nodes = {"nid001", "nid002"};
-  t.tasks_per_node = {tasks_per_node, tasks_per_node};
-  t.world_size = 2 * tasks_per_node;
-  t.rank = rank;
-  t.node_rank = rank / tasks_per_node;
-  t.local_rank = rank % tasks_per_node;
-  t.local_world_size = tasks_per_node;
-  t.node_name = t.nodes[size_t(t.node_rank)];
-  return t;
+  return TwoNodeStep(tasks_per_node, rank, "");
 }
 
 // One shared store; Fence does nothing because the tests run the ranks one after the other

@@ -6,6 +6,7 @@ CKPT_INTERVAL=${CKPT_INTERVAL:-10}
 FAULT_STEP=${FAULT_STEP:-23}
 CKPT_FAULT_STEP=${CKPT_FAULT_STEP:-20}
 STEP_SLEEP_MS=${STEP_SLEEP_MS:-0}
+TINY_CONFIG=$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../trainer/train/tiny_config.py
 
 fail() {
   echo "FAIL: $*" >&2
@@ -16,75 +17,12 @@ fail() {
 }
 now() { date +%s.%N; }
 
-# config FILE CHECKPOINTS_PATH
+# write_config FILE CHECKPOINTS_PATH: the training tests' tiny config (tests/trainer/train/
+# tiny_config.yaml.in) on the dataset "recovery", 2 DP ranks, saving the final state.
 write_config() {
-  cat >"$1" <<YAML
-general:
-  project: recovery
-  run: recovery
-  seed: 11
-model:
-  dtype: float32
-  init_method:
-    std: 0.025
-  make_vocab_size_divisible_by: 1
-  model_config:
-    hidden_size: 32
-    intermediate_size: 64
-    num_attention_heads: 4
-    num_key_value_heads: 2
-    num_hidden_layers: 2
-    max_position_embeddings: 32
-    rms_norm_eps: 1.0e-05
-    tie_word_embeddings: true
-    vocab_size: 50257
-optimizer:
-  accumulate_grad_in_fp32: true
-  clip_grad: 1.0
-  learning_rate_scheduler:
-    learning_rate: 0.003
-    lr_warmup_steps: 5
-    lr_warmup_style: linear
-    lr_decay_style: cosine
-    min_decay_lr: 0.0001
-  optimizer_factory:
-    name: adamW
-    adam_beta1: 0.9
-    adam_beta2: 0.95
-    adam_eps: 1.0e-08
-    torch_adam_is_fused: true
-  weight_decay: 0.01
-  zero_stage: 1
-parallelism:
-  dp: 2
-  pp: 1
-  tp: 1
-data_stages:
-  - name: stable
-    start_training_step: 1
-    data:
-      dataset:
-        hf_dataset_or_datasets: recovery
-        hf_dataset_splits: train
-        text_column_name: text
-      seed: 5
-tokenizer:
-  tokenizer_name_or_path: gpt2
-tokens:
-  batch_accumulation_per_replica: 1
-  micro_batch_size: 2
-  sequence_length: 32
-  train_steps: $TRAIN_STEPS
-checkpoints:
-  checkpoint_interval: $CKPT_INTERVAL
-  checkpoints_path: $2
-  resume_checkpoint_path: $2
-  save_final_state: true
-logging:
-  iteration_step_info_interval: 1
-  log_level: debug
-  log_level_replica: warning
-YAML
+  /usr/bin/python3 "$TINY_CONFIG" "$1" project=recovery run=recovery seed=11 dataset=recovery \
+    lr_warmup_steps=5 dp=2 train_steps="$TRAIN_STEPS" checkpoint_interval="$CKPT_INTERVAL" \
+    checkpoints_path="$2" save_final_state=true
 }
 
 prepare_data() {  # STORE: the licence texts of Debian's base-files (~50k GPT-2 tokens, ~370 steps)

@@ -30,6 +30,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import tiny_config  # noqa: E402  (tests/trainer/train/tiny_config.py)
+
 _args = argparse.ArgumentParser()
 _args.add_argument("strun_train")
 _args.add_argument("--dp", type=int, default=2)
@@ -48,78 +51,9 @@ def fail(msg):
     sys.exit(1)
 
 
-CONFIG = """general:
-  project: test
-  run: preempt
-  seed: 7
-model:
-  dtype: float32
-  init_method:
-    std: 0.025
-  make_vocab_size_divisible_by: 1
-  model_config:
-    hidden_size: 32
-    intermediate_size: 64
-    num_attention_heads: 4
-    num_key_value_heads: 2
-    num_hidden_layers: 2
-    max_position_embeddings: 32
-    rms_norm_eps: 1.0e-05
-    tie_word_embeddings: true
-    vocab_size: 50257
-optimizer:
-  accumulate_grad_in_fp32: true
-  clip_grad: 1.0
-  learning_rate_scheduler:
-    learning_rate: 0.003
-    lr_warmup_steps: 2
-    lr_warmup_style: linear
-    lr_decay_style: cosine
-    min_decay_lr: 0.0001
-  optimizer_factory:
-    name: adamW
-    adam_beta1: 0.9
-    adam_beta2: 0.95
-    adam_eps: 1.0e-08
-    torch_adam_is_fused: true
-  weight_decay: 0.01
-  zero_stage: 1
-parallelism:
-  dp: {dp}
-  pp: 1
-  tp: 1
-data_stages:
-  - name: stable
-    start_training_step: 1
-    data:
-      dataset:
-        hf_dataset_or_datasets: tiny
-        hf_dataset_splits: train
-        text_column_name: text
-      seed: 5
-tokenizer:
-  tokenizer_name_or_path: gpt2
-tokens:
-  batch_accumulation_per_replica: 1
-  micro_batch_size: 2
-  sequence_length: 32
-  train_steps: {steps}
-checkpoints:
-  checkpoint_interval: {interval}
-  checkpoints_path: {ck}
-  resume_checkpoint_path: {ck}
-logging:
-  iteration_step_info_interval: 1
-  log_level: debug
-  log_level_replica: warning
-"""
-
-
 def write_config(name):
-    path = name + ".yaml"
-    with open(path, "w") as f:
-        f.write(CONFIG.format(steps=STEPS, interval=INTERVAL, ck="ck_" + name, dp=DP))
-    return path
+    return tiny_config.write(name + ".yaml", run="preempt", dp=DP, train_steps=STEPS,
+                             checkpoint_interval=INTERVAL, checkpoints_path="ck_" + name)
 
 
 def free_port():

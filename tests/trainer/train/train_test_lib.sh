@@ -1,6 +1,8 @@
 # Helpers for the strun-train integration tests (sourced): a work folder, the prepared dataset
-# "tiny", a small config and a launcher of N ranks. Needs BIN (path to strun-train).
+# "tiny", a small config (tiny_config.yaml.in) and a launcher of N ranks. Needs BIN (path to
+# strun-train).
 set -euo pipefail
+TINY_CONFIG=$(dirname "$(realpath "${BASH_SOURCE[0]}")")/tiny_config.py
 BIN=$(realpath "${BIN:?BIN must name strun-train}")
 W=$(mktemp -d /tmp/strun-train-test.XXXXXX)
 PIDS=()
@@ -22,74 +24,13 @@ prepare_tiny() {
     { cat prepare.log; fail "prepare failed (is the GPT-2 tokenizer fetched? etc/setup/fetch-tokenizer.sh)"; }
 }
 
+# tiny_config FILE KEY=VALUE...: the tiny training config (tiny_config.yaml.in) with these values.
+tiny_config() { /usr/bin/python3 "$TINY_CONFIG" "$@"; }
+
 # config NAME DP STEPS INTERVAL CKPT_DIR [LEARNING_RATE]: ZeRO-1, clip_grad 1.0, debug log lines.
 config() {
-  cat >"$1.yaml" <<YAML
-general:
-  project: test
-  run: $1
-  seed: 7
-model:
-  dtype: float32
-  init_method:
-    std: 0.025
-  make_vocab_size_divisible_by: 1
-  model_config:
-    hidden_size: 32
-    intermediate_size: 64
-    num_attention_heads: 4
-    num_key_value_heads: 2
-    num_hidden_layers: 2
-    max_position_embeddings: 32
-    rms_norm_eps: 1.0e-05
-    tie_word_embeddings: true
-    vocab_size: 50257
-optimizer:
-  accumulate_grad_in_fp32: true
-  clip_grad: 1.0
-  learning_rate_scheduler:
-    learning_rate: ${6:-0.003}
-    lr_warmup_steps: 2
-    lr_warmup_style: linear
-    lr_decay_style: cosine
-    min_decay_lr: 0.0001
-  optimizer_factory:
-    name: adamW
-    adam_beta1: 0.9
-    adam_beta2: 0.95
-    adam_eps: 1.0e-08
-    torch_adam_is_fused: true
-  weight_decay: 0.01
-  zero_stage: 1
-parallelism:
-  dp: $2
-  pp: 1
-  tp: 1
-data_stages:
-  - name: stable
-    start_training_step: 1
-    data:
-      dataset:
-        hf_dataset_or_datasets: tiny
-        hf_dataset_splits: train
-        text_column_name: text
-      seed: 5
-tokenizer:
-  tokenizer_name_or_path: gpt2
-tokens:
-  batch_accumulation_per_replica: 1
-  micro_batch_size: 2
-  sequence_length: 32
-  train_steps: $3
-checkpoints:
-  checkpoint_interval: $4
-  checkpoints_path: $5
-  resume_checkpoint_path: $5
-logging:
-  iteration_step_info_interval: 1
-  log_level: debug
-  log_level_replica: warning
-YAML
+  tiny_config "$1.yaml" run="$1" dp="$2" train_steps="$3" checkpoint_interval="$4" checkpoints_path="$5" \
+    learning_rate="${6:-0.003}"
 }
 
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
