@@ -38,6 +38,22 @@ Result<std::size_t> ExpectedBytes(const std::string& where, const std::string& d
   return n;
 }
 
+// A JSON array of integers in [0, 2^63) (shape, data_offsets). nlohmann's get<> would convert a
+// float such as 6.6e83 by an undefined cast (found by fuzz_safetensors): each element is checked.
+Result<std::vector<uint64_t>> NonNegativeIntegers(const nlohmann::json& j,
+                                                  const std::string& what) {
+  if (!j.is_array()) return MakeError(what + " is not an array");
+  std::vector<uint64_t> out;
+  out.reserve(j.size());
+  for (const auto& v : j) {
+    if (!v.is_number_unsigned() || v.get<uint64_t>() > uint64_t{INT64_MAX}) {
+      return MakeError(what + " holds " + v.dump() + ": expected integers from 0 to 2^63-1");
+    }
+    out.push_back(v.get<uint64_t>());
+  }
+  return out;
+}
+
 }  // namespace
 
 Status WriteSafetensors(const std::string& path, const std::vector<TensorBytes>& tensors,
@@ -102,9 +118,13 @@ Result<SafetensorsFile> SafetensorsFile::Read(const std::string& path) {
       }
       Entry e;
       e.dtype = it->at("dtype").get<std::string>();
-      e.shape = it->at("shape").get<std::vector<int64_t>>();
-      auto offs = it->at("data_offsets").get<std::vector<uint64_t>>();
       std::string where = path + ": tensor '" + it.key() + "'";
+      auto shape = NonNegativeIntegers(it->at("shape"), where + ": shape");
+      if (!shape) return shape.error();
+      for (uint64_t dim : *shape) e.shape.push_back(static_cast<int64_t>(dim));
+      auto offsets = NonNegativeIntegers(it->at("data_offsets"), where + ": data_offsets");
+      if (!offsets) return offsets.error();
+      const std::vector<uint64_t>& offs = *offsets;
       if (offs.size() != 2 || offs[0] > offs[1] || offs[1] > file.bytes_.size()) {
         return MakeError(where + ": data_offsets outside the file (truncated?)");
       }
