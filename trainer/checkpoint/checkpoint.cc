@@ -16,6 +16,7 @@
 #include "checkpoint/fault_injection.h"
 #include "checkpoint/file_sync.h"
 #include "checkpoint/safetensors.h"
+#include "parallel/tp_linear_sharding.h"
 
 namespace strun::train {
 namespace fs = std::filesystem;
@@ -64,17 +65,24 @@ std::string SliceStr(std::optional<int64_t> start, std::optional<int64_t> stop) 
   return s(start) + "," + s(stop) + ",None";
 }
 
-std::string OptimizerFileName(bool zero, int dp_rank, int dp) {
-  if (zero) {
-    return "optimizer_pp-0-of-1_dp-" + std::to_string(dp_rank) + "-of-" + std::to_string(dp) +
-           "_tp-0-of-1_exp-0-of-1.safetensors";
-  }
-  return "optimizer_pp-0-of-1_tp-0-of-1_exp-0-of-1.safetensors";
+std::string OfStr(int rank, int size) {
+  return std::to_string(rank) + "-of-" + std::to_string(size);
 }
 
-std::string RandomFileName(int dp_rank, int dp) {
-  return "tp-0-of-1_dp-" + std::to_string(dp_rank) + "-of-" + std::to_string(dp) +
-         "_pp-0-of-1.safetensors";
+std::string OptimizerFileName(bool zero, int dp_rank, int dp, int tp_rank, int tp) {
+  if (zero) {
+    return "optimizer_pp-0-of-1_dp-" + OfStr(dp_rank, dp) + "_tp-" + OfStr(tp_rank, tp) +
+           "_exp-0-of-1.safetensors";
+  }
+  return "optimizer_pp-0-of-1_tp-" + OfStr(tp_rank, tp) + "_exp-0-of-1.safetensors";
+}
+
+std::string RandomFileName(int dp_rank, int dp, int tp_rank, int tp) {
+  return "tp-" + OfStr(tp_rank, tp) + "_dp-" + OfStr(dp_rank, dp) + "_pp-0-of-1.safetensors";
+}
+
+std::string LayoutStr(int64_t dp, int64_t tp) {
+  return "dp=" + std::to_string(dp) + " tp=" + std::to_string(tp);
 }
 
 nlohmann::json MetadataJson(const TrainingMetadata& m) {
@@ -124,20 +132,25 @@ std::optional<ShardInfo> NanotronShardInfo(const std::string& name, int64_t q_ro
   return std::nullopt;
 }
 
-std::string ModelWeightPath(const std::string& name, bool sharded) {
+std::string ModelWeightPath(const std::string& name, bool sharded, int tp_rank, int tp) {
   std::string path = "model/";
   std::size_t last = name.rfind('.');
   std::string dir = name.substr(0, last);
   std::string leaf = name.substr(last + 1);
   for (char& c : dir) c = c == '.' ? '/' : c;
   path += dir + "/model_" + leaf;
-  path += sharded ? "_pp-rank-0-of-1_tp-rank-0-of-1.safetensors" : ".safetensors";
+  path += sharded ? "_pp-rank-0-of-1_tp-rank-" + OfStr(tp_rank, tp) + ".safetensors"
+                  : std::string(".safetensors");
   return path;
 }
 
 std::map<std::string, std::string> ShardedTensorMetadata(const ShardInfo& info,
-                                                         const std::vector<int64_t>& shape) {
-  // tp = 1: each chunk maps to itself (nanotron's create_sharded_parameter_from_config).
+                                                         const std::vector<int64_t>& local_shape,
+                                                         int tp_rank, int tp) {
+  // nanotron's create_sharded_parameter_from_config: per chunk, the shard's rows (local) and the
+  // full tensor's rows they are (global); at tp = 1 each chunk maps to itself.
+  std::vector<int64_t> shape = local_shape;
+  shape[static_cast<size_t>(info.split_dim)] *= tp;  // the unsharded shape
   std::vector<std::string> pairs;
   auto slices = [&](std::optional<int64_t> a, std::optional<int64_t> b, bool whole) {
     std::string s;
@@ -149,13 +162,17 @@ std::map<std::string, std::string> ShardedTensorMetadata(const ShardInfo& info,
     return s;
   };
   if (info.contiguous_chunks.empty()) {
+    const int64_t n = shape[info.split_dim] / tp;
     pairs.push_back(slices(std::nullopt, std::nullopt, true) + "#" +
-                    slices(0, shape[info.split_dim], false));
+                    slices(tp_rank * n, (tp_rank + 1) * n, false));
   } else {
-    int64_t off = 0;
+    int64_t off = 0, local = 0;
     for (int64_t c : info.contiguous_chunks) {
-      pairs.push_back(slices(off, off + c, false) + "#" + slices(off, off + c, false));
+      const int64_t n = c / tp;
+      pairs.push_back(slices(local, local + n, false) + "#" +
+                      slices(off + tp_rank * n, off + (tp_rank + 1) * n, false));
       off += c;
+      local += n;
     }
   }
   std::string joined;
@@ -227,7 +244,10 @@ Result<at::Tensor> TensorFromSafetensors(const std::string& path, const std::str
 Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
                       const CheckpointState& state) {
   const int rank = comm.rank();
-  const int dp = comm.size();
+  const int world = comm.size();
+  const int tp = o.tp, tp_rank = o.tp_rank;
+  const int dp = o.dp > 0 ? o.dp : world;
+  const int dp_rank = o.dp > 0 ? o.dp_rank : rank;
   const bool owner = o.shared_file_system ? rank == 0 : o.local_rank == 0;
   // Every rank must agree on the temporary directory's name.
   at::Tensor nonce = at::zeros({1}, at::kLong);
@@ -265,7 +285,7 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
         return s;
       if (auto s = manifest.Add(tmp.string(), "model_config.json"); !s) return s;
       nlohmann::json meta = {{"version", kCheckpointVersion},
-                             {"tp", 1},
+                             {"tp", tp},
                              {"dp", dp},
                              {"metas", MetadataJson(state.metadata)},
                              {"custom_metas", nullptr}};
@@ -280,25 +300,29 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
           !s)
         return s;
       if (auto s = manifest.Add(tmp.string(), "lr_scheduler/lr_scheduler.json"); !s) return s;
-      // Model weights: DP rank 0 (here rank 0) writes them, one file per tensor.
+    }
+    // Model weights: the TP ranks of DP rank 0 write them, one file per tensor (replicated
+    // tensors: TP rank 0 only).
+    if (dp_rank == 0) {
       for (const auto& [name, t] : state.model) {
         auto info = NanotronShardInfo(name, o.q_rows, o.kv_rows, o.intermediate);
-        const std::string rel = ModelWeightPath(name, info.has_value());
+        if (!info && tp_rank != 0) continue;
+        const std::string rel = ModelWeightPath(name, info.has_value(), tp_rank, tp);
         fs::path p = tmp / rel;
         if (auto s = MkdirAll(p.parent_path()); !s) return s;
-        auto meta_map = info ? ShardedTensorMetadata(*info, t.sizes().vec())
+        auto meta_map = info ? ShardedTensorMetadata(*info, t.sizes().vec(), tp_rank, tp)
                              : std::map<std::string, std::string>{};
         if (auto s = WriteTensorsSafetensors(p.string(), {{"data", t}}, meta_map); !s) return s;
         if (auto s = manifest.Add(tmp.string(), rel); !s) return s;
       }
-      MaybeInjectKill(o.step, "after the model weights");
+      if (rank == 0) MaybeInjectKill(o.step, "after the model weights");
     }
-    if (o.zero_sharded_optimizer || rank == 0) {
+    if (o.zero_sharded_optimizer || dp_rank == 0) {
       if (auto s = MkdirAll(tmp / "optimizer"); !s) return s;
       if (rank == 0) {
         nlohmann::json cfg = {{"type", state.optimizer_type},
                               {"parallelism",
-                               {{"tp_size", "1"},
+                               {{"tp_size", std::to_string(tp)},
                                 {"dp_size", std::to_string(dp)},
                                 {"pp_size", "1"},
                                 {"expert_parallel_size", "1"}}},
@@ -309,7 +333,8 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
           return s;
         if (auto s = manifest.Add(tmp.string(), "optimizer/optimizer_config.json"); !s) return s;
       }
-      const std::string rel = "optimizer/" + OptimizerFileName(o.zero_sharded_optimizer, rank, dp);
+      const std::string rel =
+          "optimizer/" + OptimizerFileName(o.zero_sharded_optimizer, dp_rank, dp, tp_rank, tp);
       if (auto s = WriteTensorsSafetensors((tmp / rel).string(), state.optimizer,
                                            {{"step", std::to_string(state.optimizer_step)}});
           !s)
@@ -318,14 +343,14 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
     }
     if (auto s = MkdirAll(tmp / "random"); !s) return s;
     if (state.rng_state.defined()) {
-      const std::string rel = "random/" + RandomFileName(rank, dp);
+      const std::string rel = "random/" + RandomFileName(dp_rank, dp, tp_rank, tp);
       if (auto s = WriteTensorsSafetensors((tmp / rel).string(),
                                            {{"cpu_generator", state.rng_state}}, {});
           !s)
         return s;
       if (auto s = manifest.Add(tmp.string(), rel); !s) return s;
     }
-    return manifest.Write(tmp.string(), ManifestFileName(rank, dp));
+    return manifest.Write(tmp.string(), ManifestFileName(rank, world));
   };
   // A failed write must not leave its partial directory behind: on a nearly full disk it would
   // make every retry fail too. Called once every rank stopped writing into `tmp`.
@@ -434,7 +459,8 @@ Result<std::optional<std::string>> ResolveResumeDirectory(const std::string& res
   return std::optional<std::string>();
 }
 
-Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64_t* dp) {
+Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64_t* dp,
+                                              int64_t* tp) {
   std::string path = step_dir + "/checkpoint_metadata.json";
   auto manifest = ChecksumManifest::Read(step_dir);
   if (!manifest) return manifest.error();
@@ -460,6 +486,7 @@ Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64
       }
     }
     if (dp) *dp = j.at("dp").get<int64_t>();
+    if (tp) *tp = j.contains("tp") ? j.at("tp").get<int64_t>() : 1;
     return m;
   } catch (const std::exception& e) {
     return MakeError(path + ": malformed checkpoint metadata: " + e.what());
@@ -469,9 +496,18 @@ Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64
 Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const CheckpointLoadOptions& o,
                                        const std::vector<std::string>& model_names) {
   CheckpointState state;
-  int64_t saved_dp = 0;
-  auto meta = ReadTrainingMetadata(step_dir, &saved_dp);
+  int64_t saved_dp = 0, saved_tp = 1;
+  auto meta = ReadTrainingMetadata(step_dir, &saved_dp, &saved_tp);
   if (!meta) return meta.error();
+  if (o.same_tp_layout && saved_tp != o.tp) {
+    return MakeError("checkpoint " + step_dir + " was written with " +
+                     LayoutStr(saved_dp, saved_tp) + " but this run has parallelism " +
+                     LayoutStr(o.dp, o.tp) +
+                     "; resuming at another tensor-parallel layout is not supported yet: resume "
+                     "with parallelism.tp: " +
+                     std::to_string(saved_tp) + " (and dp: " + std::to_string(saved_dp) +
+                     "), or start a new run from its weights with model.init_method.path");
+  }
   state.metadata = *meta;
   auto manifest = ChecksumManifest::Read(step_dir);
   if (!manifest) return manifest.error();
@@ -480,9 +516,42 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const Checkp
   auto verify = [&](const std::string& relative) -> Status {
     return *manifest ? (*manifest)->Verify(step_dir, relative) : Status{};
   };
+  // One weight file: verified, finite.
+  auto read_weight = [&](const std::string& rel) -> Result<at::Tensor> {
+    const fs::path p = fs::path(step_dir) / rel;
+    if (auto s = verify(rel); !s) return s.error();
+    auto t = TensorFromSafetensors(p.string(), "data");
+    if (!t) return t.error();
+    if (auto s = CheckFinite(step_dir, p.string(), "data", *t); !s) return s.error();
+    return t;
+  };
   for (const auto& name : model_names) {
-    const fs::path sharded = fs::path(step_dir) / ModelWeightPath(name, true);
-    const std::string rel = ModelWeightPath(name, fs::exists(sharded));
+    auto info = NanotronShardInfo(name, o.q_rows, o.kv_rows, o.intermediate);
+    if (saved_tp != o.tp && info) {
+      // Another layout: every TP rank's shard, merged into the full tensor.
+      std::vector<at::Tensor> shards;
+      for (int r = 0; r < saved_tp; ++r) {
+        const std::string rel = ModelWeightPath(name, true, r, static_cast<int>(saved_tp));
+        if (!fs::exists(fs::path(step_dir) / rel)) {
+          return MakeError("checkpoint " + step_dir + " has no " + rel + " for parameter " + name +
+                           " (its checkpoint_metadata.json says tp=" + std::to_string(saved_tp) +
+                           "); was it written for a different model config?");
+        }
+        auto t = read_weight(rel);
+        if (!t) return t.error();
+        shards.push_back(*t);
+      }
+      auto full = parallel::UnshardTensor(shards, {info->split_dim, info->contiguous_chunks});
+      if (!full)
+        return MakeError("checkpoint " + step_dir + ": " + name + ": " + full.error().message);
+      state.model.emplace_back(name, *full);
+      continue;
+    }
+    const int tp_rank = saved_tp == o.tp ? o.tp_rank : 0;
+    const fs::path sharded =
+        fs::path(step_dir) / ModelWeightPath(name, true, tp_rank, static_cast<int>(saved_tp));
+    const std::string rel =
+        ModelWeightPath(name, fs::exists(sharded), tp_rank, static_cast<int>(saved_tp));
     fs::path p = fs::path(step_dir) / rel;
     if (!fs::exists(p)) {
       return MakeError("checkpoint " + step_dir + " has no weights for parameter " + name +
@@ -512,7 +581,17 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const Checkp
                        std::to_string(saved_dp) + " or set checkpoints.load_optimizer: false");
     }
     std::string opt_dir = step_dir + "/optimizer/";
-    std::string file = opt_dir + OptimizerFileName(o.zero_sharded_optimizer, o.dp_rank, o.dp);
+    if (saved_tp != o.tp) {
+      return MakeError("checkpoint " + step_dir + " was written with " +
+                       LayoutStr(saved_dp, saved_tp) + " but this run has parallelism " +
+                       LayoutStr(o.dp, o.tp) +
+                       ": its optimizer states are sharded for that layout; resume with "
+                       "parallelism.tp: " +
+                       std::to_string(saved_tp) + " or set checkpoints.load_optimizer: false");
+    }
+    const std::string opt_name =
+        OptimizerFileName(o.zero_sharded_optimizer, o.dp_rank, o.dp, o.tp_rank, o.tp);
+    std::string file = opt_dir + opt_name;
     if (!fs::exists(file) && !o.zero_sharded_optimizer) {
       return MakeError("checkpoint " + step_dir + " has no " + file +
                        " (was it written with zero_stage: 1? then resume with the same setting)");
@@ -521,8 +600,7 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const Checkp
       return MakeError("checkpoint " + step_dir + " has no " + file +
                        " (was it written with zero_stage: 0? then resume with the same setting)");
     }
-    const std::string rel =
-        "optimizer/" + OptimizerFileName(o.zero_sharded_optimizer, o.dp_rank, o.dp);
+    const std::string rel = "optimizer/" + opt_name;
     if (auto s = verify(rel); !s) return s.error();
     auto sf = SafetensorsFile::Read(file);
     if (!sf) return sf.error();
@@ -535,9 +613,10 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const Checkp
     }
     state.optimizer = std::move(*all);
   }
-  std::string rng = step_dir + "/random/" + RandomFileName(o.dp_rank, o.dp);
+  const std::string rng_name = RandomFileName(o.dp_rank, o.dp, o.tp_rank, o.tp);
+  std::string rng = step_dir + "/random/" + rng_name;
   if (fs::exists(rng)) {
-    if (auto s = verify("random/" + RandomFileName(o.dp_rank, o.dp)); !s) return s.error();
+    if (auto s = verify("random/" + rng_name); !s) return s.error();
     auto t = TensorFromSafetensors(rng, "cpu_generator");
     if (!t) return t.error();
     state.rng_state = *t;

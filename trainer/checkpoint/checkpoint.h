@@ -7,15 +7,19 @@
 //   <step>/model_config.json                      the Llama shape (nanotron's LlamaConfig fields)
 //   <step>/checkpoint_metadata.json               version 1.4, tp, dp, metas (consumed samples,
 //                                                 last step, per data stage) = the data position
-//   <step>/model/<name with / for .>/model_weight[_pp-rank-0-of-1_tp-rank-0-of-1].safetensors
-//                                                 one tensor "data" per file, nanotron's metadata
+//   <step>/model/<name with / for .>/model_weight[_pp-rank-0-of-1_tp-rank-T-of-TP].safetensors
+//                                                 one tensor "data" per file, nanotron's metadata;
+//                                                 TP-sharded tensors: one file per TP rank (its
+//                                                 shard), written by the TP ranks of DP rank 0;
+//                                                 replicated ones (norms) by world rank 0
 //   <step>/optimizer/optimizer_config.json        type, parallelism
-//   <step>/optimizer/optimizer_pp-0-of-1[_dp-R-of-D]_tp-0-of-1_exp-0-of-1.safetensors
-//                                                 ZeRO-1: one shard per DP rank; otherwise DP 0
+//   <step>/optimizer/optimizer_pp-0-of-1[_dp-R-of-D]_tp-T-of-TP_exp-0-of-1.safetensors
+//                                                 ZeRO-1: one shard per (DP, TP) rank; otherwise
+//                                                 the TP ranks of DP rank 0
 //   <step>/lr_scheduler/lr_scheduler.json         scheduler step
-//   <step>/random/tp-0-of-1_dp-R-of-D_pp-0-of-1.safetensors   each rank's CPU generator state
-//   <step>/checksums/rank-R-of-D.json             CRC-32C of each file rank R wrote (all but
-//                                                 config.yaml; checkpoint_manifest.h)
+//   <step>/random/tp-T-of-TP_dp-R-of-D_pp-0-of-1.safetensors   each rank's CPU generator state
+//   <step>/checksums/rank-W-of-N.json             CRC-32C of each file world rank W wrote (all
+//                                                 but config.yaml; checkpoint_manifest.h)
 //
 // Differences from nanotron: optimizer, scheduler and random states are safetensors/JSON instead of
 // pickles (torch.save), so that they are readable without Python; the layout and names are the
@@ -76,10 +80,12 @@ struct ShardInfo {
 std::optional<ShardInfo> NanotronShardInfo(const std::string& name, int64_t q_rows, int64_t kv_rows,
                                            int64_t intermediate);
 
-// The model file of a parameter (relative to the step directory) and its safetensors metadata.
-std::string ModelWeightPath(const std::string& name, bool sharded);
+// The model file of a parameter (relative to the step directory) and its safetensors metadata
+// (nanotron's local/global slices of TP rank `tp_rank` of `tp`; `shape` is the shard's).
+std::string ModelWeightPath(const std::string& name, bool sharded, int tp_rank = 0, int tp = 1);
 std::map<std::string, std::string> ShardedTensorMetadata(const ShardInfo& info,
-                                                         const std::vector<int64_t>& shape);
+                                                         const std::vector<int64_t>& shape,
+                                                         int tp_rank = 0, int tp = 1);
 
 // Everything one rank contributes to (or gets back from) a checkpoint.
 struct CheckpointState {
@@ -103,6 +109,9 @@ struct SaveOptions {
   std::string model_config_json;  // written by rank 0
   // Shapes needed for nanotron's slices metadata.
   int64_t q_rows = 0, kv_rows = 0, intermediate = 0;
+  // The grid (pp = 1; world rank = dp_rank * tp + tp_rank). dp = 0: tp = 1 and every rank of
+  // the communicator is a DP rank.
+  int tp = 1, tp_rank = 0, dp = 0, dp_rank = 0;
 };
 
 // Collective: every rank calls it with its state. Errors name the path.
@@ -120,16 +129,25 @@ Result<std::vector<std::string>> RemoveStaleCheckpointTemporaries(
 Result<std::optional<std::string>> ResolveResumeDirectory(const std::string& resume);
 
 // Reads the metadata of a step directory (verified against checksums/ when it has them).
-Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64_t* dp = nullptr);
+Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64_t* dp = nullptr,
+                                              int64_t* tp = nullptr);
 
 struct CheckpointLoadOptions {
   int rank = 0, dp_rank = 0, dp = 1;
+  int tp_rank = 0, tp = 1;
   bool zero_sharded_optimizer = false;
   bool load_optimizer = true;
+  // Resuming: a checkpoint of another tp is refused, naming both layouts (resharding on resume
+  // is not implemented). Otherwise weights of another tp are merged (UnshardTensor) into full
+  // tensors, which the model shards for itself (model/llama.h LoadNamedParameters).
+  bool same_tp_layout = false;
+  // Shapes of the fused projections' chunks (SaveOptions has the same), for merging shards.
+  int64_t q_rows = 0, kv_rows = 0, intermediate = 0;
 };
 
-// Reads this rank's state: model tensors by nanotron name (CPU, their saved dtype), the optimizer
-// tensors of this rank's file, the scheduler step and the RNG state.
+// Reads this rank's state: model tensors by nanotron name (CPU, their saved dtype: this TP rank's
+// shards when the checkpoint has this run's tp, else full tensors), the optimizer tensors of this
+// rank's file, the scheduler step and the RNG state.
 Result<CheckpointState> LoadCheckpoint(const std::string& step_dir,
                                        const CheckpointLoadOptions& options,
                                        const std::vector<std::string>& model_names);

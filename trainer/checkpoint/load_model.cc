@@ -11,7 +11,15 @@ Result<CheckpointState> LoadModel(const std::string& step_dir, const CheckpointL
                                   model::Llama& llama) {
   std::vector<std::string> names;
   for (const auto& [n, t] : llama.NamedParameters()) names.push_back(n);
-  auto state = LoadCheckpoint(step_dir, options, names);
+  // The model's own TP layout and fused-projection shapes (for merging shards of another tp).
+  CheckpointLoadOptions o = options;
+  const model::LlamaModelConfig& c = llama.config();
+  o.tp = llama.tp_size();
+  o.tp_rank = llama.tensor_parallel().rank();
+  o.q_rows = c.num_attention_heads * c.head_dim();
+  o.kv_rows = c.num_key_value_heads * c.head_dim();
+  o.intermediate = c.intermediate_size;
+  auto state = LoadCheckpoint(step_dir, o, names);
   if (!state) return state.error();
   if (auto s = llama.LoadNamedParameters(state->model); !s) {
     return MakeError("checkpoint " + step_dir + ": " + s.error().message);

@@ -16,9 +16,11 @@
 namespace strun::train {
 
 // Reads this rank's part of the step directory `step_dir` (LoadCheckpoint: verified against
-// checksums/, finite) and copies the weights into `llama` (in its dtype and on its device). Returns
-// the rest of the state: optimizer tensors (with options.load_optimizer), scheduler step, RNG
-// state, checksums_verified; its `model` list is emptied, the weights living in `llama` now.
+// checksums/, finite) and copies the weights into `llama` (in its dtype and on its device). The
+// TP layout is llama's (options.tp, tp_rank and the shard shapes are taken from it): a checkpoint
+// of another tp has its shards merged, then sharded for llama, unless options.same_tp_layout.
+// Returns the rest of the state: optimizer tensors (with options.load_optimizer), scheduler step,
+// RNG state, checksums_verified; its `model` list is emptied, the weights living in `llama` now.
 Result<CheckpointState> LoadModel(const std::string& step_dir, const CheckpointLoadOptions& options,
                                   model::Llama& llama);
 

@@ -12,7 +12,8 @@ model::LlamaModelConfig ModelConfigFrom(const Config& c) {
   m.num_attention_heads = l.num_attention_heads;
   m.num_key_value_heads = l.num_key_value_heads;
   m.num_hidden_layers = l.num_hidden_layers;
-  m.vocab_size = PaddedVocabSize(c.model, /*tp=*/1);
+  // nanotron pads the vocabulary to a multiple of make_vocab_size_divisible_by * tp.
+  m.vocab_size = PaddedVocabSize(c.model, c.parallelism.tp);
   m.max_position_embeddings = l.max_position_embeddings;
   m.rms_norm_eps = l.rms_norm_eps;
   m.rope_theta = l.rope_theta;
@@ -57,7 +58,7 @@ std::string ModelConfigJson(const Config& c) {
                       {"rope_theta", l.rope_theta},
                       {"tie_word_embeddings", l.tie_word_embeddings},
                       {"use_cache", l.use_cache},
-                      {"vocab_size", PaddedVocabSize(c.model, 1)}};
+                      {"vocab_size", PaddedVocabSize(c.model, c.parallelism.tp)}};
   j["pad_token_id"] = l.pad_token_id ? nlohmann::json(*l.pad_token_id) : nlohmann::json();
   j["rope_scaling"] = nullptr;
   return j.dump(2);

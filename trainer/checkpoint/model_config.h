@@ -1,6 +1,7 @@
 // checkpoint/model_config.h: the model a config describes, as the model and the checkpoint need
-// it: the Llama's shape (vocabulary padded for tp=1) and dtype, and nanotron's model_config.json.
-// Used for a training config and for the config.yaml a checkpoint carries alike.
+// it: the Llama's shape (vocabulary padded for parallelism.tp, as nanotron) and dtype, and
+// nanotron's model_config.json. Used for a training config and for the config.yaml a checkpoint
+// carries alike.
 #pragma once
 
 #include <c10/core/ScalarType.h>

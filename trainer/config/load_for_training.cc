@@ -7,13 +7,34 @@
 namespace strun::train {
 namespace {
 
-Status CheckParallelism(const ParallelismArgs& p, int64_t world_size) {
-  if (p.tp != 1) {
+// What tensor parallelism splits must split evenly (nanotron asserts the same when it builds the
+// model); the vocabulary is padded for tp (PaddedVocabSize), so it always does.
+Status CheckTensorParallel(const Config& c) {
+  const int64_t tp = c.parallelism.tp;
+  if (tp == 1) return {};
+  const LlamaConfig& m = c.model.model_config;
+  auto check = [&](int64_t n, const char* key) -> Status {
+    if (n % tp == 0) return {};
+    return MakeError(
+        fmt::format("model.model_config.{} is {} but parallelism.tp is {}: tensor parallelism "
+                    "splits it evenly over the tp ranks; set parallelism.tp to a divisor of {}",
+                    key, n, tp, n));
+  };
+  if (auto s = check(m.num_attention_heads, "num_attention_heads"); !s) return s;
+  if (auto s = check(m.num_key_value_heads, "num_key_value_heads"); !s) return s;
+  if (auto s = check(m.intermediate_size, "intermediate_size"); !s) return s;
+  if (c.parallelism.tp_mode == TensorParallelLinearMode::kReduceScatter &&
+      c.tokens->sequence_length % tp != 0) {
     return MakeError(fmt::format(
-        "parallelism.tp is {}: tensor parallelism is not supported by strun-train yet; set "
-        "parallelism.tp: 1 (and raise parallelism.dp to use the GPUs)",
-        p.tp));
+        "tokens.sequence_length is {} but parallelism.tp is {} with tp_mode reduce_scatter "
+        "(sequence parallelism splits the sequence over the tp ranks); use a sequence length "
+        "divisible by tp or tp_mode: all_reduce",
+        c.tokens->sequence_length, tp));
   }
+  return {};
+}
+
+Status CheckParallelism(const ParallelismArgs& p, int64_t world_size) {
   if (p.pp != 1) {
     return MakeError(fmt::format(
         "parallelism.pp is {}: pipeline parallelism is not supported by strun-train yet; set "
@@ -24,6 +45,12 @@ Status CheckParallelism(const ParallelismArgs& p, int64_t world_size) {
     return MakeError(fmt::format(
         "parallelism.expert_parallel_size is {}: expert parallelism is not supported; set it to 1",
         p.expert_parallel_size));
+  }
+  if (world_size % (p.tp * p.pp) != 0) {
+    return MakeError(fmt::format(
+        "parallelism.tp ({}) * parallelism.pp ({}) = {} does not divide WORLD_SIZE={}: the job "
+        "needs dp * tp * pp = {} processes; start that many or lower parallelism.tp",
+        p.tp, p.pp, p.tp * p.pp, world_size, p.dp * p.tp * p.pp));
   }
   const int64_t dp = world_size / (p.tp * p.pp);
   if (p.dp * p.tp * p.pp != world_size) {
@@ -58,6 +85,7 @@ Status CheckDataStages(const std::vector<DatasetStageArgs>& stages) {
 
 Status CheckSupported(const Config& c, int64_t world_size) {
   if (auto s = CheckParallelism(c.parallelism, world_size); !s) return s;
+  if (auto s = CheckTensorParallel(c); !s) return s;
   if (std::holds_alternative<SpectralMupInit>(c.model.init_method)) {
     return MakeError(
         "model.init_method.use_mup (spectral µP) is not supported by strun-train; use "

@@ -16,7 +16,9 @@
 namespace strun::train {
 
 // What strun-train implements of a trainable config, for a job of `world_size` processes:
-// tp = pp = expert_parallel_size = 1, dp * tp * pp = world_size, an init_method other than
+// pp = expert_parallel_size = 1, dp * tp * pp = world_size, with tp > 1 heads, key/value heads
+// and intermediate size divisible by tp (and, in tp_mode reduce_scatter, the sequence length),
+// an init_method other than
 // spectral µP, one prepared (Hugging Face style) dataset per data stage. Messages name the key and
 // the fix; they carry no file name.
 Status CheckSupported(const Config& config, int64_t world_size);

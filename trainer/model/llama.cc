@@ -11,6 +11,8 @@
 #include <set>
 
 #include "model/torch_compat.h"
+#include "parallel/tp_linear.h"
+#include "parallel/vocab_parallel.h"
 
 namespace strun::model {
 namespace {
@@ -23,6 +25,28 @@ at::Tensor NewParameter(at::IntArrayRef shape, const at::TensorOptions& options)
 }
 
 std::string LayerPrefix(size_t i) { return fmt::format("model.decoder.{}.pp_block.", i); }
+
+// nanotron asserts the same when it builds a sharded Llama; the error names the keys.
+Status ValidateTensorParallel(const LlamaModelConfig& c, int tp) {
+  if (tp == 1) return {};
+  auto check = [&](int64_t n, const char* key) -> Status {
+    if (n % tp == 0) return {};
+    return MakeError(fmt::format(
+        "model.model_config.{} ({}) is not divisible by parallelism.tp ({}): tensor parallelism "
+        "splits it evenly over the tp ranks; choose a tp that divides it",
+        key, n, tp));
+  };
+  if (auto s = check(c.num_attention_heads, "num_attention_heads"); !s) return s;
+  if (auto s = check(c.num_key_value_heads, "num_key_value_heads"); !s) return s;
+  if (auto s = check(c.intermediate_size, "intermediate_size"); !s) return s;
+  if (c.vocab_size % tp != 0) {
+    return MakeError(fmt::format(
+        "the padded vocabulary ({}) is not divisible by parallelism.tp ({}); pad it with "
+        "model.make_vocab_size_divisible_by",
+        c.vocab_size, tp));
+  }
+  return {};
+}
 
 }  // namespace
 
@@ -93,30 +117,88 @@ at::Tensor MaskedCrossEntropy(const at::Tensor& logits, const at::Tensor& label_
 // ---- the model
 // ------------------------------------------------------------------------------------
 
-Llama::Llama(const LlamaModelConfig& config, const at::TensorOptions& options)
-    : config_(config), options_(options.requires_grad(false)), ops_(&SelectOps(config, options_)) {
+// The TP layers (value objects over the TP group; they own no parameters).
+struct Llama::TpLayers {
+  std::optional<parallel::VocabParallelEmbedding> embedding;
+  std::optional<parallel::ColumnParallelLinear> qkv, gate_up, lm_head;
+  std::optional<parallel::RowParallelLinear> o, down;
+};
+
+Llama::Llama(const LlamaModelConfig& config, const at::TensorOptions& options,
+             TensorParallelOptions tp)
+    : config_(config),
+      options_(options.requires_grad(false)),
+      tp_(std::move(tp)),
+      ops_(&SelectOps(config, options_)) {
+  // With tp > 1 this rank's shards (parallel/tp_linear_sharding.h); t = 1 is the full model.
+  const int64_t t = tp_.size();
   const int64_t h = config.hidden_size;
   const int64_t d = config.head_dim();
   const int64_t qkv_rows = (config.num_attention_heads + 2 * config.num_key_value_heads) * d;
-  token_embedding_ = NewParameter({config.vocab_size, h}, options_);
+  token_embedding_ = NewParameter({config.vocab_size / t, h}, options_);
   layers_.reserve(static_cast<size_t>(config.num_hidden_layers));
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     DecoderLayerWeights w;
     w.input_layernorm = NewParameter({h}, options_);
-    w.qkv_proj = NewParameter({qkv_rows, h}, options_);
-    w.o_proj = NewParameter({h, config.num_attention_heads * d}, options_);
+    w.qkv_proj = NewParameter({qkv_rows / t, h}, options_);
+    w.o_proj = NewParameter({h, config.num_attention_heads * d / t}, options_);
     w.post_attention_layernorm = NewParameter({h}, options_);
-    w.gate_up_proj = NewParameter({2 * config.intermediate_size, h}, options_);
-    w.down_proj = NewParameter({h, config.intermediate_size}, options_);
+    w.gate_up_proj = NewParameter({2 * config.intermediate_size / t, h}, options_);
+    w.down_proj = NewParameter({h, config.intermediate_size / t}, options_);
     layers_.push_back(std::move(w));
   }
   final_layer_norm_ = NewParameter({h}, options_);
-  if (!config.tie_word_embeddings) lm_head_ = NewParameter({config.vocab_size, h}, options_);
+  if (!config.tie_word_embeddings) lm_head_ = NewParameter({config.vocab_size / t, h}, options_);
 }
 
-Result<Llama> Llama::Create(const LlamaModelConfig& config, const at::TensorOptions& options) {
+Result<Llama> Llama::Create(const LlamaModelConfig& config, const at::TensorOptions& options,
+                            TensorParallelOptions tp) {
   if (auto s = ValidateLlamaConfig(config); !s) return s.error();
-  return Llama(config, options);
+  if (auto s = ValidateTensorParallel(config, tp.size()); !s) return s.error();
+  if (tp.size() == 1) return Llama(config, options, std::move(tp));
+  const auto& g = tp.group;
+  const int64_t h = config.hidden_size, d = config.head_dim();
+  const parallel::TpLinearOptions column{tp.mode, tp.async_communication};
+  const parallel::TpLinearOptions row{
+      tp.mode, tp.async_communication && tp.mode == parallel::TpMode::kReduceScatter};
+  auto layers = std::make_shared<TpLayers>();
+  auto fail = [](const Error& e) { return MakeError("parallelism.tp: " + e.message); };
+  auto emb = parallel::VocabParallelEmbedding::Create(config.vocab_size, h, g, tp.mode,
+                                                      config.pad_token_id);
+  if (!emb) return fail(emb.error());
+  layers->embedding.emplace(std::move(*emb));
+  auto qkv = parallel::ColumnParallelLinear::Create(
+      h, (config.num_attention_heads + 2 * config.num_key_value_heads) * d, g, column);
+  auto gate_up = parallel::ColumnParallelLinear::Create(h, 2 * config.intermediate_size, g, column);
+  auto lm_head = parallel::ColumnParallelLinear::Create(h, config.vocab_size, g, column);
+  auto o = parallel::RowParallelLinear::Create(config.num_attention_heads * d, h, g, row);
+  auto down = parallel::RowParallelLinear::Create(config.intermediate_size, h, g, row);
+  if (!qkv) return fail(qkv.error());
+  if (!gate_up) return fail(gate_up.error());
+  if (!lm_head) return fail(lm_head.error());
+  if (!o) return fail(o.error());
+  if (!down) return fail(down.error());
+  layers->qkv.emplace(std::move(*qkv));
+  layers->gate_up.emplace(std::move(*gate_up));
+  layers->lm_head.emplace(std::move(*lm_head));
+  layers->o.emplace(std::move(*o));
+  layers->down.emplace(std::move(*down));
+  Llama llama(config, options, std::move(tp));
+  llama.tp_layers_ = std::move(layers);
+  return llama;
+}
+
+std::optional<parallel::ShardSpec> Llama::ShardSpecOf(const std::string& name) const {
+  const parallel::LlamaShardShape shape{config_.num_attention_heads, config_.num_key_value_heads,
+                                        config_.head_dim(), config_.intermediate_size};
+  auto spec = parallel::LlamaParameterShardSpec(name, shape);
+  return spec ? *spec : std::nullopt;
+}
+
+std::vector<int64_t> Llama::FullShape(const std::string& name, const at::Tensor& shard) const {
+  std::vector<int64_t> shape = shard.sizes().vec();
+  if (auto spec = ShardSpecOf(name)) shape[static_cast<size_t>(spec->dim)] *= tp_size();
+  return shape;
 }
 
 NamedTensors Llama::NamedParameters() const {
@@ -168,8 +250,18 @@ void Llama::InitRandomly(const InitOptions& init) {
     // nanotron's StandardParametrizator: row-parallel linears (o_proj, down_proj) get the scaled
     // std.
     const bool row_linear = ends_with(name, "o_proj.weight") || ends_with(name, "down_proj.weight");
-    at::Tensor values = at::empty(param.sizes(), at::TensorOptions().dtype(at::kFloat));
+    if (tp_size() == 1) {
+      at::Tensor values = at::empty(param.sizes(), at::TensorOptions().dtype(at::kFloat));
+      values.normal_(0.0, row_linear ? scaled_std : init.std, gen);
+      param.copy_(values);
+      continue;
+    }
+    // The full tensor, as at tp = 1, then this rank's shard: the layout does not change the model.
+    at::Tensor values = at::empty(FullShape(name, param), at::TensorOptions().dtype(at::kFloat));
     values.normal_(0.0, row_linear ? scaled_std : init.std, gen);
+    if (auto spec = ShardSpecOf(name)) {
+      values = parallel::ShardTensor(values, *spec, tp_.rank(), tp_size()).value();
+    }
     param.copy_(values);
   }
 }
@@ -209,7 +301,52 @@ at::Tensor Llama::DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x
   return ops.linear_residual(mlp, w.down_proj, norm_hidden[1]);
 }
 
+at::Tensor Llama::TpDecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x,
+                                 const at::Tensor& cos, const at::Tensor& sin) const {
+  // x: [S, B, hidden], or [S/tp, B, hidden] in REDUCE_SCATTER; the linears gather and scatter.
+  const TpLayers& tl = *tp_layers_;
+  const int64_t t = tp_size();
+  const int64_t d = config_.head_dim();
+  const int64_t nq = config_.num_attention_heads / t, nkv = config_.num_key_value_heads / t;
+  const LlamaOps& ops = *ops_;
+  std::vector<at::Tensor> norm_x = ops.rms_norm_fork(x, w.input_layernorm, config_.rms_norm_eps);
+  // Rotary and attention take [B, S, ...]: this rank's heads are whole, so only the layout moves.
+  at::Tensor qkv = tl.qkv->Forward(norm_x[0], w.qkv_proj).transpose(0, 1).contiguous();
+  const int64_t b = qkv.size(0), s = qkv.size(1);
+  std::vector<at::Tensor> qkv_heads = ops.rotary_qkv(qkv, nq, nkv, d, cos, sin);
+  at::Tensor attn = GroupedCausalAttention(qkv_heads[0], qkv_heads[1], qkv_heads[2])
+                        .reshape({b, s, nq * d})
+                        .transpose(0, 1)
+                        .contiguous();
+  at::Tensor hidden = tl.o->Forward(attn, w.o_proj) + norm_x[1];
+
+  std::vector<at::Tensor> norm_hidden =
+      ops.rms_norm_fork(hidden, w.post_attention_layernorm, config_.rms_norm_eps);
+  at::Tensor gate_up = tl.gate_up->Forward(norm_hidden[0], w.gate_up_proj);  // [gate | up] shard
+  const int64_t inter = config_.intermediate_size / t;
+  const bool silu = config_.hidden_act == "silu" || config_.hidden_act == "swish";
+  at::Tensor mlp =
+      silu ? ops.silu_mul(gate_up)
+           : Activation(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
+  return tl.down->Forward(mlp, w.down_proj) + norm_hidden[1];
+}
+
+at::Tensor Llama::TpLoss(const at::Tensor& input_ids, const at::Tensor& label_ids,
+                         const at::Tensor& label_mask) const {
+  const TpLayers& tl = *tp_layers_;
+  // Sequence-first, as nanotron's Llama: sequence parallelism splits dim 0.
+  at::Tensor x =
+      tl.embedding->Forward(input_ids.to(at::kLong).transpose(0, 1).contiguous(), token_embedding_);
+  auto [cos, sin] =
+      RotaryTables(input_ids.size(1), config_.head_dim(), config_.rope_theta, options_);
+  for (const DecoderLayerWeights& w : layers_) x = TpDecoderLayer(w, x, cos, sin);
+  x = ops_->rms_norm(x, final_layer_norm_, config_.rms_norm_eps);
+  at::Tensor sharded_logits = tl.lm_head->Forward(x, lm_head());  // [S, B, V/tp]
+  return parallel::VocabParallelMaskedLoss(sharded_logits, label_ids, label_mask, tp_.group);
+}
+
 at::Tensor Llama::Hidden(const at::Tensor& input_ids) const {
+  TORCH_CHECK(tp_size() == 1, "Llama::Hidden: not available on a tensor-parallel shard");
   TORCH_CHECK(input_ids.dim() == 2, "Llama: input_ids must be [batch, seq], got ",
               input_ids.sizes());
   const int64_t padding_idx = config_.pad_token_id ? *config_.pad_token_id : -1;
@@ -227,6 +364,7 @@ at::Tensor Llama::Logits(const at::Tensor& input_ids) const {
 
 at::Tensor Llama::Loss(const at::Tensor& input_ids, const at::Tensor& label_ids,
                        const at::Tensor& label_mask) const {
+  if (tp_layers_) return TpLoss(input_ids, label_ids, label_mask);
   return ops_->classifier_loss(Hidden(input_ids), lm_head(), label_ids, label_mask);
 }
 
@@ -245,12 +383,22 @@ Status Llama::LoadNamedParameters(const NamedTensors& values) {
     }
     if (!seen.insert(name).second)
       return MakeError(fmt::format("parameter '{}' given twice", name));
-    if (!value.sizes().equals(it->second.sizes())) {
+    at::Tensor v = value;
+    if (tp_size() > 1 && !v.sizes().equals(it->second.sizes()) &&
+        v.sizes().equals(FullShape(name, it->second))) {
+      if (auto spec = ShardSpecOf(name)) {  // a full tensor: this rank's shard of it
+        auto shard = parallel::ShardTensor(v, *spec, tp_.rank(), tp_size());
+        if (!shard)
+          return MakeError(fmt::format("parameter '{}': {}", name, shard.error().message));
+        v = *shard;
+      }
+    }
+    if (!v.sizes().equals(it->second.sizes())) {
       return MakeError(fmt::format("parameter '{}' has shape [{}], expected [{}]", name,
-                                   fmt::join(value.sizes(), ", "),
+                                   fmt::join(v.sizes(), ", "),
                                    fmt::join(it->second.sizes(), ", ")));
     }
-    it->second.copy_(value);
+    it->second.copy_(v);
   }
   for (const auto& [name, t] : params) {
     if (!seen.count(name)) return MakeError(fmt::format("parameter '{}' is missing", name));

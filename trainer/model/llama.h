@@ -15,18 +15,38 @@
 //
 // Parameters live on one device in one dtype (bf16 on the GPU, fp32 or fp64 on CPU); the
 // optimizer keeps its own fp32 master copy (optimizer.h, flat_buffer.h).
+//
+// Tensor parallelism (parallelism.tp > 1, TensorParallelOptions): each rank holds its shards, as
+// nanotron's LlamaForTraining does (parallel/tp_linear_sharding.h says which rows or columns):
+// qkv_proj (fused: the rank's q, k and v heads) and gate_up_proj column-parallel, o_proj and
+// down_proj row-parallel, the embedding and lm_head vocabulary-parallel (V/tp rows each), norms
+// replicated; nq/tp query and nkv/tp key/value heads per rank. The forward runs sequence-first
+// ([S, B, hidden], nanotron's layout) through parallel/tp_linear.h and vocab_parallel.h, in
+// tp_mode ALL_REDUCE or REDUCE_SCATTER (sequence parallel: between the TP regions each rank holds
+// S/tp positions; the norm weights' gradients are then partial sums that the trainer reduces over
+// TP). tp = 1 runs the unsharded path below unchanged.
+//
+// Initialisation does not depend on the layout: every rank draws the same full tensors from the
+// seed and keeps its shard, so one seed gives one full model at any (dp, tp). nanotron (5f8a52b0)
+// seeds every TP rank alike and initialises each shard as if it were the whole tensor, so its TP
+// shards start as copies of each other; we do not reproduce that.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 #include <c10/core/TensorOptions.h>
 
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "model/llama_config.h"
 #include "model/ops.h"
+#include "parallel/process_grid_groups.h"
+#include "parallel/tp_linear_sharding.h"
+#include "parallel/tp_primitives.h"
 #include "strun/result.h"
 
 namespace strun::model {
@@ -43,12 +63,26 @@ struct DecoderLayerWeights {
   at::Tensor down_proj;                 // [hidden, intermediate]
 };
 
+// How a Llama is sharded over tensor parallelism (parallelism.tp, tp_mode,
+// tp_linear_async_communication). Default: unsharded.
+struct TensorParallelOptions {
+  parallel::CommGroupPtr group;  // the TP group; null or one rank: unsharded
+  parallel::TpMode mode = parallel::TpMode::kAllReduce;
+  // Column-parallel linears overlap their communication; row-parallel ones only in
+  // REDUCE_SCATTER (as nanotron's Llama).
+  bool async_communication = false;
+  int size() const { return group ? group->size() : 1; }
+  int rank() const { return group ? group->rank() : 0; }
+};
+
 class Llama {
  public:
   // Allocates the parameters (uninitialised: call InitRandomly or LoadNamedParameters) on the
   // device and in the dtype of `options`, with requires_grad set, and picks the ops table
-  // (SelectOps, model/ops.h). Fails on an invalid config.
-  static Result<Llama> Create(const LlamaModelConfig& config, const at::TensorOptions& options);
+  // (SelectOps, model/ops.h). With tp > 1 only this rank's shards. Fails on an invalid config or
+  // one that does not shard over tp (heads, intermediate size or vocabulary not divisible).
+  static Result<Llama> Create(const LlamaModelConfig& config, const at::TensorOptions& options,
+                              TensorParallelOptions tp = {});
 
   Llama(Llama&&) = default;
   Llama& operator=(Llama&&) = default;
@@ -59,12 +93,14 @@ class Llama {
   // embedding ~ N(0, std), the output projections (o_proj, down_proj) ~ N(0, std/sqrt(2 L)),
   // norms = 1. Values are drawn in parameter order (NamedParameters) from one CPU generator
   // seeded with `seed`, in fp32, then cast: the same seed gives the same model on every device.
+  // With tp > 1 the full tensors are drawn and this rank keeps its shard of each.
   void InitRandomly(const InitOptions& options);
 
   // Logits [B, S, vocab_size] in fp32 (fp64 for an fp64 model) for input ids [B, S] (int64).
+  // Unsharded models only (tp = 1).
   at::Tensor Logits(const at::Tensor& input_ids) const;
 
-  // The last hidden states after the final norm, [B, S, hidden], in the parameter dtype.
+  // The last hidden states after the final norm, [B, S, hidden], in the parameter dtype. tp = 1.
   at::Tensor Hidden(const at::Tensor& input_ids) const;
 
   // nanotron's Loss: per-token cross entropy of the fp32 logits against `label_ids` [B, S],
@@ -89,8 +125,14 @@ class Llama {
   std::vector<at::Tensor> Parameters() const;
 
   // Copies values into the parameters by name (converting dtype and device). Every parameter must
-  // be given exactly once with its shape; unknown names are errors naming them.
+  // be given exactly once with its shape; unknown names are errors naming them. With tp > 1 a
+  // value may also be the full (unsharded) tensor: this rank's shard of it is taken.
   Status LoadNamedParameters(const NamedTensors& values);
+
+  // How a parameter of NamedParameters is split over TP (nullopt: replicated, the norms).
+  std::optional<parallel::ShardSpec> ShardSpecOf(const std::string& name) const;
+  // The parameter's shape in the unsharded model.
+  std::vector<int64_t> FullShape(const std::string& name, const at::Tensor& shard) const;
 
   // Sets every parameter's gradient to undefined (as zero_grad(set_to_none=True)).
   void ZeroGrad();
@@ -101,6 +143,9 @@ class Llama {
 
   const LlamaModelConfig& config() const { return config_; }
   at::TensorOptions options() const { return options_; }
+  const TensorParallelOptions& tensor_parallel() const { return tp_; }
+  int tp_size() const { return tp_.size(); }
+  // This rank's parameters (its shards with tp > 1).
   int64_t NumParameters() const;
 
   const at::Tensor& token_embedding() const { return token_embedding_; }
@@ -111,13 +156,21 @@ class Llama {
   bool tied() const { return config_.tie_word_embeddings; }
 
  private:
-  Llama(const LlamaModelConfig& config, const at::TensorOptions& options);
+  Llama(const LlamaModelConfig& config, const at::TensorOptions& options, TensorParallelOptions tp);
   at::Tensor DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x, const at::Tensor& cos,
                           const at::Tensor& sin) const;
   at::Tensor Activation(const at::Tensor& x) const;
+  // tp > 1: the sequence-first forward over the rank's shards.
+  struct TpLayers;
+  at::Tensor TpLoss(const at::Tensor& input_ids, const at::Tensor& label_ids,
+                    const at::Tensor& label_mask) const;
+  at::Tensor TpDecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x,
+                            const at::Tensor& cos, const at::Tensor& sin) const;
 
   LlamaModelConfig config_;
   at::TensorOptions options_;
+  TensorParallelOptions tp_;
+  std::shared_ptr<const TpLayers> tp_layers_;  // null at tp = 1
   const LlamaOps* ops_ = nullptr;
   at::Tensor token_embedding_;  // [vocab, hidden]
   std::vector<DecoderLayerWeights> layers_;

@@ -3,7 +3,10 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <torch/csrc/distributed/c10d/HashStore.hpp>
+
 #include "model/torch_compat.h"
+#include "parallel/process_grid_groups.h"
 
 namespace strun::parallel {
 
@@ -12,6 +15,8 @@ struct Communicator::Impl {
   c10::intrusive_ptr<compat::CommBackend> group;
   bool nccl = false;
   int device_index = 0;
+  std::string master_addr;
+  std::chrono::seconds timeout{600};
 };
 
 Communicator::Communicator(int rank, int size, std::unique_ptr<Impl> impl)
@@ -23,6 +28,8 @@ Result<std::unique_ptr<Communicator>> Communicator::Create(const TorchrunEnv& en
                                                            std::chrono::seconds timeout) {
   auto impl = std::make_unique<Impl>();
   impl->device_index = env.local_rank;
+  impl->master_addr = env.master_addr;
+  impl->timeout = timeout;
   if (env.world_size == 1) {
     return std::unique_ptr<Communicator>(new Communicator(0, 1, std::move(impl)));
   }
@@ -138,6 +145,41 @@ void Communicator::Broadcast(at::Tensor& tensor, int root) {
   ::c10d::BroadcastOptions opts;
   opts.rootRank = root;
   impl_->group->broadcast(ts, opts)->wait();
+}
+
+Result<std::unique_ptr<ProcessGroups>> Communicator::CreateGridGroups(const ProcessGrid& grid) {
+  if (grid.world_size() != size_) {
+    return MakeError("process grid of " + std::to_string(grid.world_size()) +
+                     " ranks for a job of " + std::to_string(size_));
+  }
+  if (size_ == 1) {
+    // No store: a one-rank grid needs no backend (every group is the identity).
+    return ProcessGroups::Create(grid, 0, c10::make_intrusive<::c10d::HashStore>(),
+                                 GlooBackendFactory(std::chrono::milliseconds(1000)));
+  }
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(impl_->timeout);
+  BackendFactory factory;
+  if (impl_->nccl) {
+#ifdef STRUN_HAVE_NCCL
+    factory = NcclBackendFactory(timeout);
+#endif
+  } else {
+    const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+    const bool loopback = impl_->master_addr == "127.0.0.1" || impl_->master_addr == "localhost";
+    factory = GlooBackendFactory(timeout, (!ifname || !*ifname) && loopback ? "127.0.0.1" : "");
+  }
+  return ProcessGroups::Create(grid, rank_, impl_->store, factory);
+}
+
+std::unique_ptr<Communicator> Communicator::ForGroup(const CommGroup& group) const {
+  auto impl = std::make_unique<Impl>();
+  impl->group = group.backend();
+  impl->nccl = impl_->nccl;
+  impl->device_index = impl_->device_index;
+  impl->master_addr = impl_->master_addr;
+  impl->timeout = impl_->timeout;
+  return std::unique_ptr<Communicator>(
+      new Communicator(group.rank(), group.size(), std::move(impl)));
 }
 
 void Communicator::Barrier() {

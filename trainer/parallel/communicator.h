@@ -1,4 +1,5 @@
-// parallel/communicator.h: the data-parallel process group of strun-train.
+// parallel/communicator.h: the world process group of strun-train (all ranks; at tp = 1 also the
+// data-parallel group), and from it the grid's groups for tensor parallelism.
 //
 // Rank 0 hosts a c10d TCPStore on MASTER_PORT (as torchrun does with
 // TORCHELASTIC_USE_AGENT_STORE=False); every rank joins a gloo (CPU) or NCCL (GPU) group through
@@ -13,10 +14,14 @@
 #include <memory>
 #include <vector>
 
+#include "parallel/process_grid.h"
 #include "parallel/torchrun_env.h"
 #include "strun/result.h"
 
 namespace strun::parallel {
+
+class CommGroup;
+class ProcessGroups;
 
 class Communicator {
  public:
@@ -40,6 +45,14 @@ class Communicator {
   void Broadcast(at::Tensor& tensor, int root);
   // Waits until every rank got here.
   void Barrier();
+
+  // The groups of `grid` (process_grid_groups.h: tp, dp, ...) over this communicator's store, on
+  // its backend kind (gloo: bound as the world group is; NCCL: the current device). Collective
+  // over the world; grid.world_size() must be size().
+  Result<std::unique_ptr<ProcessGroups>> CreateGridGroups(const ProcessGrid& grid);
+  // A Communicator over `group`'s backend (e.g. the dp group at tp > 1), so that data parallelism
+  // (data_parallel.h) runs over it unchanged. `group` must outlive the result.
+  std::unique_ptr<Communicator> ForGroup(const CommGroup& group) const;
 
  private:
   struct Impl;

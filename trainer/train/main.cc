@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "config/load_for_training.h"
 #include "data/prepare_command.h"
+#include "parallel/process_grid.h"
 #include "parallel/torchrun_env.h"
 #include "train/tensorboard_log.h"
 #include "train/trainer.h"
@@ -63,6 +64,24 @@ int Check(const std::string& config_file) {
               static_cast<long long>(tp));
   std::printf("# parameters: %lld\n",
               static_cast<long long>(train::CountParameters(config->model, tp)));
+  // The ranks the config asks for, in nanotron's order (as YAML comments, like the lines above).
+  const strun::parallel::GridShape shape{static_cast<int>(config->parallelism.dp),
+                                         static_cast<int>(tp),
+                                         static_cast<int>(config->parallelism.pp), 1};
+  auto grid = strun::parallel::ProcessGrid::Create(shape, shape.world_size());
+  if (!grid) {
+    std::fprintf(stderr, "strun-train: %s: parallelism: %s\n", config_file.c_str(),
+                 grid.error().message.c_str());
+    return 2;
+  }
+  const std::string table = strun::parallel::DescribeGrid(*grid);
+  size_t start = 0;
+  while (start < table.size()) {
+    size_t end = table.find('\n', start);
+    if (end == std::string::npos) end = table.size();
+    std::printf("# %s\n", table.substr(start, end - start).c_str());
+    start = end + 1;
+  }
   return 0;
 }
 

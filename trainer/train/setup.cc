@@ -117,17 +117,45 @@ Result<bool> FindResumePoint(Run& run) {
   return true;
 }
 
+// tp > 1: nanotron's process grid and its groups; data parallelism then runs over the dp group.
+Status BuildProcessGroups(Run& run) {
+  if (run.tp == 1) return {};
+  auto grid = parallel::ProcessGrid::Create({run.dp, run.tp, 1, 1}, run.comm->size());
+  if (!grid) return MakeError("parallelism: " + grid.error().message);
+  run.Info0(parallel::DescribeGrid(*grid));
+  auto groups = run.comm->CreateGridGroups(*grid);
+  if (!groups)
+    return MakeError("cannot create the tp/dp process groups: " + groups.error().message);
+  run.groups = std::move(*groups);
+  run.dp_group_comm = run.comm->ForGroup(*run.groups->dp());
+  run.dp_comm = run.dp_group_comm.get();
+  return {};
+}
+
+model::TensorParallelOptions TensorParallelOptionsOf(const Run& run) {
+  model::TensorParallelOptions tp;
+  if (run.tp == 1) return tp;
+  const ParallelismArgs& p = run.config.parallelism;
+  tp.group = run.groups->tp();
+  tp.mode = p.tp_mode == TensorParallelLinearMode::kReduceScatter ? parallel::TpMode::kReduceScatter
+                                                                  : parallel::TpMode::kAllReduce;
+  tp.async_communication = p.tp_linear_async_communication;
+  return tp;
+}
+
 // The Llama with its weights: the resumed checkpoint's, init_method.path's or random ones.
 // Returns the rest of the resumed state (optimizer, RNG), empty without a resume.
 Result<CheckpointState> BuildModel(Run& run) {
   run.Info0("Config:\n" + DumpConfig(run.config));
-  auto llama = model::Llama::Create(run.shape, run.device.dtype(run.dtype));
+  auto llama =
+      model::Llama::Create(run.shape, run.device.dtype(run.dtype), TensorParallelOptionsOf(run));
   if (!llama) return MakeError(run.config_path + ": " + llama.error().message);
   run.llama.emplace(std::move(*llama));
   const int64_t nparams = run.llama->NumParameters();
   const int64_t element_size = static_cast<int64_t>(c10::elementSize(run.dtype));
   run.Info0("Model Config:\n" + ModelConfigJson(run.config));
-  run.Info0(ParameterCountLine("Total", nparams, element_size));
+  run.Info0(ParameterCountLine("Total", run.tp == 1 ? nparams : model::CountParameters(run.shape),
+                               element_size));
   run.Info0(ParameterCountLine("Local", nparams, element_size));
 
   CheckpointState loaded;
@@ -135,8 +163,9 @@ Result<CheckpointState> BuildModel(Run& run) {
     run.Info0("Loading weights from " + *run.resume_dir);
     CheckpointLoadOptions lo;
     lo.rank = run.rank;
-    lo.dp_rank = run.rank;
+    lo.dp_rank = run.dp_rank;
     lo.dp = run.dp;
+    lo.same_tp_layout = true;
     lo.zero_sharded_optimizer = run.zero;
     lo.load_optimizer = run.config.checkpoints->load_optimizer;
     auto st = LoadModel(*run.resume_dir, lo, *run.llama);
@@ -163,6 +192,9 @@ Result<CheckpointState> BuildModel(Run& run) {
     run.llama->InitRandomly({init.std, static_cast<uint64_t>(run.config.general.seed)});
   }
   run.params = run.llama->Parameters();
+  for (const auto& [name, t] : run.llama->NamedParameters()) {
+    run.tp_sharded.push_back(run.llama->ShardSpecOf(name).has_value());
+  }
   return loaded;
 }
 
@@ -175,7 +207,7 @@ Status BuildOptimizer(Run& run, const CheckpointState& loaded) {
   run.master = run.layout.NewBuffer(f32);
   run.grads = run.layout.NewBuffer(f32);
   run.layout.Pack(run.params, run.master);
-  const auto [begin, end] = run.zero ? run.layout.ShardRange(run.rank, run.dp)
+  const auto [begin, end] = run.zero ? run.layout.ShardRange(run.dp_rank, run.dp)
                                      : std::pair<int64_t, int64_t>(0, run.layout.numel());
   run.shard = parallel::ZeroShard(begin, end, run.zero);
   run.optimizer = std::make_unique<optim::Optimizer>(
@@ -223,7 +255,7 @@ Status OpenData(Run& run) {
   data::StagedStreamOptions so;
   so.sequence_length = run.seq;
   so.micro_batch_size = run.mbs;
-  so.dp_rank = run.rank;
+  so.dp_rank = run.dp_rank;
   so.dp_size = run.dp;
   so.max_vocab_size = run.shape.vocab_size;
   std::vector<int64_t> consumed;
@@ -247,6 +279,12 @@ Status PrepareCheckpoints(Run& run) {
   save.q_rows = run.shape.num_attention_heads * run.shape.head_dim();
   save.kv_rows = run.shape.num_key_value_heads * run.shape.head_dim();
   save.intermediate = run.shape.intermediate_size;
+  if (run.tp > 1) {
+    save.tp = run.tp;
+    save.tp_rank = run.tp_rank;
+    save.dp = run.dp;
+    save.dp_rank = run.dp_rank;
+  }
   // Temporary folders of writes that a killed process left would fill the disk for every retry.
   // The writer ranks remove them before any rank of this run writes; the barrier keeps it so.
   if (ckpt.checkpoints_path_is_shared_file_system ? run.rank == 0 : run.env.local_rank == 0) {
@@ -275,7 +313,11 @@ Run::Run(const Config& config_in, std::string path, const parallel::TorchrunEnv&
       env(env_in),
       comm(std::move(communicator)),
       rank(comm->rank()),
-      dp(comm->size()),
+      dp(comm->size() / static_cast<int>(config_in.parallelism.tp)),
+      tp(static_cast<int>(config_in.parallelism.tp)),
+      tp_rank(rank % tp),
+      dp_rank(rank / tp),
+      dp_comm(comm.get()),
       log(LevelOf(*config.logging, rank), rank),
       cuda(on_cuda),
       device(at::TensorOptions().device(cuda ? at::Device(at::kCUDA, env.local_rank)
@@ -317,6 +359,7 @@ Result<bool> Setup(Run& run) {
   at::manual_seed(static_cast<uint64_t>(run.config.general.seed));
   auto resume = FindResumePoint(run);
   if (!resume || !*resume) return resume;
+  if (auto s = BuildProcessGroups(run); !s) return s.error();
   auto loaded = BuildModel(run);
   if (!loaded) return loaded.error();
   if (auto s = BuildOptimizer(run, *loaded); !s) return s.error();

@@ -1,7 +1,9 @@
 // train/setup.h: everything one rank trains with, built from the validated config
-// (config/load_for_training.h): the process group, the model (fresh, from init_method.path or
-// resumed), the flat fp32 master weights and their optimizer (ZeRO-1 shard), the data stream and
-// the checkpoint writer's options. No checks of the config here: it arrives validated.
+// (config/load_for_training.h): the process group (with tp > 1 also the grid's tp and dp groups),
+// the model (fresh, from init_method.path or resumed; with tp > 1 this rank's shards), the flat
+// fp32 master weights of this rank's parameters and their optimizer (ZeRO-1 shard over the dp
+// group), the data stream and the checkpoint writer's options. No checks of the config here: it
+// arrives validated.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -22,6 +24,7 @@
 #include "optim/optimizer.h"
 #include "parallel/communicator.h"
 #include "parallel/data_parallel.h"
+#include "parallel/process_grid_groups.h"
 #include "parallel/torchrun_env.h"
 #include "strun/result.h"
 #include "train/iteration_log.h"
@@ -43,8 +46,13 @@ struct Run {
   Config config;            // general.step / consumed_train_samples follow the saved checkpoints
   std::string config_path;  // for messages
   parallel::TorchrunEnv env;
-  std::unique_ptr<parallel::Communicator> comm;
+  std::unique_ptr<parallel::Communicator> comm;  // the world
   int rank = 0, dp = 1;
+  // Tensor parallelism (pp = 1: world rank = dp_rank * tp + tp_rank, nanotron's grid).
+  int tp = 1, tp_rank = 0, dp_rank = 0;
+  std::unique_ptr<parallel::ProcessGroups> groups;        // tp > 1 only
+  std::unique_ptr<parallel::Communicator> dp_group_comm;  // tp > 1: over groups->dp()
+  parallel::Communicator* dp_comm = nullptr;  // the DP group: gradients, ZeRO-1 (comm at tp = 1)
   TrainLogger log;
   bool cuda = false;
   at::TensorOptions device;  // the model's device
@@ -63,6 +71,7 @@ struct Run {
   // ---- model and optimizer ----
   std::optional<model::Llama> llama;
   std::vector<at::Tensor> params;  // llama's parameters, in NamedParameters order
+  std::vector<bool> tp_sharded;    // per parameter: split over TP (else replicated)
   optim::FlatLayout layout;
   at::Tensor master;  // fp32 master weights (ZeRO-1: only `shard` of them is this rank's)
   at::Tensor grads;   // fp32 accumulated gradients

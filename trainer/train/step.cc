@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>  // c10::NoGradGuard: libtorch 2.x's ATen.h no longer brings it
 
+#include <utility>
 #include <vector>
 
 #include "checkpoint/fault_injection.h"
@@ -47,18 +48,66 @@ Status ForwardBackward(Run& run, int64_t step) {
   return {};
 }
 
+// The accumulated gradients of this rank's parameters split into TP-sharded and replicated ones
+// (views of run.grads).
+std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> ShardedAndReplicatedGrads(Run& run) {
+  std::pair<std::vector<at::Tensor>, std::vector<at::Tensor>> out;
+  const std::vector<at::Tensor> views = run.layout.Views(run.grads);
+  for (size_t i = 0; i < views.size(); ++i) {
+    (run.tp_sharded[i] ? out.first : out.second).push_back(views[i]);
+  }
+  return out;
+}
+
+// Sequence parallelism (tp_mode REDUCE_SCATTER): each TP rank's norm weights saw only its
+// sequence block, so their gradients are partial sums; the TP sum makes them whole (and equal on
+// every TP rank), as nanotron does. One collective over the replicated gradients packed together.
+void ReduceReplicatedGradsOverTp(Run& run) {
+  std::vector<at::Tensor> replicated = ShardedAndReplicatedGrads(run).second;
+  if (replicated.empty()) return;
+  std::vector<at::Tensor> flat;
+  for (const auto& g : replicated) flat.push_back(g.reshape({-1}));
+  at::Tensor packed = at::cat(flat);
+  run.groups->tp()->AllReduce(packed).Wait();
+  int64_t offset = 0;
+  for (auto& g : replicated) {
+    g.view({-1}).copy_(packed.narrow(0, offset, g.numel()));
+    offset += g.numel();
+  }
+}
+
+// The global gradient norm over the whole (unsharded) model: the TP-sharded gradients summed over
+// the TP ranks, the replicated ones (equal on every TP rank) counted once (nanotron's
+// clip_grad_norm). Every rank holds its parameters' whole gradients (DP-reduced; ZeRO-1 shards
+// only the optimizer), so no DP reduction.
+at::Tensor GlobalGradNorm(Run& run) {
+  if (run.tp == 1) return optim::GradNormSquared({run.grads}).pow(0.5);
+  auto [sharded, replicated] = ShardedAndReplicatedGrads(run);
+  at::Tensor sq = optim::GradNormSquared(sharded).reshape({1});
+  if (run.tp_rank == 0) sq = sq + optim::GradNormSquared(replicated);
+  run.groups->tp()->AllReduce(sq).Wait();
+  return sq.reshape({}).pow(0.5);
+}
+
 // Clipping and the optimizer on this rank's shard; the gradients are zero afterwards.
 void UpdateWeights(Run& run, double lr) {
   if (run.fused) {
     // One pass: the clipping scale (kept on the device), AdamW, grads zeroed, bf16 weights.
     at::Tensor scale;
     if (run.clip) {
-      run.grad_norm = optim::GradNormSquared({run.grads}).pow(0.5);
+      run.grad_norm = GlobalGradNorm(run);
       scale = optim::ClipCoefficient(run.grad_norm, *run.clip);
     }
     run.optimizer->FusedStep(run.llama->ops(), lr, scale, {run.params_flat});
   } else {
-    if (run.clip) run.grad_norm = optim::ClipGradNorm({run.grads}, *run.clip);
+    if (run.clip) {
+      if (run.tp == 1) {
+        run.grad_norm = optim::ClipGradNorm({run.grads}, *run.clip);
+      } else {
+        run.grad_norm = GlobalGradNorm(run);
+        optim::ScaleGradsByNorm({run.grads}, run.grad_norm, *run.clip);
+      }
+    }
     run.optimizer->Step(lr);
     run.grads.zero_();
   }
@@ -90,12 +139,17 @@ Result<StepResult> TrainStep(Run& run, int64_t step, StopVote& vote) {
   if (auto s = ForwardBackward(run, step); !s) return s.error();
   c10::NoGradGuard no_grad;
   MaybeInjectWatchdogAbort(step, run.rank);  // tests only (checkpoint/fault_injection.h)
-  parallel::AllReduceGradients(*run.comm, run.grads, run.bucket_elems);
+  if (run.tp > 1 && run.config.parallelism.tp_mode == TensorParallelLinearMode::kReduceScatter) {
+    ReduceReplicatedGradsOverTp(run);
+  }
+  parallel::AllReduceGradients(*run.dp_comm, run.grads, run.bucket_elems);
   run.stop_votes.fill_(vote.Cast(step, run.train_steps, run.log));
-  run.comm->AllReduceMean(run.step_sums);  // the loss's DP mean (nanotron: ReduceOp.AVG) + votes
+  // Over the world: the loss's DP mean (nanotron: ReduceOp.AVG; it is the same on every TP rank)
+  // and every rank's stop vote.
+  run.comm->AllReduceMean(run.step_sums);
   const double lr = run.schedule->LearningRateAt(step);
   UpdateWeights(run, lr);
-  run.shard.AllGather(*run.comm, run.master);
+  run.shard.AllGather(*run.dp_comm, run.master);
   CopyToModel(run);
   return ReadStepResult(run, lr);
 }
