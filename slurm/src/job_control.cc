@@ -13,8 +13,13 @@
 namespace strun::slurm {
 namespace {
 
-// Each call answers in CallInSlurmChild's protocol: "+payload" or "-error".
-std::string SlurmError() { return LastSlurmError(); }
+// Each call answers in CallInSlurmChild's protocol: "+payload" or "-error". Built by appending:
+// GCC 12 reports a false -Wrestrict for "-" + std::string in the release build.
+std::string SlurmFailure() {
+  std::string out = "-";
+  out += LastSlurmError();
+  return out;
+}
 
 }  // namespace
 
@@ -22,7 +27,7 @@ Result<std::vector<uint32_t>> JobSteps(uint32_t job_id) {
   auto reply = CallInSlurmChild("listing the steps of job " + std::to_string(job_id), [job_id] {
     job_step_info_response_msg_t* steps = nullptr;
     if (slurm_get_job_steps(0, job_id, NO_VAL, &steps, SHOW_ALL) != SLURM_SUCCESS)
-      return "-" + SlurmError();
+      return SlurmFailure();
     std::string out = "+";
     for (uint32_t i = 0; steps != nullptr && i < steps->job_step_count; ++i) {
       const auto& s = steps->job_steps[i];
@@ -46,7 +51,7 @@ Status KillJobStep(uint32_t job_id, uint32_t step_id, int signal) {
           int e = slurm_get_errno();
           // A step that ended meanwhile is what we wanted.
           if (e == ESLURM_ALREADY_DONE || e == ESLURM_INVALID_JOB_ID) return std::string("+");
-          return "-" + SlurmError();
+          return SlurmFailure();
         }
         return std::string("+");
       });
@@ -57,7 +62,7 @@ Status KillJobStep(uint32_t job_id, uint32_t step_id, int signal) {
 Result<std::string> JobState(uint32_t job_id) {
   return CallInSlurmChild("the state of job " + std::to_string(job_id), [job_id] {
     job_info_msg_t* jobs = nullptr;
-    if (slurm_load_job(&jobs, job_id, SHOW_ALL) != SLURM_SUCCESS) return "-" + SlurmError();
+    if (slurm_load_job(&jobs, job_id, SHOW_ALL) != SLURM_SUCCESS) return SlurmFailure();
     for (uint32_t i = 0; jobs != nullptr && i < jobs->record_count; ++i) {
       if (jobs->job_array[i].job_id != job_id) continue;
       static const char* const kNames[] = {"PENDING",   "RUNNING",   "SUSPENDED", "COMPLETED",
@@ -75,7 +80,8 @@ Status RequeueJob(uint32_t job_id) {
   auto reply = CallInSlurmChild("requeueing job " + std::to_string(job_id), [job_id] {
     if (slurm_requeue(job_id, 0) != SLURM_SUCCESS) {
       int e = slurm_get_errno();
-      std::string msg = "-slurm_requeue: " + SlurmError();
+      std::string msg = "-slurm_requeue: ";
+      msg += LastSlurmError();
       if (e == ESLURM_DISABLED || e == ESLURM_BATCH_ONLY)
         msg +=
             " (the job cannot be requeued: submit it with sbatch --requeue, or set JobRequeue=1 in "

@@ -2,18 +2,11 @@
 # strun-train with tensor parallelism against data parallelism (see CMakeLists.txt).
 # Usage: tp_train_test.sh STRUN_TRAIN TUTORIAL_CONFIG
 set -euo pipefail
-BIN=$(realpath "$1")
+BIN=$1
 TUTORIAL=$(realpath "$2")
-W=$(mktemp -d /tmp/strun-tp-test.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  if [ -z "${STRUN_TEST_KEEP:-}" ]; then rm -rf "$W"; else echo "kept $W" >&2; fi
-}
-trap cleanup EXIT
-cd "$W"
-export STRUN_DATA_HOME=$W/store
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# The work folder, cleanup, fail, prepare_tiny, free_port and run (ranks as torchrun starts them).
+source "$(dirname "$(realpath "$0")")/../train/train_test_lib.sh"
+export OMP_NUM_THREADS=1  # up to four ranks on a 2-core machine
 
 # 4. --check of the tutorial's config (dp 2, tp 4): the grid and nanotron's parameter count.
 "$BIN" --config-file "$TUTORIAL" --check >check.out 2>&1 || { cat check.out; fail "--check"; }
@@ -23,9 +16,7 @@ grep -q '^# padded vocab size: 50260 (tp=4)' check.out || { cat check.out; fail 
 grep -q '^# parameters: 109397760$' check.out || { cat check.out; fail "parameter count"; }
 echo "ok: --check prints the 8-rank grid and 109397760 parameters"
 
-corpus=/usr/share/common-licenses/GPL-3
-"$BIN" prepare --input "$corpus" --output tiny --quiet --num-workers 1 >prepare.log 2>&1 ||
-  { cat prepare.log; fail "prepare failed (is the GPT-2 tokenizer fetched? etc/setup/fetch-tokenizer.sh)"; }
+prepare_tiny
 
 # config NAME DP TP MODE ASYNC ACCUM STEPS INTERVAL CKPT_DIR INITIAL [KV_HEADS]: a tiny Llama whose
 # vocabulary (50260) is a multiple of 4, so every layout pads it alike; global batch dp*2*ACCUM.
@@ -99,27 +90,6 @@ logging:
   log_level: debug
   log_level_replica: warning
 YAML
-}
-
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# run NPROC CONFIG LOGPREFIX: NPROC ranks as torchrun starts them; returns rank 0's status.
-run() {
-  local n=$1 cfg=$2 out=$3 port rc=0 r
-  port=$(free_port)
-  local pids=()
-  for ((r = 0; r < n; r++)); do
-    RANK=$r LOCAL_RANK=$r WORLD_SIZE=$n MASTER_ADDR=127.0.0.1 MASTER_PORT=$port OMP_NUM_THREADS=1 \
-      "$BIN" --config-file "$cfg" >"$out.$r.log" 2>&1 &
-    pids+=($!)
-    PIDS+=($!)
-  done
-  wait "${pids[0]}" || rc=$?
-  for ((r = 1; r < n; r++)); do
-    if [ "$rc" -ne 0 ]; then sleep 2; kill -9 "${pids[$r]}" 2>/dev/null || true; fi
-    wait "${pids[$r]}" || true
-  done
-  return $rc
 }
 
 losses() { grep -o 'step [0-9]* lm_loss [^ ]* grad_norm [^ ]*' "$1" | awk '{print $2, $4, $6}'; }
