@@ -64,7 +64,11 @@ std::string FormatGroups(const std::vector<std::vector<int>>& groups) {
   std::string out;
   for (const auto& g : groups) {
     out += out.empty() ? "[" : " [";
-    for (size_t i = 0; i < g.size(); ++i) out += (i ? " " : "") + std::to_string(g[i]);
+    // Appended piece by piece: "x" + std::string trips GCC 12's false -Wrestrict (release build).
+    for (size_t i = 0; i < g.size(); ++i) {
+      if (i) out += ' ';
+      out += std::to_string(g[i]);
+    }
     out += "]";
   }
   return out;
