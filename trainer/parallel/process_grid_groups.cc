@@ -25,11 +25,20 @@ CommGroup::CommGroup(c10::intrusive_ptr<compat::CommBackend> backend, std::vecto
   nccl_ = backend_ && backend_->getBackendName() == "nccl";
 }
 
+bool CommGroup::NeedsFloatStaging(const at::Tensor& t) const {
+  return !nccl_ && (t.scalar_type() == at::kBFloat16 || t.scalar_type() == at::kHalf);
+}
+
 PendingWork CommGroup::AllReduce(at::Tensor& tensor, ::c10d::ReduceOp op) {
   if (size() == 1) return {};
-  std::vector<at::Tensor> ts{tensor};
   ::c10d::AllreduceOptions opts;
   opts.reduceOp = op;
+  if (NeedsFloatStaging(tensor)) {
+    std::vector<at::Tensor> ts{tensor.to(at::kFloat)};
+    auto work = backend_->allreduce(ts, opts);
+    return {work, [tensor, staged = ts[0]]() mutable { tensor.copy_(staged); }};
+  }
+  std::vector<at::Tensor> ts{tensor};
   return {backend_->allreduce(ts, opts), nullptr};
 }
 
@@ -44,11 +53,18 @@ PendingWork CommGroup::AllGatherDim0(const at::Tensor& in, at::Tensor& out) {
   if (nccl_) {
     return {backend_->_allgather_base(out, src), nullptr};
   }
-  // gloo has no _allgather_base before torch 2.x: gather into the row blocks of `out`.
-  std::vector<at::Tensor> inputs{src};
+  // gloo has no _allgather_base before torch 2.x: gather into the row blocks of `out` (or of an
+  // fp32 copy of it, which is exact for bf16 and fp16).
+  const bool staged = NeedsFloatStaging(src);
+  at::Tensor target = staged ? at::empty(out.sizes(), out.options().dtype(at::kFloat)) : out;
+  std::vector<at::Tensor> inputs{staged ? src.to(at::kFloat) : src};
   std::vector<std::vector<at::Tensor>> outputs(1);
-  for (int r = 0; r < size(); ++r) outputs[0].push_back(out.narrow(0, r * in.size(0), in.size(0)));
-  return {backend_->allgather(outputs, inputs), nullptr};
+  for (int r = 0; r < size(); ++r) {
+    outputs[0].push_back(target.narrow(0, r * in.size(0), in.size(0)));
+  }
+  auto work = backend_->allgather(outputs, inputs);
+  if (!staged) return {work, nullptr};
+  return {work, [out, target]() mutable { out.copy_(target); }};
 }
 
 PendingWork CommGroup::ReduceScatterDim0(const at::Tensor& in, at::Tensor& out) {
@@ -64,7 +80,8 @@ PendingWork CommGroup::ReduceScatterDim0(const at::Tensor& in, at::Tensor& out) 
     at::Tensor src = in.contiguous();
     return {backend_->_reduce_scatter_base(out, src), nullptr};
   }
-  at::Tensor staging = in.clone(at::MemoryFormat::Contiguous);
+  at::Tensor staging = NeedsFloatStaging(in) ? in.to(at::kFloat).contiguous()
+                                             : in.clone(at::MemoryFormat::Contiguous);
   std::vector<at::Tensor> ts{staging};
   ::c10d::AllreduceOptions opts;
   opts.reduceOp = ::c10d::ReduceOp::SUM;

@@ -69,6 +69,10 @@ class CommGroup : public torch::CustomClassHolder {
   const c10::intrusive_ptr<compat::CommBackend>& backend() const { return backend_; }
 
  private:
+  // gloo (libtorch 1.13) has no bf16/fp16 collectives ("Invalid scalar type"): such tensors go
+  // through an fp32 copy, summed in fp32 and rounded once. NCCL takes them as they are.
+  bool NeedsFloatStaging(const at::Tensor& t) const;
+
   c10::intrusive_ptr<compat::CommBackend> backend_;
   std::vector<int> world_ranks_;
   int rank_ = 0;
