@@ -9,12 +9,15 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 
 #include "checkpoint/checkpoint_manifest.h"
 #include "checkpoint/fault_injection.h"
 #include "checkpoint/file_sync.h"
+#include "checkpoint/reshard.h"
 #include "checkpoint/safetensors.h"
 #include "parallel/tp_linear_sharding.h"
 
@@ -69,20 +72,54 @@ std::string OfStr(int rank, int size) {
   return std::to_string(rank) + "-of-" + std::to_string(size);
 }
 
-std::string OptimizerFileName(bool zero, int dp_rank, int dp, int tp_rank, int tp) {
-  if (zero) {
-    return "optimizer_pp-0-of-1_dp-" + OfStr(dp_rank, dp) + "_tp-" + OfStr(tp_rank, tp) +
-           "_exp-0-of-1.safetensors";
+std::string LayoutStr(const SavedLayout& l) {
+  return "dp=" + std::to_string(l.dp) + " tp=" + std::to_string(l.tp) +
+         " pp=" + std::to_string(l.pp) + " zero_stage=" + (l.zero ? "1" : "0");
+}
+
+// Which tensors of state.model this rank writes: DP rank 0 of the first stage that holds a name
+// (tied parameters are held by several), TP rank 0 only for replicated tensors. Collective when
+// pp > 1: every rank's grid coordinates and names are gathered.
+std::vector<bool> WeightsThisRankWrites(parallel::Communicator& comm, const SaveOptions& o,
+                                        int dp_rank, const CheckpointState& state) {
+  std::vector<bool> writes(state.model.size(), dp_rank == 0);
+  for (std::size_t i = 0; i < state.model.size(); ++i) {
+    const bool sharded =
+        NanotronShardInfo(state.model[i].first, o.q_rows, o.kv_rows, o.intermediate).has_value();
+    if (!sharded && o.tp_rank != 0) writes[i] = false;
   }
-  return "optimizer_pp-0-of-1_tp-" + OfStr(tp_rank, tp) + "_exp-0-of-1.safetensors";
-}
-
-std::string RandomFileName(int dp_rank, int dp, int tp_rank, int tp) {
-  return "tp-" + OfStr(tp_rank, tp) + "_dp-" + OfStr(dp_rank, dp) + "_pp-0-of-1.safetensors";
-}
-
-std::string LayoutStr(int64_t dp, int64_t tp) {
-  return "dp=" + std::to_string(dp) + " tp=" + std::to_string(tp);
+  if (o.pp <= 1) return writes;
+  // Each rank's row: (pp_rank, dp_rank, tp_rank), then its names, each ended by '\n', packed into
+  // int64s. A sum over ranks of rows that are zero but for one's own is a gather on any backend
+  // (AllReduceSum stages host tensors through the device on NCCL; AllGather does not).
+  std::string joined;
+  for (const auto& [n, t] : state.model) joined += n + "\n";
+  const int world = comm.size();
+  at::Tensor lens = at::zeros({world}, at::kLong);
+  lens[comm.rank()] = static_cast<int64_t>(joined.size());
+  comm.AllReduceSum(lens);
+  const int64_t coords[3] = {o.pp_rank, dp_rank, o.tp_rank};
+  const int64_t width = 3 + (lens.max().item<int64_t>() + 7) / 8;  // int64s per row
+  at::Tensor all = at::zeros({world, width}, at::kLong);
+  char* mine = reinterpret_cast<char*>(all[comm.rank()].data_ptr<int64_t>());
+  std::memcpy(mine, coords, sizeof coords);
+  std::memcpy(mine + sizeof coords, joined.data(), joined.size());
+  comm.AllReduceSum(all);
+  std::set<std::string> held_earlier;  // names held by an earlier stage's peer of this rank
+  for (int r = 0; r < world; ++r) {
+    const char* base = reinterpret_cast<const char*>(all[r].data_ptr<int64_t>());
+    int64_t c[3];
+    std::memcpy(c, base, sizeof c);
+    if (c[0] >= o.pp_rank || c[1] != 0 || c[2] != o.tp_rank) continue;
+    const std::string names(base + sizeof c, static_cast<std::size_t>(lens[r].item<int64_t>()));
+    for (std::size_t b = 0, e; (e = names.find('\n', b)) != std::string::npos; b = e + 1) {
+      held_earlier.insert(names.substr(b, e - b));
+    }
+  }
+  for (std::size_t i = 0; i < state.model.size(); ++i) {
+    if (held_earlier.count(state.model[i].first)) writes[i] = false;
+  }
+  return writes;
 }
 
 nlohmann::json MetadataJson(const TrainingMetadata& m) {
@@ -132,15 +169,29 @@ std::optional<ShardInfo> NanotronShardInfo(const std::string& name, int64_t q_ro
   return std::nullopt;
 }
 
-std::string ModelWeightPath(const std::string& name, bool sharded, int tp_rank, int tp) {
+std::string OptimizerFileName(bool zero, int dp_rank, int dp, int tp_rank, int tp, int pp_rank,
+                              int pp) {
+  const std::string dp_part = zero ? "_dp-" + OfStr(dp_rank, dp) : std::string();
+  return "optimizer_pp-" + OfStr(pp_rank, pp) + dp_part + "_tp-" + OfStr(tp_rank, tp) +
+         "_exp-0-of-1.safetensors";
+}
+
+std::string RandomFileName(int dp_rank, int dp, int tp_rank, int tp, int pp_rank, int pp) {
+  return "tp-" + OfStr(tp_rank, tp) + "_dp-" + OfStr(dp_rank, dp) + "_pp-" + OfStr(pp_rank, pp) +
+         ".safetensors";
+}
+
+std::string ModelWeightPath(const std::string& name, bool sharded, int tp_rank, int tp, int pp_rank,
+                            int pp) {
   std::string path = "model/";
   std::size_t last = name.rfind('.');
   std::string dir = name.substr(0, last);
   std::string leaf = name.substr(last + 1);
   for (char& c : dir) c = c == '.' ? '/' : c;
   path += dir + "/model_" + leaf;
-  path += sharded ? "_pp-rank-0-of-1_tp-rank-" + OfStr(tp_rank, tp) + ".safetensors"
-                  : std::string(".safetensors");
+  path += sharded
+              ? "_pp-rank-" + OfStr(pp_rank, pp) + "_tp-rank-" + OfStr(tp_rank, tp) + ".safetensors"
+              : std::string(".safetensors");
   return path;
 }
 
@@ -207,19 +258,23 @@ Status WriteTensorsSafetensors(const std::string& path, const NamedTensorList& t
   return WriteSafetensors(path, items, metadata);
 }
 
+Result<NamedTensorList> TensorsOfSafetensors(const SafetensorsFile& file, const std::string& path) {
+  NamedTensorList out;
+  for (const auto& [name, e] : file.entries()) {
+    auto st = ScalarTypeOf(e.dtype);
+    if (!st) return MakeError(path + ": tensor " + name + ": " + st.error().message);
+    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(*st));
+    std::memcpy(t.data_ptr(), file.data(e), e.nbytes);
+    out.emplace_back(name, t);
+  }
+  return out;
+}
+
 namespace {
 Result<NamedTensorList> ReadAllTensors(const std::string& path) {
   auto file = SafetensorsFile::Read(path);
   if (!file) return file.error();
-  NamedTensorList out;
-  for (const auto& [name, e] : file->entries()) {
-    auto st = ScalarTypeOf(e.dtype);
-    if (!st) return MakeError(path + ": tensor " + name + ": " + st.error().message);
-    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(*st));
-    std::memcpy(t.data_ptr(), file->data(e), e.nbytes);
-    out.emplace_back(name, t);
-  }
-  return out;
+  return TensorsOfSafetensors(*file, path);
 }
 // NaN or Inf in a saved weight or optimizer state would only make the resumed run train NaN.
 Status CheckFinite(const std::string& step_dir, const std::string& path, const std::string& name,
@@ -248,6 +303,25 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
   const int tp = o.tp, tp_rank = o.tp_rank;
   const int dp = o.dp > 0 ? o.dp : world;
   const int dp_rank = o.dp > 0 ? o.dp_rank : rank;
+  const int pp = o.pp, pp_rank = o.pp_rank;
+  // The optimizer file's layout (reshard.h): the flat buffers must be the trainer's layout of
+  // state.model, or a resume at another layout would misplace them.
+  std::vector<ParameterShape> shapes;
+  for (const auto& [n, t] : state.model) shapes.push_back({n, t.sizes().vec()});
+  const OptimizerFileLayout flat_layout = DescribeOptimizerFile(
+      shapes, o.zero_sharded_optimizer, dp_rank, dp, tp_rank, tp, pp_rank, pp);
+  Status layout_status;  // reported through write_all, so that every rank reaches the collectives
+  for (const auto& [n, t] : state.optimizer) {
+    if (n.rfind("flat.", 0) == 0 && t.numel() != flat_layout.end - flat_layout.begin) {
+      layout_status =
+          MakeError("checkpoint " + std::to_string(o.step) + ": optimizer tensor " + n + " has " +
+                    std::to_string(t.numel()) +
+                    " elements but the flat layout of this rank's parameters gives " +
+                    std::to_string(flat_layout.end - flat_layout.begin) +
+                    " (CheckpointState::model must list the optimizer's parameters in order)");
+    }
+  }
+  const std::vector<bool> writes_weight = WeightsThisRankWrites(comm, o, dp_rank, state);
   const bool owner = o.shared_file_system ? rank == 0 : o.local_rank == 0;
   // Every rank must agree on the temporary directory's name.
   at::Tensor nonce = at::zeros({1}, at::kLong);
@@ -278,6 +352,7 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
   // The files this rank wrote, relative to the step directory, with their checksums.
   ChecksumManifest manifest;
   auto write_all = [&]() -> Status {
+    if (!layout_status) return layout_status;
     if (rank == 0) {
       // Not in the manifest: see checkpoint_manifest.h.
       if (auto s = WriteFileSynced((tmp / "config.yaml").string(), o.config_yaml); !s) return s;
@@ -287,6 +362,7 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
       nlohmann::json meta = {{"version", kCheckpointVersion},
                              {"tp", tp},
                              {"dp", dp},
+                             {"pp", pp},
                              {"metas", MetadataJson(state.metadata)},
                              {"custom_metas", nullptr}};
       if (auto s = WriteFileSynced((tmp / "checkpoint_metadata.json").string(), meta.dump(2)); !s)
@@ -301,13 +377,13 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
         return s;
       if (auto s = manifest.Add(tmp.string(), "lr_scheduler/lr_scheduler.json"); !s) return s;
     }
-    // Model weights: the TP ranks of DP rank 0 write them, one file per tensor (replicated
-    // tensors: TP rank 0 only).
+    // Model weights: one file per tensor, one writer each (WeightsThisRankWrites).
     if (dp_rank == 0) {
-      for (const auto& [name, t] : state.model) {
+      for (std::size_t i = 0; i < state.model.size(); ++i) {
+        const auto& [name, t] = state.model[i];
+        if (!writes_weight[i]) continue;
         auto info = NanotronShardInfo(name, o.q_rows, o.kv_rows, o.intermediate);
-        if (!info && tp_rank != 0) continue;
-        const std::string rel = ModelWeightPath(name, info.has_value(), tp_rank, tp);
+        const std::string rel = ModelWeightPath(name, info.has_value(), tp_rank, tp, pp_rank, pp);
         fs::path p = tmp / rel;
         if (auto s = MkdirAll(p.parent_path()); !s) return s;
         auto meta_map = info ? ShardedTensorMetadata(*info, t.sizes().vec(), tp_rank, tp)
@@ -324,7 +400,7 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
                               {"parallelism",
                                {{"tp_size", std::to_string(tp)},
                                 {"dp_size", std::to_string(dp)},
-                                {"pp_size", "1"},
+                                {"pp_size", std::to_string(pp)},
                                 {"expert_parallel_size", "1"}}},
                               {"configs", {{"step", std::to_string(state.optimizer_step)}}}};
         if (auto s =
@@ -333,17 +409,18 @@ Status SaveCheckpoint(parallel::Communicator& comm, const SaveOptions& o,
           return s;
         if (auto s = manifest.Add(tmp.string(), "optimizer/optimizer_config.json"); !s) return s;
       }
-      const std::string rel =
-          "optimizer/" + OptimizerFileName(o.zero_sharded_optimizer, dp_rank, dp, tp_rank, tp);
+      const std::string rel = "optimizer/" + OptimizerFileName(o.zero_sharded_optimizer, dp_rank,
+                                                               dp, tp_rank, tp, pp_rank, pp);
       if (auto s = WriteTensorsSafetensors((tmp / rel).string(), state.optimizer,
-                                           {{"step", std::to_string(state.optimizer_step)}});
+                                           {{"step", std::to_string(state.optimizer_step)},
+                                            {kFlatLayoutKey, FlatLayoutJson(flat_layout)}});
           !s)
         return s;
       if (auto s = manifest.Add(tmp.string(), rel); !s) return s;
     }
     if (auto s = MkdirAll(tmp / "random"); !s) return s;
     if (state.rng_state.defined()) {
-      const std::string rel = "random/" + RandomFileName(dp_rank, dp, tp_rank, tp);
+      const std::string rel = "random/" + RandomFileName(dp_rank, dp, tp_rank, tp, pp_rank, pp);
       if (auto s = WriteTensorsSafetensors((tmp / rel).string(),
                                            {{"cpu_generator", state.rng_state}}, {});
           !s)
@@ -459,8 +536,7 @@ Result<std::optional<std::string>> ResolveResumeDirectory(const std::string& res
   return std::optional<std::string>();
 }
 
-Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64_t* dp,
-                                              int64_t* tp) {
+Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, SavedLayout* layout) {
   std::string path = step_dir + "/checkpoint_metadata.json";
   auto manifest = ChecksumManifest::Read(step_dir);
   if (!manifest) return manifest.error();
@@ -485,29 +561,85 @@ Result<TrainingMetadata> ReadTrainingMetadata(const std::string& step_dir, int64
                                  s.at("consumed_train_samples").get<int64_t>()});
       }
     }
-    if (dp) *dp = j.at("dp").get<int64_t>();
-    if (tp) *tp = j.contains("tp") ? j.at("tp").get<int64_t>() : 1;
+    if (layout) {
+      layout->dp = j.at("dp").get<int64_t>();
+      layout->tp = j.contains("tp") ? j.at("tp").get<int64_t>() : 1;
+      layout->pp = j.contains("pp") ? j.at("pp").get<int64_t>() : 1;
+      if (layout->dp < 1 || layout->tp < 1 || layout->pp < 1) {
+        return MakeError(path + ": dp, tp and pp must be at least 1, found " + LayoutStr(*layout));
+      }
+      // ZeRO-1 checkpoints have one optimizer file per DP rank (the first one's name tells).
+      layout->zero = fs::exists(fs::path(step_dir) / "optimizer" /
+                                OptimizerFileName(true, 0, static_cast<int>(layout->dp), 0,
+                                                  static_cast<int>(layout->tp), 0,
+                                                  static_cast<int>(layout->pp)));
+    }
     return m;
   } catch (const std::exception& e) {
     return MakeError(path + ": malformed checkpoint metadata: " + e.what());
   }
 }
 
-Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const CheckpointLoadOptions& o,
-                                       const std::vector<std::string>& model_names) {
-  CheckpointState state;
-  int64_t saved_dp = 0, saved_tp = 1;
-  auto meta = ReadTrainingMetadata(step_dir, &saved_dp, &saved_tp);
-  if (!meta) return meta.error();
-  if (o.same_tp_layout && saved_tp != o.tp) {
-    return MakeError("checkpoint " + step_dir + " was written with " +
-                     LayoutStr(saved_dp, saved_tp) + " but this run has parallelism " +
-                     LayoutStr(o.dp, o.tp) +
-                     "; resuming at another tensor-parallel layout is not supported yet: resume "
-                     "with parallelism.tp: " +
-                     std::to_string(saved_tp) + " (and dp: " + std::to_string(saved_dp) +
-                     "), or start a new run from its weights with model.init_method.path");
+namespace {
+
+// The saved weight of `name` as this rank's model holds it: its own TP shard where the saved tp is
+// this run's, else the full tensor merged from every TP rank's shard; from whichever stage of the
+// saved layout holds it.
+Result<at::Tensor> ReadWeight(const std::string& step_dir, const SavedLayout& saved,
+                              const CheckpointLoadOptions& o, const std::string& name,
+                              const std::function<Result<at::Tensor>(const std::string&)>& read) {
+  const auto info = NanotronShardInfo(name, o.q_rows, o.kv_rows, o.intermediate);
+  const int tp = static_cast<int>(saved.tp), pp = static_cast<int>(saved.pp);
+  auto exists = [&](const std::string& rel) { return fs::exists(fs::path(step_dir) / rel); };
+  if (!info) {
+    const std::string rel = ModelWeightPath(name, false);
+    if (exists(rel)) return read(rel);
+    return MakeError("checkpoint " + step_dir + " has no " + rel + " for parameter " + name +
+                     "; was it written for a different model config?");
   }
+  // The stage that holds it: this run's own where the pp is the same, else the first with a file.
+  int stage = -1;
+  if (saved.pp == o.pp && exists(ModelWeightPath(name, true, 0, tp, o.pp_rank, pp))) {
+    stage = o.pp_rank;
+  }
+  for (int r = 0; r < pp && stage < 0; ++r) {
+    if (exists(ModelWeightPath(name, true, 0, tp, r, pp))) stage = r;
+  }
+  if (stage < 0) {
+    // A whole tensor under the unsuffixed name (written unsharded) is read as it is.
+    if (exists(ModelWeightPath(name, false))) return read(ModelWeightPath(name, false));
+    return MakeError("checkpoint " + step_dir + " has no " +
+                     ModelWeightPath(name, true, 0, tp, 0, pp) + " for parameter " + name +
+                     " (nor the file of another of its " + std::to_string(pp) +
+                     " pipeline stages; its checkpoint_metadata.json says " + LayoutStr(saved) +
+                     "); was it written for a different model config?");
+  }
+  if (saved.tp == o.tp) return read(ModelWeightPath(name, true, o.tp_rank, tp, stage, pp));
+  std::vector<at::Tensor> shards;
+  for (int r = 0; r < tp; ++r) {
+    const std::string rel = ModelWeightPath(name, true, r, tp, stage, pp);
+    if (!exists(rel)) {
+      return MakeError("checkpoint " + step_dir + " has no " + rel + " for parameter " + name +
+                       " (its checkpoint_metadata.json says " + LayoutStr(saved) +
+                       "); was it written for a different model config?");
+    }
+    auto t = read(rel);
+    if (!t) return t.error();
+    shards.push_back(*t);
+  }
+  auto full = parallel::UnshardTensor(shards, {info->split_dim, info->contiguous_chunks});
+  if (!full) return MakeError("checkpoint " + step_dir + ": " + name + ": " + full.error().message);
+  return full;
+}
+
+}  // namespace
+
+Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const CheckpointLoadOptions& o,
+                                       const std::vector<ParameterShape>& params) {
+  CheckpointState state;
+  SavedLayout saved;
+  auto meta = ReadTrainingMetadata(step_dir, &saved);
+  if (!meta) return meta.error();
   state.metadata = *meta;
   auto manifest = ChecksumManifest::Read(step_dir);
   if (!manifest) return manifest.error();
@@ -525,44 +657,10 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const Checkp
     if (auto s = CheckFinite(step_dir, p.string(), "data", *t); !s) return s.error();
     return t;
   };
-  for (const auto& name : model_names) {
-    auto info = NanotronShardInfo(name, o.q_rows, o.kv_rows, o.intermediate);
-    if (saved_tp != o.tp && info) {
-      // Another layout: every TP rank's shard, merged into the full tensor.
-      std::vector<at::Tensor> shards;
-      for (int r = 0; r < saved_tp; ++r) {
-        const std::string rel = ModelWeightPath(name, true, r, static_cast<int>(saved_tp));
-        if (!fs::exists(fs::path(step_dir) / rel)) {
-          return MakeError("checkpoint " + step_dir + " has no " + rel + " for parameter " + name +
-                           " (its checkpoint_metadata.json says tp=" + std::to_string(saved_tp) +
-                           "); was it written for a different model config?");
-        }
-        auto t = read_weight(rel);
-        if (!t) return t.error();
-        shards.push_back(*t);
-      }
-      auto full = parallel::UnshardTensor(shards, {info->split_dim, info->contiguous_chunks});
-      if (!full)
-        return MakeError("checkpoint " + step_dir + ": " + name + ": " + full.error().message);
-      state.model.emplace_back(name, *full);
-      continue;
-    }
-    const int tp_rank = saved_tp == o.tp ? o.tp_rank : 0;
-    const fs::path sharded =
-        fs::path(step_dir) / ModelWeightPath(name, true, tp_rank, static_cast<int>(saved_tp));
-    const std::string rel =
-        ModelWeightPath(name, fs::exists(sharded), tp_rank, static_cast<int>(saved_tp));
-    fs::path p = fs::path(step_dir) / rel;
-    if (!fs::exists(p)) {
-      return MakeError("checkpoint " + step_dir + " has no weights for parameter " + name +
-                       " (looked for " + sharded.string() + " and " + p.string() +
-                       "); was it written for a different model config?");
-    }
-    if (auto s = verify(rel); !s) return s.error();
-    auto t = TensorFromSafetensors(p.string(), "data");
+  for (const auto& param : params) {
+    auto t = ReadWeight(step_dir, saved, o, param.name, read_weight);
     if (!t) return t.error();
-    if (auto s = CheckFinite(step_dir, p.string(), "data", *t); !s) return s.error();
-    state.model.emplace_back(name, *t);
+    state.model.emplace_back(param.name, *t);
   }
   if (auto s = verify("lr_scheduler/lr_scheduler.json"); !s) return s.error();
   auto sched_text = ReadWholeFile(step_dir + "/lr_scheduler/lr_scheduler.json");
@@ -573,47 +671,51 @@ Result<CheckpointState> LoadCheckpoint(const std::string& step_dir, const Checkp
     return MakeError(step_dir + "/lr_scheduler/lr_scheduler.json: " + e.what());
   }
   if (o.load_optimizer) {
-    if (o.zero_sharded_optimizer && saved_dp != o.dp) {
-      return MakeError("checkpoint " + step_dir +
-                       " was written with dp=" + std::to_string(saved_dp) +
-                       " but this run has parallelism.dp=" + std::to_string(o.dp) +
-                       " and zero_stage=1 (sharded optimizer states); resume with dp=" +
-                       std::to_string(saved_dp) + " or set checkpoints.load_optimizer: false");
+    const bool same_files = saved.tp == o.tp && saved.pp == o.pp &&
+                            saved.zero == o.zero_sharded_optimizer &&
+                            (!saved.zero || saved.dp == o.dp);
+    const FusedShapes fused{o.q_rows, o.kv_rows, o.intermediate};
+    const OptimizerFileLayout target = DescribeOptimizerFile(
+        params, o.zero_sharded_optimizer, o.dp_rank, o.dp, o.tp_rank, o.tp, o.pp_rank, o.pp);
+    if (same_files) {
+      // This rank's own file, as saved (also checkpoints written before "flat_layout").
+      const std::string opt_name = OptimizerFileName(o.zero_sharded_optimizer, o.dp_rank, o.dp,
+                                                     o.tp_rank, o.tp, o.pp_rank, o.pp);
+      const std::string rel = "optimizer/" + opt_name;
+      const std::string file = step_dir + "/" + rel;
+      if (!fs::exists(file)) {
+        return MakeError("checkpoint " + step_dir + " has no " + file +
+                         " (its checkpoint_metadata.json says " + LayoutStr(saved) + ")");
+      }
+      if (auto s = verify(rel); !s) return s.error();
+      auto sf = SafetensorsFile::Read(file);
+      if (!sf) return sf.error();
+      auto it = sf->metadata().find("step");
+      try {
+        state.optimizer_step = it == sf->metadata().end() ? 0 : std::stoll(it->second);
+      } catch (const std::exception&) {
+        return MakeError(file + ": metadata step '" + it->second + "' is not an integer");
+      }
+      auto all = ReadAllTensors(file);
+      if (!all) return all.error();
+      for (const auto& [name, t] : *all) {
+        if (auto s = CheckFinite(step_dir, file, name, t); !s) return s.error();
+      }
+      state.optimizer = std::move(*all);
+    } else {
+      std::set<std::string> needed;
+      for (const auto& p : params) needed.insert(p.name);
+      auto full = ReadFullOptimizerState(step_dir, saved, fused, verify, needed);
+      if (!full) return full.error();
+      auto mine = ShardOptimizerState(*full, params, target, fused);
+      if (!mine) return mine.error();
+      state.optimizer_step = full->step;
+      state.optimizer = std::move(*mine);
     }
-    std::string opt_dir = step_dir + "/optimizer/";
-    if (saved_tp != o.tp) {
-      return MakeError("checkpoint " + step_dir + " was written with " +
-                       LayoutStr(saved_dp, saved_tp) + " but this run has parallelism " +
-                       LayoutStr(o.dp, o.tp) +
-                       ": its optimizer states are sharded for that layout; resume with "
-                       "parallelism.tp: " +
-                       std::to_string(saved_tp) + " or set checkpoints.load_optimizer: false");
-    }
-    const std::string opt_name =
-        OptimizerFileName(o.zero_sharded_optimizer, o.dp_rank, o.dp, o.tp_rank, o.tp);
-    std::string file = opt_dir + opt_name;
-    if (!fs::exists(file) && !o.zero_sharded_optimizer) {
-      return MakeError("checkpoint " + step_dir + " has no " + file +
-                       " (was it written with zero_stage: 1? then resume with the same setting)");
-    }
-    if (!fs::exists(file)) {
-      return MakeError("checkpoint " + step_dir + " has no " + file +
-                       " (was it written with zero_stage: 0? then resume with the same setting)");
-    }
-    const std::string rel = "optimizer/" + opt_name;
-    if (auto s = verify(rel); !s) return s.error();
-    auto sf = SafetensorsFile::Read(file);
-    if (!sf) return sf.error();
-    auto it = sf->metadata().find("step");
-    state.optimizer_step = it == sf->metadata().end() ? 0 : std::stoll(it->second);
-    auto all = ReadAllTensors(file);
-    if (!all) return all.error();
-    for (const auto& [name, t] : *all) {
-      if (auto s = CheckFinite(step_dir, file, name, t); !s) return s.error();
-    }
-    state.optimizer = std::move(*all);
   }
-  const std::string rng_name = RandomFileName(o.dp_rank, o.dp, o.tp_rank, o.tp);
+  // The RNG state of the same grid position where the saved layout has one (the trainer draws
+  // nothing from it that changes the losses; it keeps a same-layout resume bit-identical).
+  const std::string rng_name = RandomFileName(o.dp_rank, o.dp, o.tp_rank, o.tp, o.pp_rank, o.pp);
   std::string rng = step_dir + "/random/" + rng_name;
   if (fs::exists(rng)) {
     if (auto s = verify("random/" + rng_name); !s) return s.error();

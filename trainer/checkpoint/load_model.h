@@ -17,10 +17,12 @@ namespace strun::train {
 
 // Reads this rank's part of the step directory `step_dir` (LoadCheckpoint: verified against
 // checksums/, finite) and copies the weights into `llama` (in its dtype and on its device). The
-// TP layout is llama's (options.tp, tp_rank and the shard shapes are taken from it): a checkpoint
-// of another tp has its shards merged, then sharded for llama, unless options.same_tp_layout.
-// Returns the rest of the state: optimizer tensors (with options.load_optimizer), scheduler step,
-// RNG state, checksums_verified; its `model` list is emptied, the weights living in `llama` now.
+// TP layout is llama's (options.tp, tp_rank and the shard shapes are taken from it; options.pp
+// and pp_rank are the caller's): a checkpoint of another tp has its shards merged, then sharded
+// for llama. Returns the rest of the state: optimizer tensors (with options.load_optimizer; at
+// another layout resharded for llama's parameters, options.dp, dp_rank and
+// zero_sharded_optimizer), scheduler step, RNG state, checksums_verified; its `model` list is
+// emptied, the weights living in `llama` now.
 Result<CheckpointState> LoadModel(const std::string& step_dir, const CheckpointLoadOptions& options,
                                   model::Llama& llama);
 

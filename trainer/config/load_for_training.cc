@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <variant>
+
+#include "config/elastic_dp.h"
 
 namespace strun::train {
 namespace {
@@ -35,12 +39,6 @@ Status CheckTensorParallel(const Config& c) {
 }
 
 Status CheckParallelism(const ParallelismArgs& p, int64_t world_size) {
-  if (p.pp != 1) {
-    return MakeError(fmt::format(
-        "parallelism.pp is {}: pipeline parallelism is not supported by strun-train yet; set "
-        "parallelism.pp: 1",
-        p.pp));
-  }
   if (p.expert_parallel_size != 1) {
     return MakeError(fmt::format(
         "parallelism.expert_parallel_size is {}: expert parallelism is not supported; set it to 1",
@@ -58,6 +56,20 @@ Status CheckParallelism(const ParallelismArgs& p, int64_t world_size) {
         fmt::format("parallelism.dp is {} but this job has WORLD_SIZE={} processes, so dp must be "
                     "WORLD_SIZE / (tp * pp) = {}; set parallelism.dp: {} or start {} processes",
                     p.dp, world_size, dp, dp, p.dp * p.tp * p.pp));
+  }
+  return {};
+}
+
+// nanotron's OneForwardOneBackward asserts as many micro-batches as warm-up forwards.
+Status CheckPipelineParallel(const Config& c) {
+  const ParallelismArgs& p = c.parallelism;
+  if (p.pp > 1 && p.pp_engine == PipelineEngine::kOneForwardOneBackward &&
+      c.tokens->batch_accumulation_per_replica < p.pp - 1) {
+    return MakeError(fmt::format(
+        "tokens.batch_accumulation_per_replica is {} but parallelism.pp_engine 1f1b with "
+        "parallelism.pp {} needs at least pp - 1 = {} micro-batches per step; raise it or use "
+        "pp_engine: afab",
+        c.tokens->batch_accumulation_per_replica, p.pp, p.pp - 1));
   }
   return {};
 }
@@ -86,6 +98,7 @@ Status CheckDataStages(const std::vector<DatasetStageArgs>& stages) {
 Status CheckSupported(const Config& c, int64_t world_size) {
   if (auto s = CheckParallelism(c.parallelism, world_size); !s) return s;
   if (auto s = CheckTensorParallel(c); !s) return s;
+  if (auto s = CheckPipelineParallel(c); !s) return s;
   if (std::holds_alternative<SpectralMupInit>(c.model.init_method)) {
     return MakeError(
         "model.init_method.use_mup (spectral µP) is not supported by strun-train; use "
@@ -100,6 +113,19 @@ Result<Config> LoadForTraining(const std::string& path, std::optional<int64_t> w
   // "config" as the source: the messages read "FILE: config: KEY ..." as they always did.
   if (auto s = ValidateForTraining(*config); !s) return MakeError(path + ": " + s.error().message);
   if (world_size) {
+    // strund's request to train at another dp with the same global batch (elastic_dp.h).
+    auto env = [](const char* name) {
+      const char* v = std::getenv(name);
+      return v ? std::optional<std::string>(v) : std::nullopt;
+    };
+    auto change = ApplyElasticDp(*config, *world_size, env(kElasticDpVariable),
+                                 env(kElasticMicroBatchesVariable));
+    if (!change) return MakeError(path + ": " + change.error().message);
+    const char* rank = std::getenv("RANK");
+    if (*change && (rank == nullptr || std::string(rank) == "0")) {
+      std::fprintf(stderr, "strun-train: %s\n",
+                   DescribeElasticDp(**change, config->tokens->micro_batch_size).c_str());
+    }
     if (auto s = CheckSupported(*config, *world_size); !s) {
       return MakeError(path + ": " + s.error().message);
     }

@@ -24,7 +24,32 @@ at::Tensor NewParameter(at::IntArrayRef shape, const at::TensorOptions& options)
   return at::empty(shape, options.requires_grad(false)).requires_grad_(true);
 }
 
-std::string LayerPrefix(size_t i) { return fmt::format("model.decoder.{}.pp_block.", i); }
+std::string LayerPrefix(int64_t i) { return fmt::format("model.decoder.{}.pp_block.", i); }
+
+constexpr const char* kEmbeddingName =
+    "model.token_position_embeddings.pp_block.token_embedding.weight";
+
+// The whole model's parameters (names and unsharded shapes) in NamedParameters' order: what
+// InitRandomly draws, whichever part of it a rank holds.
+std::vector<std::pair<std::string, std::vector<int64_t>>> FullParameterShapes(
+    const LlamaModelConfig& c) {
+  const int64_t h = c.hidden_size, d = c.head_dim();
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  out.push_back({kEmbeddingName, {c.vocab_size, h}});
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = LayerPrefix(i);
+    out.push_back({p + "input_layernorm.weight", {h}});
+    out.push_back(
+        {p + "attn.qkv_proj.weight", {(c.num_attention_heads + 2 * c.num_key_value_heads) * d, h}});
+    out.push_back({p + "attn.o_proj.weight", {h, c.num_attention_heads * d}});
+    out.push_back({p + "post_attention_layernorm.weight", {h}});
+    out.push_back({p + "mlp.gate_up_proj.weight", {2 * c.intermediate_size, h}});
+    out.push_back({p + "mlp.down_proj.weight", {h, c.intermediate_size}});
+  }
+  out.push_back({"model.final_layer_norm.pp_block.weight", {h}});
+  if (!c.tie_word_embeddings) out.push_back({"model.lm_head.pp_block.weight", {c.vocab_size, h}});
+  return out;
+}
 
 // nanotron asserts the same when it builds a sharded Llama; the error names the keys.
 Status ValidateTensorParallel(const LlamaModelConfig& c, int tp) {
@@ -125,19 +150,23 @@ struct Llama::TpLayers {
 };
 
 Llama::Llama(const LlamaModelConfig& config, const at::TensorOptions& options,
-             TensorParallelOptions tp)
+             TensorParallelOptions tp, const PipelineStage& stage)
     : config_(config),
       options_(options.requires_grad(false)),
       tp_(std::move(tp)),
+      stage_(stage),
       ops_(&SelectOps(config, options_)) {
   // With tp > 1 this rank's shards (parallel/tp_linear_sharding.h); t = 1 is the full model.
   const int64_t t = tp_.size();
   const int64_t h = config.hidden_size;
   const int64_t d = config.head_dim();
   const int64_t qkv_rows = (config.num_attention_heads + 2 * config.num_key_value_heads) * d;
-  token_embedding_ = NewParameter({config.vocab_size / t, h}, options_);
-  layers_.reserve(static_cast<size_t>(config.num_hidden_layers));
-  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+  // With pp > 1 only this stage's blocks (the whole model at pp = 1).
+  if (stage.embedding || (config.tie_word_embeddings && stage.head)) {
+    token_embedding_ = NewParameter({config.vocab_size / t, h}, options_);
+  }
+  layers_.reserve(static_cast<size_t>(stage.end_layer - stage.first_layer));
+  for (int64_t i = stage.first_layer; i < stage.end_layer; ++i) {
     DecoderLayerWeights w;
     w.input_layernorm = NewParameter({h}, options_);
     w.qkv_proj = NewParameter({qkv_rows / t, h}, options_);
@@ -147,15 +176,19 @@ Llama::Llama(const LlamaModelConfig& config, const at::TensorOptions& options,
     w.down_proj = NewParameter({h, config.intermediate_size / t}, options_);
     layers_.push_back(std::move(w));
   }
-  final_layer_norm_ = NewParameter({h}, options_);
-  if (!config.tie_word_embeddings) lm_head_ = NewParameter({config.vocab_size / t, h}, options_);
+  if (stage.final_norm) final_layer_norm_ = NewParameter({h}, options_);
+  if (!config.tie_word_embeddings && stage.head) {
+    lm_head_ = NewParameter({config.vocab_size / t, h}, options_);
+  }
 }
 
 Result<Llama> Llama::Create(const LlamaModelConfig& config, const at::TensorOptions& options,
-                            TensorParallelOptions tp) {
+                            TensorParallelOptions tp, PipelineParallelOptions pp) {
   if (auto s = ValidateLlamaConfig(config); !s) return s.error();
   if (auto s = ValidateTensorParallel(config, tp.size()); !s) return s.error();
-  if (tp.size() == 1) return Llama(config, options, std::move(tp));
+  auto stage = LlamaPipelineStage(config, pp.stage, pp.num_stages);
+  if (!stage) return stage.error();
+  if (tp.size() == 1) return Llama(config, options, std::move(tp), *stage);
   const auto& g = tp.group;
   const int64_t h = config.hidden_size, d = config.head_dim();
   const parallel::TpLinearOptions column{tp.mode, tp.async_communication};
@@ -183,7 +216,7 @@ Result<Llama> Llama::Create(const LlamaModelConfig& config, const at::TensorOpti
   layers->lm_head.emplace(std::move(*lm_head));
   layers->o.emplace(std::move(*o));
   layers->down.emplace(std::move(*down));
-  Llama llama(config, options, std::move(tp));
+  Llama llama(config, options, std::move(tp), *stage);
   llama.tp_layers_ = std::move(layers);
   return llama;
 }
@@ -203,10 +236,9 @@ std::vector<int64_t> Llama::FullShape(const std::string& name, const at::Tensor&
 
 NamedTensors Llama::NamedParameters() const {
   NamedTensors out;
-  out.emplace_back("model.token_position_embeddings.pp_block.token_embedding.weight",
-                   token_embedding_);
+  if (token_embedding_.defined()) out.emplace_back(kEmbeddingName, token_embedding_);
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const std::string p = LayerPrefix(i);
+    const std::string p = LayerPrefix(stage_.first_layer + static_cast<int64_t>(i));
     const DecoderLayerWeights& w = layers_[i];
     out.emplace_back(p + "input_layernorm.weight", w.input_layernorm);
     out.emplace_back(p + "attn.qkv_proj.weight", w.qkv_proj);
@@ -215,8 +247,10 @@ NamedTensors Llama::NamedParameters() const {
     out.emplace_back(p + "mlp.gate_up_proj.weight", w.gate_up_proj);
     out.emplace_back(p + "mlp.down_proj.weight", w.down_proj);
   }
-  out.emplace_back("model.final_layer_norm.pp_block.weight", final_layer_norm_);
-  if (!tied()) out.emplace_back("model.lm_head.pp_block.weight", lm_head_);
+  if (final_layer_norm_.defined()) {
+    out.emplace_back("model.final_layer_norm.pp_block.weight", final_layer_norm_);
+  }
+  if (lm_head_.defined()) out.emplace_back("model.lm_head.pp_block.weight", lm_head_);
   return out;
 }
 
@@ -241,24 +275,29 @@ void Llama::InitRandomly(const InitOptions& init) {
     return s.size() >= suffix.size() &&
            s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  for (auto& [name, param] : NamedParameters()) {
+  std::map<std::string, at::Tensor> held;
+  for (auto& [name, param] : NamedParameters()) held.emplace(name, param);
+  // Every tensor of the whole model is drawn in order, also those of other pipeline stages: the
+  // layout does not change the model.
+  for (const auto& [name, full_shape] : FullParameterShapes(config_)) {
+    const auto it = held.find(name);
     if (ends_with(name, "layernorm.weight") ||
         ends_with(name, "final_layer_norm.pp_block.weight")) {
-      param.fill_(1.0);
+      if (it != held.end()) it->second.fill_(1.0);
       continue;
     }
     // nanotron's StandardParametrizator: row-parallel linears (o_proj, down_proj) get the scaled
     // std.
     const bool row_linear = ends_with(name, "o_proj.weight") || ends_with(name, "down_proj.weight");
+    at::Tensor values = at::empty(full_shape, at::TensorOptions().dtype(at::kFloat));
+    values.normal_(0.0, row_linear ? scaled_std : init.std, gen);
+    if (it == held.end()) continue;
+    at::Tensor& param = it->second;
     if (tp_size() == 1) {
-      at::Tensor values = at::empty(param.sizes(), at::TensorOptions().dtype(at::kFloat));
-      values.normal_(0.0, row_linear ? scaled_std : init.std, gen);
       param.copy_(values);
       continue;
     }
-    // The full tensor, as at tp = 1, then this rank's shard: the layout does not change the model.
-    at::Tensor values = at::empty(FullShape(name, param), at::TensorOptions().dtype(at::kFloat));
-    values.normal_(0.0, row_linear ? scaled_std : init.std, gen);
+    // The full tensor, as at tp = 1, then this rank's shard.
     if (auto spec = ShardSpecOf(name)) {
       values = parallel::ShardTensor(values, *spec, tp_.rank(), tp_size()).value();
     }
@@ -345,8 +384,47 @@ at::Tensor Llama::TpLoss(const at::Tensor& input_ids, const at::Tensor& label_id
   return parallel::VocabParallelMaskedLoss(sharded_logits, label_ids, label_mask, tp_.group);
 }
 
+at::Tensor Llama::StageForward(const at::Tensor& input, const at::Tensor& label_ids,
+                               const at::Tensor& label_mask) const {
+  TORCH_CHECK(label_ids.dim() == 2, "Llama: label_ids must be [batch, seq], got ",
+              label_ids.sizes());
+  at::Tensor x = input;
+  if (stage_.embedding) {
+    TORCH_CHECK(input.dim() == 2, "Llama: input_ids must be [batch, seq], got ", input.sizes());
+    at::Tensor ids = input.to(at::kLong);
+    if (tp_layers_) {
+      x = tp_layers_->embedding->Forward(ids.transpose(0, 1).contiguous(), token_embedding_);
+    } else {
+      const int64_t padding_idx = config_.pad_token_id ? *config_.pad_token_id : -1;
+      x = at::embedding(token_embedding_, ids, padding_idx);
+    }
+  }
+  if (!layers_.empty()) {
+    auto [cos, sin] =
+        RotaryTables(label_ids.size(1), config_.head_dim(), config_.rope_theta, options_);
+    for (const DecoderLayerWeights& w : layers_) {
+      x = tp_layers_ ? TpDecoderLayer(w, x, cos, sin) : DecoderLayer(w, x, cos, sin);
+    }
+  }
+  if (stage_.final_norm) x = ops_->rms_norm(x, final_layer_norm_, config_.rms_norm_eps);
+  if (!stage_.head) return x;
+  if (tp_layers_) {
+    at::Tensor sharded_logits = tp_layers_->lm_head->Forward(x, lm_head());  // [S, B, V/tp]
+    return parallel::VocabParallelMaskedLoss(sharded_logits, label_ids, label_mask, tp_.group);
+  }
+  return ops_->classifier_loss(x, lm_head(), label_ids, label_mask);
+}
+
+std::vector<int64_t> Llama::StageActivationShape(int64_t batch, int64_t seq) const {
+  const int64_t h = config_.hidden_size;
+  if (!tp_layers_) return {batch, seq, h};
+  if (tp_.mode == parallel::TpMode::kReduceScatter) return {seq / tp_size(), batch, h};
+  return {seq, batch, h};
+}
+
 at::Tensor Llama::Hidden(const at::Tensor& input_ids) const {
   TORCH_CHECK(tp_size() == 1, "Llama::Hidden: not available on a tensor-parallel shard");
+  TORCH_CHECK(stage_.whole(), "Llama::Hidden: a pipeline stage runs StageForward");
   TORCH_CHECK(input_ids.dim() == 2, "Llama: input_ids must be [batch, seq], got ",
               input_ids.sizes());
   const int64_t padding_idx = config_.pad_token_id ? *config_.pad_token_id : -1;
@@ -364,6 +442,7 @@ at::Tensor Llama::Logits(const at::Tensor& input_ids) const {
 
 at::Tensor Llama::Loss(const at::Tensor& input_ids, const at::Tensor& label_ids,
                        const at::Tensor& label_mask) const {
+  TORCH_CHECK(stage_.whole(), "Llama::Loss: a pipeline stage runs StageForward");
   if (tp_layers_) return TpLoss(input_ids, label_ids, label_mask);
   return ops_->classifier_loss(Hidden(input_ids), lm_head(), label_ids, label_mask);
 }

@@ -26,8 +26,17 @@
 // S/tp positions; the norm weights' gradients are then partial sums that the trainer reduces over
 // TP). tp = 1 runs the unsharded path below unchanged.
 //
-// Initialisation does not depend on the layout: every rank draws the same full tensors from the
-// seed and keeps its shard, so one seed gives one full model at any (dp, tp). nanotron (5f8a52b0)
+// Pipeline parallelism (parallelism.pp > 1, PipelineParallelOptions): each stage holds the blocks
+// that nanotron's split by compute cost gives it (model/pipeline_stage.h): the token embedding on
+// the first stage, a range of decoder layers (named by their model index), the final norm and the
+// lm_head on the last stage. StageForward runs the stage's part: token ids or the previous stage's
+// hidden state in, the hidden state for the next stage or the loss out. A tied lm_head on a last
+// stage without the embedding is a copy of the embedding listed under the embedding's name (as
+// nanotron's tied parameter); the trainer keeps the two equal by summing their gradients.
+//
+// Initialisation does not depend on the layout: every rank draws the same full tensors of the
+// whole model from the seed and keeps its stage's shards, so one seed gives one full model at any
+// (dp, tp, pp). nanotron (5f8a52b0)
 // seeds every TP rank alike and initialises each shard as if it were the whole tensor, so its TP
 // shards start as copies of each other; we do not reproduce that.
 #pragma once
@@ -44,6 +53,7 @@
 
 #include "model/llama_config.h"
 #include "model/ops.h"
+#include "model/pipeline_stage.h"
 #include "parallel/process_grid_groups.h"
 #include "parallel/tp_linear_sharding.h"
 #include "parallel/tp_primitives.h"
@@ -75,14 +85,22 @@ struct TensorParallelOptions {
   int rank() const { return group ? group->rank() : 0; }
 };
 
+// Which pipeline stage a Llama is (parallelism.pp, the rank's pp coordinate). Default: the whole
+// model.
+struct PipelineParallelOptions {
+  int stage = 0;
+  int num_stages = 1;
+};
+
 class Llama {
  public:
   // Allocates the parameters (uninitialised: call InitRandomly or LoadNamedParameters) on the
   // device and in the dtype of `options`, with requires_grad set, and picks the ops table
   // (SelectOps, model/ops.h). With tp > 1 only this rank's shards. Fails on an invalid config or
-  // one that does not shard over tp (heads, intermediate size or vocabulary not divisible).
+  // one that does not shard over tp (heads, intermediate size or vocabulary not divisible). With
+  // pp > 1 only this stage's blocks; fails on a split strun-train does not run (pipeline_stage.h).
   static Result<Llama> Create(const LlamaModelConfig& config, const at::TensorOptions& options,
-                              TensorParallelOptions tp = {});
+                              TensorParallelOptions tp = {}, PipelineParallelOptions pp = {});
 
   Llama(Llama&&) = default;
   Llama& operator=(Llama&&) = default;
@@ -93,8 +111,20 @@ class Llama {
   // embedding ~ N(0, std), the output projections (o_proj, down_proj) ~ N(0, std/sqrt(2 L)),
   // norms = 1. Values are drawn in parameter order (NamedParameters) from one CPU generator
   // seeded with `seed`, in fp32, then cast: the same seed gives the same model on every device.
-  // With tp > 1 the full tensors are drawn and this rank keeps its shard of each.
+  // The full tensors of the whole model are drawn (whatever the layout) and this rank keeps its
+  // stage's parameters, its shard of each with tp > 1.
   void InitRandomly(const InitOptions& options);
+
+  // pp > 1: this stage's part of the forward. `input`: token ids [B, S] on the first stage, else
+  // the hidden state received from the previous stage (StageInputShape). Returns the hidden state
+  // for the next stage, or on the last stage the loss (as Loss). label_ids and label_mask [B, S]
+  // are read on the last stage only (every stage passes them: S comes from label_ids).
+  at::Tensor StageForward(const at::Tensor& input, const at::Tensor& label_ids,
+                          const at::Tensor& label_mask) const;
+  // The shape of the hidden state a stage receives and sends for micro-batches of `batch`
+  // sequences of `seq` tokens: [B, S, hidden]; sequence-first with tp > 1 ([S, B, hidden], or
+  // [S/tp, B, hidden] in REDUCE_SCATTER). Its dtype is the parameters'.
+  std::vector<int64_t> StageActivationShape(int64_t batch, int64_t seq) const;
 
   // Logits [B, S, vocab_size] in fp32 (fp64 for an fp64 model) for input ids [B, S] (int64).
   // Unsharded models only (tp = 1).
@@ -110,7 +140,9 @@ class Llama {
                   const at::Tensor& label_mask) const;
 
   // Parameters under nanotron's names, in nanotron's order; a tied lm_head is not listed (nanotron
-  // keeps the tied parameter under the embedding's name):
+  // keeps the tied parameter under the embedding's name; with pp > 1 a last stage without the
+  // embedding lists its tied lm_head under that name, TiedEmbeddingCopy()). With pp > 1 only this
+  // stage's parameters:
   //   model.token_position_embeddings.pp_block.token_embedding.weight
   //   model.decoder.{i}.pp_block.input_layernorm.weight
   //   model.decoder.{i}.pp_block.attn.qkv_proj.weight
@@ -144,11 +176,17 @@ class Llama {
   const LlamaModelConfig& config() const { return config_; }
   at::TensorOptions options() const { return options_; }
   const TensorParallelOptions& tensor_parallel() const { return tp_; }
+  const PipelineStage& pipeline_stage() const { return stage_; }
+  // pp > 1, tied embeddings, the last stage without the embedding: its lm_head is a copy of the
+  // first stage's embedding (listed under the embedding's name); their gradients are summed.
+  bool TiedEmbeddingCopy() const { return tied() && stage_.head && !stage_.embedding; }
   int tp_size() const { return tp_.size(); }
-  // This rank's parameters (its shards with tp > 1).
+  // This rank's parameters (its shards with tp > 1, its stage's with pp > 1).
   int64_t NumParameters() const;
 
   const at::Tensor& token_embedding() const { return token_embedding_; }
+  // This stage's decoder layers (all of them at pp = 1): layers()[i] is model layer
+  // pipeline_stage().first_layer + i.
   const std::vector<DecoderLayerWeights>& layers() const { return layers_; }
   const at::Tensor& final_layer_norm() const { return final_layer_norm_; }
   // The embedding itself when tied.
@@ -156,7 +194,8 @@ class Llama {
   bool tied() const { return config_.tie_word_embeddings; }
 
  private:
-  Llama(const LlamaModelConfig& config, const at::TensorOptions& options, TensorParallelOptions tp);
+  Llama(const LlamaModelConfig& config, const at::TensorOptions& options, TensorParallelOptions tp,
+        const PipelineStage& stage);
   at::Tensor DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x, const at::Tensor& cos,
                           const at::Tensor& sin) const;
   at::Tensor Activation(const at::Tensor& x) const;
@@ -170,12 +209,14 @@ class Llama {
   LlamaModelConfig config_;
   at::TensorOptions options_;
   TensorParallelOptions tp_;
+  PipelineStage stage_;                        // the whole model at pp = 1
   std::shared_ptr<const TpLayers> tp_layers_;  // null at tp = 1
   const LlamaOps* ops_ = nullptr;
-  at::Tensor token_embedding_;  // [vocab, hidden]
+  at::Tensor token_embedding_;  // [vocab, hidden]; undefined on a stage with neither it nor a tied
+                                // lm_head
   std::vector<DecoderLayerWeights> layers_;
-  at::Tensor final_layer_norm_;  // [hidden]
-  at::Tensor lm_head_;           // [vocab, hidden]; undefined when tied
+  at::Tensor final_layer_norm_;  // [hidden]; undefined on a stage without it
+  at::Tensor lm_head_;           // [vocab, hidden]; undefined when tied or on a stage without it
 };
 
 // ---- building blocks, exposed for tests and for kernels that replace them ----------------------

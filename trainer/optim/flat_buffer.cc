@@ -71,6 +71,20 @@ void FlatLayout::Accumulate(const std::vector<at::Tensor>& tensors, const at::Te
   }
 }
 
+void FlatLayout::Assign(const std::vector<at::Tensor>& tensors, const at::Tensor& flat) const {
+  TORCH_CHECK(tensors.size() == segments_.size(), "FlatLayout::Assign: expected ", segments_.size(),
+              " tensors, got ", tensors.size());
+  c10::NoGradGuard no_grad;
+  std::vector<at::Tensor> views = Views(flat);
+  for (size_t i = 0; i < views.size(); ++i) {
+    if (tensors[i].defined()) {
+      views[i].copy_(tensors[i]);
+    } else {
+      views[i].zero_();
+    }
+  }
+}
+
 void FlatLayout::Unpack(const at::Tensor& flat, const std::vector<at::Tensor>& tensors) const {
   TORCH_CHECK(tensors.size() == segments_.size(), "FlatLayout::Unpack: expected ", segments_.size(),
               " tensors, got ", tensors.size());

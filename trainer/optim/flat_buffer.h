@@ -7,7 +7,8 @@
 //   FlatLayout layout(model.NamedParameters(), dp_size);
 //   at::Tensor master = layout.NewBuffer(fp32), grads = layout.NewBuffer(fp32);
 //   layout.Pack(params, master);                 // once
-//   layout.Accumulate(param_grads, grads);       // after each micro-batch's backward
+//   layout.Accumulate(param_grads, grads);       // after each micro-batch's backward (Assign
+//                                                // for the step's first: no read, no zeroing)
 //   auto [b, e] = layout.ShardRange(dp_rank, dp_size);
 //   Optimizer opt(o, {{"shard", master.narrow(0, b, e - b), grads.narrow(0, b, e - b)}});
 #pragma once
@@ -63,6 +64,9 @@ class FlatLayout {
   void Pack(const std::vector<at::Tensor>& tensors, const at::Tensor& flat) const;
   // flat[segment i] += tensors[i]; undefined tensors are skipped.
   void Accumulate(const std::vector<at::Tensor>& tensors, const at::Tensor& flat) const;
+  // flat[segment i] = tensors[i], 0 where undefined: the first Accumulate of a step without reading
+  // (or first zeroing) the buffer. The padding between segments is left as it is (zero).
+  void Assign(const std::vector<at::Tensor>& tensors, const at::Tensor& flat) const;
   // tensors[i] = flat[segment i] (converted to each tensor's dtype), in place.
   void Unpack(const at::Tensor& flat, const std::vector<at::Tensor>& tensors) const;
   // Packs `tensors` into `flat` (of their dtype and device), then makes each tensor a view of its

@@ -1,6 +1,6 @@
 // optim/grad_clip.h: gradient clipping by global L2 norm, as nanotron's optim/clip_grads.py:
-// norm = sqrt(sum over tensors of ||g||^2), computed in fp32; every gradient is scaled by
-// min(1, max_norm / (norm + 1e-6)). Nothing here synchronises with the host.
+// norm = sqrt(sum over tensors of ||g||^2), computed in fp32 (fp64 on the CPU); every gradient is
+// scaled by min(1, max_norm / (norm + 1e-6)). Nothing here synchronises with the host.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -9,10 +9,10 @@
 
 namespace strun::optim {
 
-// This process's share of the squared global norm: a 0-dim fp32 tensor (fp64 for fp64 grads) on
-// the gradients' device. Sum it over the ranks that hold disjoint parts of the gradients (e.g.
-// ZeRO-1 shards) before taking the square root (.pow(0.5), as nanotron). Undefined tensors are
-// skipped.
+// This process's share of the squared global norm: a 0-dim fp32 tensor (fp64 for fp64 grads, and
+// on the CPU, whose fp32 norm loses precision on long tensors) on the gradients' device. Sum it
+// over the ranks that hold disjoint parts of the gradients (e.g. ZeRO-1 shards) before taking the
+// square root (.pow(0.5), as nanotron). Undefined tensors are skipped.
 at::Tensor GradNormSquared(const std::vector<at::Tensor>& grads);
 
 // min(1, max_norm / (total_norm + 1e-6)) as a 0-dim tensor on total_norm's device (for an

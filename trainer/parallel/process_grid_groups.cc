@@ -181,6 +181,25 @@ Result<std::unique_ptr<ProcessGroups>> ProcessGroups::Create(
       out->groups_[kind] = it->second;
     }
   }
+  // The pp group again, for the gradients that flow backward (see the header), created after all
+  // the others on every rank.
+  out->pp_backward_ = out->pp();
+  if (grid.shape().pp > 1) {
+    const auto groups = grid.Groups(GroupKind::kPp);
+    const std::vector<int>& ranks = out->pp()->world_ranks();
+    const auto index = std::find(groups.begin(), groups.end(), ranks) - groups.begin();
+    const std::string prefix = fmt::format("strun/pg/pp_backward/{}", index);
+    try {
+      auto backend = factory(c10::make_intrusive<::c10d::PrefixStore>(prefix, store),
+                             out->pp()->rank(), out->pp()->size());
+      out->pp_backward_ = c10::make_intrusive<CommGroup>(backend, ranks, out->pp()->rank());
+    } catch (const std::exception& e) {
+      return MakeError(
+          fmt::format("cannot create the pp_backward process group {} of {} ranks "
+                      "(world rank {}): {}",
+                      index, ranks.size(), world_rank, e.what()));
+    }
+  }
   return out;
 }
 

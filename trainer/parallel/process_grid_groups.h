@@ -8,6 +8,13 @@
 // Each group lives under its own store prefix, named after the first kind and index that created
 // it, so nothing depends on a global counter. Groups of one rank have no backend: their
 // collectives are the identity.
+//
+// With pp > 1 every rank also joins a second group of its pp group's ranks, pp_backward(), for the
+// gradients that pipeline stages send back (pp() carries the activations forward). On NCCL, the
+// point-to-point operations between two ranks of one group run in order on one stream, and a send
+// waits for its receive: with both directions on one stream, a 1f1b stage's next activation send
+// and its peer's gradient send could wait for each other. One group per direction keeps each
+// stream in the order both sides issue it.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -114,12 +121,15 @@ class ProcessGroups {
   const CommGroupPtr& dp() const { return Get(GroupKind::kDp); }
   const CommGroupPtr& pp() const { return Get(GroupKind::kPp); }
   const CommGroupPtr& mp() const { return Get(GroupKind::kMp); }
+  // The pp group's ranks again, for gradients sent to earlier stages (see above). pp() when pp = 1.
+  const CommGroupPtr& pp_backward() const { return pp_backward_; }
 
  private:
   ProcessGroups(const ProcessGrid& grid, int world_rank) : grid_(grid), world_rank_(world_rank) {}
   ProcessGrid grid_;
   int world_rank_;
   std::map<GroupKind, CommGroupPtr> groups_;
+  CommGroupPtr pp_backward_;
 };
 
 }  // namespace strun::parallel

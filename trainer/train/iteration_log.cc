@@ -63,8 +63,8 @@ const char* LevelName(LogLevel level) {
 }
 }  // namespace
 
-TrainLogger::TrainLogger(LogLevel level, int dp_rank) : level_(level) {
-  tag_suffix_ = fmt::format("|DP={}|PP=0|TP=0", dp_rank);
+TrainLogger::TrainLogger(LogLevel level, int dp_rank, int pp_rank, int tp_rank) : level_(level) {
+  tag_suffix_ = fmt::format("|DP={}|PP={}|TP={}", dp_rank, pp_rank, tp_rank);
   if (const char* node = std::getenv("SLURMD_NODENAME"); node && *node) {
     tag_suffix_ += std::string("|") + node;
   }

@@ -23,11 +23,11 @@ enum class LogLevel { kDebug = 10, kInfo = 20, kWarning = 30, kError = 40, kCrit
 // nanotron's log_level names (debug, info, warning, error, critical, fatal); passive/None -> info.
 Result<LogLevel> ParseLogLevel(const std::string& name);
 
-// Writes "<date> [LEVEL|DP=d|PP=0|TP=0(|SLURMD_NODENAME)]: message" lines to stdout, one per line
-// of `message`, when `level` >= the logger's level.
+// Writes "<date> [LEVEL|DP=d|PP=p|TP=t(|SLURMD_NODENAME)]: message" lines to stdout, one per line
+// of `message`, when `level` >= the logger's level (the rank's grid coordinates, as nanotron).
 class TrainLogger {
  public:
-  TrainLogger(LogLevel level, int dp_rank);
+  TrainLogger(LogLevel level, int dp_rank, int pp_rank = 0, int tp_rank = 0);
   void Log(LogLevel level, const std::string& message) const;
   void Info(const std::string& message) const { Log(LogLevel::kInfo, message); }
   void Warning(const std::string& message) const { Log(LogLevel::kWarning, message); }

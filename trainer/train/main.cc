@@ -15,9 +15,11 @@
 #include <vector>
 
 #include "checkpoint/export_hf.h"
+#include "checkpoint/model_config.h"
 #include "config/config.h"
 #include "config/load_for_training.h"
 #include "data/prepare_command.h"
+#include "model/pipeline_stage.h"
 #include "parallel/process_grid.h"
 #include "parallel/torchrun_env.h"
 #include "train/tensorboard_log.h"
@@ -26,6 +28,13 @@
 namespace {
 
 namespace train = strun::train;
+
+// pp > 1: the stages as nanotron splits the model ("stage 0: ..."), or why strun-train cannot run
+// that split (model/pipeline_stage.h), before any rendezvous.
+strun::Result<std::string> PipelineSplit(const train::Config& config) {
+  return strun::model::DescribePipelineSplit(train::ModelConfigFrom(config),
+                                             static_cast<int>(config.parallelism.pp));
+}
 
 int UsageError(const std::string& who, const std::string& message) {
   std::fprintf(stderr, "%s: %s\nRun 'strun-train --help' for usage.\n", who.c_str(),
@@ -74,6 +83,15 @@ int Check(const std::string& config_file) {
                  grid.error().message.c_str());
     return 2;
   }
+  if (config->parallelism.pp > 1) {
+    auto split = PipelineSplit(*config);
+    if (!split) {
+      std::fprintf(stderr, "strun-train: %s: %s\n", config_file.c_str(),
+                   split.error().message.c_str());
+      return 2;
+    }
+    std::printf("# pipeline stages: %s\n", split->c_str());
+  }
   const std::string table = strun::parallel::DescribeGrid(*grid);
   size_t start = 0;
   while (start < table.size()) {
@@ -96,6 +114,13 @@ int RunTraining(const std::string& config_file, const std::string& tensorboard_d
   if (!config) {
     std::fprintf(stderr, "strun-train: %s\n", config.error().message.c_str());
     return 2;
+  }
+  if (config->parallelism.pp > 1) {
+    if (auto split = PipelineSplit(*config); !split) {
+      std::fprintf(stderr, "strun-train: %s: %s\n", config_file.c_str(),
+                   split.error().message.c_str());
+      return 2;
+    }
   }
   train::TrainOptions options;
   options.tensorboard_dir = train::TensorBoardDirectory(tensorboard_dir);

@@ -117,15 +117,16 @@ Result<bool> FindResumePoint(Run& run) {
   return true;
 }
 
-// tp > 1: nanotron's process grid and its groups; data parallelism then runs over the dp group.
+// tp or pp > 1: nanotron's process grid and its groups; data parallelism then runs over the dp
+// group.
 Status BuildProcessGroups(Run& run) {
-  if (run.tp == 1) return {};
-  auto grid = parallel::ProcessGrid::Create({run.dp, run.tp, 1, 1}, run.comm->size());
+  if (run.tp == 1 && run.pp == 1) return {};
+  auto grid = parallel::ProcessGrid::Create({run.dp, run.tp, run.pp, 1}, run.comm->size());
   if (!grid) return MakeError("parallelism: " + grid.error().message);
   run.Info0(parallel::DescribeGrid(*grid));
   auto groups = run.comm->CreateGridGroups(*grid);
   if (!groups)
-    return MakeError("cannot create the tp/dp process groups: " + groups.error().message);
+    return MakeError("cannot create the tp/dp/pp process groups: " + groups.error().message);
   run.groups = std::move(*groups);
   run.dp_group_comm = run.comm->ForGroup(*run.groups->dp());
   run.dp_comm = run.dp_group_comm.get();
@@ -147,15 +148,19 @@ model::TensorParallelOptions TensorParallelOptionsOf(const Run& run) {
 // Returns the rest of the resumed state (optimizer, RNG), empty without a resume.
 Result<CheckpointState> BuildModel(Run& run) {
   run.Info0("Config:\n" + DumpConfig(run.config));
-  auto llama =
-      model::Llama::Create(run.shape, run.device.dtype(run.dtype), TensorParallelOptionsOf(run));
+  auto llama = model::Llama::Create(run.shape, run.device.dtype(run.dtype),
+                                    TensorParallelOptionsOf(run), {run.pp_rank, run.pp});
   if (!llama) return MakeError(run.config_path + ": " + llama.error().message);
+  if (run.pp > 1) {
+    run.Info0("Pipeline stages: " + model::DescribePipelineSplit(run.shape, run.pp).value());
+  }
   run.llama.emplace(std::move(*llama));
   const int64_t nparams = run.llama->NumParameters();
   const int64_t element_size = static_cast<int64_t>(c10::elementSize(run.dtype));
   run.Info0("Model Config:\n" + ModelConfigJson(run.config));
-  run.Info0(ParameterCountLine("Total", run.tp == 1 ? nparams : model::CountParameters(run.shape),
-                               element_size));
+  run.Info0(ParameterCountLine(
+      "Total", run.tp == 1 && run.pp == 1 ? nparams : model::CountParameters(run.shape),
+      element_size));
   run.Info0(ParameterCountLine("Local", nparams, element_size));
 
   CheckpointState loaded;
@@ -165,7 +170,8 @@ Result<CheckpointState> BuildModel(Run& run) {
     lo.rank = run.rank;
     lo.dp_rank = run.dp_rank;
     lo.dp = run.dp;
-    lo.same_tp_layout = true;
+    lo.pp_rank = run.pp_rank;
+    lo.pp = run.pp;
     lo.zero_sharded_optimizer = run.zero;
     lo.load_optimizer = run.config.checkpoints->load_optimizer;
     auto st = LoadModel(*run.resume_dir, lo, *run.llama);
@@ -192,9 +198,16 @@ Result<CheckpointState> BuildModel(Run& run) {
     run.llama->InitRandomly({init.std, static_cast<uint64_t>(run.config.general.seed)});
   }
   run.params = run.llama->Parameters();
+  const model::PipelineStage& stage = run.llama->pipeline_stage();
+  const bool tied_across_stages = run.llama->tied() && !(stage.embedding && stage.head);
   for (const auto& [name, t] : run.llama->NamedParameters()) {
+    if (tied_across_stages &&
+        name == "model.token_position_embeddings.pp_block.token_embedding.weight") {
+      run.tied_index = static_cast<int>(run.tp_sharded.size());
+    }
     run.tp_sharded.push_back(run.llama->ShardSpecOf(name).has_value());
   }
+  run.tied_copy = run.llama->TiedEmbeddingCopy();
   return loaded;
 }
 
@@ -279,11 +292,13 @@ Status PrepareCheckpoints(Run& run) {
   save.q_rows = run.shape.num_attention_heads * run.shape.head_dim();
   save.kv_rows = run.shape.num_key_value_heads * run.shape.head_dim();
   save.intermediate = run.shape.intermediate_size;
-  if (run.tp > 1) {
+  if (run.tp > 1 || run.pp > 1) {
     save.tp = run.tp;
     save.tp_rank = run.tp_rank;
     save.dp = run.dp;
     save.dp_rank = run.dp_rank;
+    save.pp = run.pp;
+    save.pp_rank = run.pp_rank;
   }
   // Temporary folders of writes that a killed process left would fill the disk for every retry.
   // The writer ranks remove them before any rank of this run writes; the barrier keeps it so.
@@ -313,12 +328,14 @@ Run::Run(const Config& config_in, std::string path, const parallel::TorchrunEnv&
       env(env_in),
       comm(std::move(communicator)),
       rank(comm->rank()),
-      dp(comm->size() / static_cast<int>(config_in.parallelism.tp)),
+      dp(comm->size() / static_cast<int>(config_in.parallelism.tp * config_in.parallelism.pp)),
       tp(static_cast<int>(config_in.parallelism.tp)),
       tp_rank(rank % tp),
-      dp_rank(rank / tp),
+      dp_rank(rank / tp % dp),
+      pp(static_cast<int>(config_in.parallelism.pp)),
+      pp_rank(rank / (tp * dp)),
       dp_comm(comm.get()),
-      log(LevelOf(*config.logging, rank), rank),
+      log(LevelOf(*config.logging, rank), dp_rank, pp_rank, tp_rank),
       cuda(on_cuda),
       device(at::TensorOptions().device(cuda ? at::Device(at::kCUDA, env.local_rank)
                                              : at::Device(at::kCPU))),

@@ -1,6 +1,7 @@
 // train/setup.h: everything one rank trains with, built from the validated config
-// (config/load_for_training.h): the process group (with tp > 1 also the grid's tp and dp groups),
-// the model (fresh, from init_method.path or resumed; with tp > 1 this rank's shards), the flat
+// (config/load_for_training.h): the process group (with tp or pp > 1 also the grid's groups),
+// the model (fresh, from init_method.path or resumed; with tp > 1 this rank's shards, with pp > 1
+// its pipeline stage's blocks), the flat
 // fp32 master weights of this rank's parameters and their optimizer (ZeRO-1 shard over the dp
 // group), the data stream and the checkpoint writer's options. No checks of the config here: it
 // arrives validated.
@@ -48,11 +49,13 @@ struct Run {
   parallel::TorchrunEnv env;
   std::unique_ptr<parallel::Communicator> comm;  // the world
   int rank = 0, dp = 1;
-  // Tensor parallelism (pp = 1: world rank = dp_rank * tp + tp_rank, nanotron's grid).
-  int tp = 1, tp_rank = 0, dp_rank = 0;
-  std::unique_ptr<parallel::ProcessGroups> groups;        // tp > 1 only
-  std::unique_ptr<parallel::Communicator> dp_group_comm;  // tp > 1: over groups->dp()
-  parallel::Communicator* dp_comm = nullptr;  // the DP group: gradients, ZeRO-1 (comm at tp = 1)
+  // Tensor and pipeline parallelism, nanotron's grid:
+  //   world rank = (pp_rank * dp + dp_rank) * tp + tp_rank.
+  int tp = 1, tp_rank = 0, dp_rank = 0, pp = 1, pp_rank = 0;
+  std::unique_ptr<parallel::ProcessGroups> groups;        // tp or pp > 1 only
+  std::unique_ptr<parallel::Communicator> dp_group_comm;  // tp or pp > 1: over groups->dp()
+  // The DP group of this rank's (pp, tp) coordinate: gradients, ZeRO-1 (comm at tp = pp = 1).
+  parallel::Communicator* dp_comm = nullptr;
   TrainLogger log;
   bool cuda = false;
   at::TensorOptions device;  // the model's device
@@ -72,6 +75,11 @@ struct Run {
   std::optional<model::Llama> llama;
   std::vector<at::Tensor> params;  // llama's parameters, in NamedParameters order
   std::vector<bool> tp_sharded;    // per parameter: split over TP (else replicated)
+  // pp > 1 with tied embeddings: the index in params of the tied embedding / lm_head on the first
+  // and last stage (-1 elsewhere), whose gradients are summed over the pp group; tied_copy: this
+  // rank holds the last stage's copy (not counted again in the gradient norm).
+  int tied_index = -1;
+  bool tied_copy = false;
   optim::FlatLayout layout;
   at::Tensor master;  // fp32 master weights (ZeRO-1: only `shard` of them is this rank's)
   at::Tensor grads;   // fp32 accumulated gradients
@@ -91,7 +99,8 @@ struct Run {
 
   // ---- per step: [lm loss, stop votes] in one tensor, all-reduced together ----
   at::Tensor step_sums, loss_sum, stop_votes;
-  at::Tensor grad_norm;  // with clip: the last step's global norm before clipping
+  bool grads_empty = true;  // no micro-batch of this step has reached `grads` yet (Assign, not add)
+  at::Tensor grad_norm;     // with clip: the last step's global norm before clipping
 };
 
 // Builds `run` after the process group exists. Returns false when the resumed checkpoint already

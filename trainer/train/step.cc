@@ -8,6 +8,7 @@
 
 #include "checkpoint/fault_injection.h"
 #include "optim/grad_clip.h"
+#include "train/pipeline_step.h"
 
 namespace strun::train {
 namespace {
@@ -26,10 +27,32 @@ Result<at::Tensor> NextTokens(Run& run, int64_t step) {
   return run.tokens->ToDevice(*batch);
 }
 
+// The gradients of the micro-batch just backpropagated added to the fp32 buffer, its loss (scaled,
+// undefined on pipeline stages without the loss) to run.loss_sum.
+void TakeGradients(Run& run, const at::Tensor& loss) {
+  c10::NoGradGuard no_grad;
+  if (run.grads_empty) {
+    run.layout.Assign(ParamGrads(run.params), run.grads);
+    run.grads_empty = false;
+  } else {
+    run.layout.Accumulate(ParamGrads(run.params), run.grads);
+  }
+  if (loss.defined()) run.loss_sum.add_(loss.detach().to(at::kFloat));
+  run.llama->ZeroGrad();
+}
+
 // Forward and backward of every micro-batch: each loss divided by their number, its gradients
-// added to the fp32 buffer and its loss to run.loss_sum.
+// added to the fp32 buffer and its loss to run.loss_sum. With pp > 1 the stage's pipeline schedule
+// (pipeline_step.h); only the last stage's loss_sum is not zero.
 Status ForwardBackward(Run& run, int64_t step) {
   run.loss_sum.zero_();
+  run.grads_empty = true;
+  if (run.pp > 1) {
+    MicroBatchHooks hooks;
+    hooks.next_tokens = [&run, step] { return NextTokens(run, step); };
+    hooks.after_backward = [&run](const at::Tensor& loss) { TakeGradients(run, loss); };
+    return PipelineForwardBackward(run, hooks);
+  }
   for (int64_t micro = 0; micro < run.n_micro; ++micro) {
     auto ids = NextTokens(run, step);
     if (!ids) return ids.error();
@@ -38,12 +61,7 @@ Status ForwardBackward(Run& run, int64_t step) {
     at::Tensor mask = at::ones({run.mbs, run.seq}, run.device.dtype(at::kBool));
     at::Tensor loss = run.llama->Loss(input, labels, mask).div(static_cast<double>(run.n_micro));
     loss.backward();
-    {
-      c10::NoGradGuard no_grad;
-      run.layout.Accumulate(ParamGrads(run.params), run.grads);
-      run.loss_sum.add_(loss.detach().to(at::kFloat));
-    }
-    run.llama->ZeroGrad();
+    TakeGradients(run, loss);
   }
   return {};
 }
@@ -76,16 +94,36 @@ void ReduceReplicatedGradsOverTp(Run& run) {
   }
 }
 
+// pp > 1 with tied embeddings: the first stage's embedding and the last stage's lm_head copy are
+// one parameter; their gradients are summed (nanotron's sync_tied_weights_gradients, after the DP
+// reduction) so that both stages take the same optimizer step and stay identical. Over the pp group
+// (the first and last stage of this (dp, tp) coordinate; stages between add zeros).
+void SumTiedEmbeddingGradients(Run& run) {
+  at::Tensor g =
+      run.tied_index >= 0
+          ? run.layout.Views(run.grads)[static_cast<size_t>(run.tied_index)]
+          : at::zeros({run.shape.vocab_size / run.tp, run.shape.hidden_size}, run.grads.options());
+  run.groups->pp()->AllReduce(g).Wait();
+}
+
 // The global gradient norm over the whole (unsharded) model: the TP-sharded gradients summed over
-// the TP ranks, the replicated ones (equal on every TP rank) counted once (nanotron's
-// clip_grad_norm). Every rank holds its parameters' whole gradients (DP-reduced; ZeRO-1 shards
-// only the optimizer), so no DP reduction.
+// the TP ranks, the replicated ones (equal on every TP rank) counted once, and with pp > 1 summed
+// over the stages, the tied lm_head copy of the last stage not counted again (nanotron's
+// clip_grad_norm over its parameters without duplicates). Every rank holds its parameters' whole
+// gradients (DP-reduced; ZeRO-1 shards only the optimizer), so no DP reduction.
 at::Tensor GlobalGradNorm(Run& run) {
-  if (run.tp == 1) return optim::GradNormSquared({run.grads}).pow(0.5);
-  auto [sharded, replicated] = ShardedAndReplicatedGrads(run);
-  at::Tensor sq = optim::GradNormSquared(sharded).reshape({1});
-  if (run.tp_rank == 0) sq = sq + optim::GradNormSquared(replicated);
-  run.groups->tp()->AllReduce(sq).Wait();
+  if (run.tp == 1 && run.pp == 1) return optim::GradNormSquared({run.grads}).pow(0.5);
+  std::vector<at::Tensor> sharded, replicated;
+  const std::vector<at::Tensor> views = run.layout.Views(run.grads);
+  for (size_t i = 0; i < views.size(); ++i) {
+    if (run.tied_copy && static_cast<int>(i) == run.tied_index) continue;
+    (run.tp_sharded[i] ? sharded : replicated).push_back(views[i]);
+  }
+  // (.to: an empty list's zero is on the CPU.)
+  at::Tensor sq = optim::GradNormSquared(sharded).reshape({1}).to(run.grads.device());
+  if (run.tp_rank == 0) sq = sq + optim::GradNormSquared(replicated).to(run.grads.device());
+  // The model-parallel group: tp x pp of this DP replica (the tp group at pp = 1).
+  run.groups->mp()->AllReduce(sq).Wait();
   return sq.reshape({}).pow(0.5);
 }
 
@@ -101,7 +139,7 @@ void UpdateWeights(Run& run, double lr) {
     run.optimizer->FusedStep(run.llama->ops(), lr, scale, {run.params_flat});
   } else {
     if (run.clip) {
-      if (run.tp == 1) {
+      if (run.tp == 1 && run.pp == 1) {
         run.grad_norm = optim::ClipGradNorm({run.grads}, *run.clip);
       } else {
         run.grad_norm = GlobalGradNorm(run);
@@ -143,9 +181,12 @@ Result<StepResult> TrainStep(Run& run, int64_t step, StopVote& vote) {
     ReduceReplicatedGradsOverTp(run);
   }
   parallel::AllReduceGradients(*run.dp_comm, run.grads, run.bucket_elems);
+  if (run.pp > 1 && run.llama->tied()) SumTiedEmbeddingGradients(run);
   run.stop_votes.fill_(vote.Cast(step, run.train_steps, run.log));
   // Over the world: the loss's DP mean (nanotron: ReduceOp.AVG; it is the same on every TP rank)
-  // and every rank's stop vote.
+  // and every rank's stop vote. With pp > 1 only the last stage has the loss: scaled by pp, the
+  // world mean is the DP mean of the last stage's (rank 0 logs it, as nanotron broadcasts it).
+  if (run.pp > 1) run.loss_sum.mul_(static_cast<double>(run.pp));
   run.comm->AllReduceMean(run.step_sums);
   const double lr = run.schedule->LearningRateAt(step);
   UpdateWeights(run, lr);

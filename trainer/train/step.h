@@ -2,7 +2,9 @@
 // (the shape of llm.c's train_gpt2.cu loop):
 //
 //   forward/backward of batch_accumulation_per_replica micro-batches, fp32 gradients accumulated
-//   -> DP mean of the gradients (buckets) -> stop vote + loss all-reduced together
+//   (pp > 1: the stage's pipeline schedule, pipeline_step.h)
+//   -> DP mean of the gradients (buckets) -> (pp > 1, tied) the embedding's gradient summed
+//   between the first and last stage -> stop vote + loss all-reduced together
 //   -> clip by global norm + AdamW/SGD on this rank's fp32 master shard (grads zeroed)
 //   -> ZeRO-1 all-gather -> weights copied into the model -> one host read of loss / vote / norm.
 #pragma once

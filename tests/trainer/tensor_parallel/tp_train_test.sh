@@ -94,7 +94,9 @@ YAML
 
 losses() { grep -o 'step [0-9]* lm_loss [^ ]* grad_norm [^ ]*' "$1" | awk '{print $2, $4, $6}'; }
 
-# compare NAME: NAME's losses and gradient norms within 1e-3 relative of dp4's, at every step.
+# compare NAME: NAME's losses and gradient norms within 1e-5 relative of dp4's, at every step.
+# (The issue asks 1e-3; fp32 layouts agree to ~1e-7, and a resume without its optimizer state is
+# only ~5e-4 off, so 1e-3 would let real bugs pass.)
 compare() {
   /usr/bin/python3 - "$1" <(losses dp4.0.log) <(losses "$1.0.log") <<'PY'
 import sys
@@ -109,7 +111,7 @@ for (s1, l1, g1), (s2, l2, g2) in zip(a, b):
         worst = max(worst, abs(x - y) / abs(x))
 print(f"{name}: max relative difference from dp4 over {len(a)} steps (loss, grad norm): {worst:.3g}")
 print(f"  {name} losses: " + " ".join(l for _, l, _ in b))
-if worst > 1e-3:
+if worst > 1e-5:
     sys.exit(f"FAIL: {name} differs from dp4 by {worst}")
 PY
 }
@@ -147,12 +149,13 @@ diff <(losses ck_a.0.log | tail -n 4) <(losses ck_b.0.log) ||
   fail "resumed tp2 run differs from the uninterrupted one"
 echo "ok: tp2 checkpoint at step 4 resumed to step 8 on the same losses"
 
-# Another layout is refused, naming both.
-config ck_c 4 1 all_reduce false 1 12 4 ck_tp2 true
-if run 4 ck_c.yaml ck_c; then fail "resuming a tp2 checkpoint at tp1 was accepted"; fi
-grep -q 'written with dp=2 tp=2 but this run has parallelism dp=4 tp=1' ck_c.0.log ||
-  { cat ck_c.0.log; fail "no layout error"; }
-echo "ok: resuming at another layout is refused"
+# Another layout resumes (tests/trainer/reshard/); another model (8 kv heads) is refused, naming
+# the field.
+config ck_c 4 1 all_reduce false 1 12 4 ck_tp2 true 8
+if run 4 ck_c.yaml ck_c; then fail "resuming a checkpoint of 4 kv heads with 8 was accepted"; fi
+grep -q "holds another model: its model_config.json has num_key_value_heads 4 but this run's model has 8" ck_c.0.log ||
+  { cat ck_c.0.log; fail "no model config error"; }
+echo "ok: resuming with another model config is refused"
 
 # export-hf merges the shards: the tp2 and the tp1 initial models are the same model.
 "$BIN" export-hf --checkpoint ck_tp2/0 --output hf_tp2 >export.log 2>&1 || { cat export.log; fail "export tp2"; }
