@@ -4,12 +4,17 @@
 #include <CLI/CLI.hpp>
 
 #include "strun/daemon/srun_command.h"
+#include "strun/daemon/supervision.h"
 
 namespace strun::daemon {
 namespace {
 
-// "N" or "N:N"; MIN:MAX with MIN < MAX is refused (see options.h).
-Result<int> ParseNodeCount(const std::string& text) {
+struct NodeCount {
+  int min = 0, max = 0;
+};
+
+// "N" or "MIN:MAX" (see options.h).
+Result<NodeCount> ParseNodeCount(const std::string& text) {
   auto to_int = [&](const std::string& s) -> std::optional<int> {
     if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos)
       return std::nullopt;
@@ -19,20 +24,37 @@ Result<int> ParseNodeCount(const std::string& text) {
   };
   size_t colon = text.find(':');
   if (colon == std::string::npos) {
-    if (auto v = to_int(text)) return *v;
+    if (auto v = to_int(text)) return NodeCount{*v, *v};
     return MakeError("--nodes " + text + ": expected a positive number of nodes");
   }
   auto lo = to_int(text.substr(0, colon)), hi = to_int(text.substr(colon + 1));
   if (!lo || !hi || *lo > *hi)
     return MakeError("--nodes " + text + ": expected N or MIN:MAX with 1 <= MIN <= MAX");
-  if (*lo < *hi)
+  return NodeCount{*lo, *hi};
+}
+
+// --nodes MIN:MAX: the layout options are given and fit MAX nodes.
+Status CheckElastic(const DaemonOptions& o, const std::string& nodes_text) {
+  std::string missing;
+  if (o.procs_per_node == 0) missing = " --procs-per-node";
+  if (o.micro_batches == 0)
+    missing += (missing.empty() ? " " : " and ") + std::string("--micro-batches");
+  if (!missing.empty())
+    return MakeError("--nodes " + nodes_text +
+                     ": continuing on fewer nodes with the same global batch needs the training "
+                     "layout; give" +
+                     missing +
+                     " (--procs-per-node: training processes per node; --micro-batches: "
+                     "parallelism.dp * tokens.batch_accumulation_per_replica of the config)");
+  auto full = ElasticLayoutFor(
+      ElasticBatch{o.min_nodes, o.procs_per_node, o.model_parallel, o.micro_batches}, *o.nodes);
+  if (!full)
     return MakeError(
-        "--nodes " + text +
-        ": strund runs every launch on a fixed number of nodes; running on fewer nodes "
-        "(MIN < MAX) would need strun-train to reshard its ZeRO optimizer state, which it "
-        "cannot do yet. Give one count (--nodes " +
-        std::to_string(*hi) + ") and allocate spare nodes instead");
-  return *lo;
+        "--nodes " + nodes_text + ", --procs-per-node " + std::to_string(o.procs_per_node) +
+        ", --model-parallel " + std::to_string(o.model_parallel) + ", --micro-batches " +
+        std::to_string(o.micro_batches) + ": " + full.error().message +
+        "; these must describe the training config at " + std::to_string(*o.nodes) + " nodes");
+  return {};
 }
 
 }  // namespace
@@ -42,10 +64,18 @@ std::string DaemonUsage() {
 
 Supervises a training job from its batch script: hosts the job's coordination service, runs the
 srun step, relaunches it on healthy nodes of the allocation (spares first) when a node or agent is
-lost, and requeues the job when too few healthy nodes remain or on pre-emption (SIGUSR1/SIGTERM).
+lost (or continues on fewer nodes, --nodes MIN:MAX), and requeues the job when too few healthy
+nodes remain or on pre-emption (SIGUSR1/SIGTERM).
 
 options:
   --nodes N                 nodes per launch (default: srun's -N, else SLURM_JOB_NUM_NODES)
+  --nodes MIN:MAX           MAX nodes per launch; with a node lost and no spare left, continue
+                            on fewer (down to MIN) with the same global batch: dp shrinks and
+                            gradient accumulation grows (needs the options below)
+  --procs-per-node P        training processes per node (strun's --nproc-per-node)
+  --model-parallel M        processes per model replica, tp * pp of the config (default 1)
+  --micro-batches B         micro-batches per step over all replicas: parallelism.dp *
+                            tokens.batch_accumulation_per_replica of the config
   --max-restarts K          in-place restarts of the workers per launch (default 3)
   --max-relaunches K        step relaunches after a lost node or agent (default 3)
   --max-requeues K          requeues, compared with SLURM_RESTART_COUNT (default 3)
@@ -85,6 +115,9 @@ Result<DaemonOptions> ParseDaemonCommandLine(const std::vector<std::string>& arg
   app.allow_extras();
   std::string nodes;
   app.add_option("--nodes,--nnodes", nodes);
+  app.add_option("--procs-per-node", o.procs_per_node)->check(CLI::PositiveNumber);
+  app.add_option("--model-parallel", o.model_parallel)->check(CLI::PositiveNumber);
+  app.add_option("--micro-batches", o.micro_batches)->check(CLI::PositiveNumber);
   app.add_option("--max-restarts", o.max_restarts)->check(CLI::NonNegativeNumber);
   app.add_option("--max-relaunches", o.max_relaunches)->check(CLI::NonNegativeNumber);
   app.add_option("--max-requeues", o.max_requeues)->check(CLI::NonNegativeNumber);
@@ -112,8 +145,16 @@ Result<DaemonOptions> ParseDaemonCommandLine(const std::vector<std::string>& arg
   if (!nodes.empty()) {
     auto n = ParseNodeCount(nodes);
     if (!n) return n.error();
-    o.nodes = *n;
+    o.nodes = n->max;
+    if (n->min < n->max) {
+      o.min_nodes = n->min;
+      if (auto st = CheckElastic(o, nodes); !st) return st.error();
+    }
   }
+  if (o.min_nodes == 0 && (o.procs_per_node || o.micro_batches || o.model_parallel != 1))
+    return MakeError(
+        "--procs-per-node, --model-parallel and --micro-batches describe the training layout "
+        "for continuing on fewer nodes: give them with --nodes MIN:MAX (MIN < MAX), or drop them");
   if (o.backoff_max_s < o.backoff_initial_s)
     return MakeError("--backoff-max " + std::to_string(o.backoff_max_s) +
                      " is below --backoff-initial " + std::to_string(o.backoff_initial_s) +

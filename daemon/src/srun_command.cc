@@ -121,8 +121,8 @@ Result<SrunCommand> ParseSrunCommand(const std::vector<std::string>& argv) {
         if (*l != *h)
           return MakeError(
               "srun option " + Quote(option, m.value) +
-              ": strund runs every launch on a fixed number of nodes (strun-train cannot reshard "
-              "its optimizer state for fewer); give one count");
+              ": strund chooses each launch's node count; give one count here, and let strund "
+              "continue on fewer nodes with `strund --nodes MIN:MAX` (options.h)");
         c.nodes = *l;
         break;
       }

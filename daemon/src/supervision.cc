@@ -84,6 +84,8 @@ Result<JobSetup> ReadJobSetup(const DaemonOptions& o, const EnvMap& env) {
   } else {
     s.nodes_needed = int(s.allocation.size());
   }
+  if (o.min_nodes > 0)
+    s.elastic = ElasticBatch{o.min_nodes, o.procs_per_node, o.model_parallel, o.micro_batches};
   if (s.nodes_needed > int(s.allocation.size()))
     return MakeError("--nodes " + std::to_string(s.nodes_needed) + ": the allocation has only " +
                      std::to_string(s.allocation.size()) + " node" +
@@ -92,14 +94,65 @@ Result<JobSetup> ReadJobSetup(const DaemonOptions& o, const EnvMap& env) {
   return s;
 }
 
+Result<ElasticLayout> ElasticLayoutFor(const ElasticBatch& b, int nodes) {
+  const long long procs = (long long)nodes * b.procs_per_node;
+  if (nodes < 1 || b.procs_per_node < 1 || b.model_parallel < 1 || b.micro_batches < 1)
+    return MakeError("no layout for " + std::to_string(nodes) + " nodes");
+  if (procs % b.model_parallel != 0)
+    return MakeError(std::to_string(procs) + " processes do not hold whole model replicas of " +
+                     std::to_string(b.model_parallel) + " (--model-parallel, tp * pp)");
+  const long long dp = procs / b.model_parallel;
+  if (b.micro_batches % dp != 0)
+    return MakeError(std::to_string(b.micro_batches) +
+                     " micro-batches per step (--micro-batches) do not split over " +
+                     std::to_string(dp) + " data-parallel replica" + (dp == 1 ? "" : "s"));
+  return ElasticLayout{nodes, int(dp), int(b.micro_batches / dp)};
+}
+
+NodeCountDecision DecideNodeCount(int current, int usable,
+                                  const std::optional<ElasticBatch>& elastic) {
+  NodeCountDecision d;
+  if (usable >= current) {
+    d.nodes = current;
+    return d;
+  }
+  d.action = NodeCountDecision::kRequeue;
+  if (!elastic) return d;
+  std::string why;
+  if (usable < elastic->min_nodes)
+    why = std::to_string(usable) + " usable node" + (usable == 1 ? " is" : "s are") +
+          " below the minimum of " + std::to_string(elastic->min_nodes) + " (--nodes MIN:MAX)";
+  for (int k = usable; k >= elastic->min_nodes && k >= 1; --k) {
+    auto layout = ElasticLayoutFor(*elastic, k);
+    if (!layout) {
+      why += (why.empty() ? "" : "; ") + std::to_string(k) + " node" + (k == 1 ? "" : "s") + ": " +
+             layout.error().message;
+      continue;
+    }
+    auto from = ElasticLayoutFor(*elastic, current);
+    d.action = NodeCountDecision::kShrink;
+    d.nodes = k;
+    d.to = *layout;
+    if (from) d.from = *from;
+    return d;
+  }
+  d.reason = "not continuing on fewer nodes: " + why;
+  return d;
+}
+
 std::string LaunchRunKey(const std::string& job_id, int restart_count, int launch) {
   return "strund|" + job_id + "|" + std::to_string(restart_count) + "|" + std::to_string(launch);
 }
 
 EnvMap LaunchEnvironment(const EnvMap& base, const std::string& secret,
                          const std::string& coord_host, int coord_port, const std::string& run_key,
-                         bool command_has_ntasks) {
+                         bool command_has_ntasks, const std::optional<ElasticLayout>& elastic,
+                         int micro_batches) {
   EnvMap env = base;
+  if (elastic) {
+    env[kElasticDpVariable] = std::to_string(elastic->dp);
+    env[kElasticMicroBatchesVariable] = std::to_string(micro_batches);
+  }
   env["STRUN_JOB_SECRET"] = secret;
   env["STRUN_COORD_HOST"] = coord_host;
   env["STRUN_COORD_PORT"] = std::to_string(coord_port);

@@ -83,6 +83,8 @@ class Supervisor {
   // SIGTERM to srun, SIGKILL after `grace_s`, then slurm_kill_job_step on what is left.
   void StopStep(const std::string& reason, double grace_s);
   int Requeue(const std::string& reason);
+  // Continues on fewer nodes (DecideNodeCount's kShrink): logs it and sets nodes_needed_.
+  void Shrink(const NodeCountDecision& d);
   int Finish(int code, const std::string& result, const std::string& message);
 
   DaemonOptions o_;
@@ -92,7 +94,8 @@ class Supervisor {
   uint32_t job_id_num_ = 0;
   int restart_count_ = 0;
   std::vector<std::string> allocation_;
-  int nodes_needed_ = 0;
+  int nodes_needed_ = 0;  // of the next launch: MAX, fewer after a shrink
+  std::optional<ElasticBatch> elastic_;
   std::optional<int> env_tasks_per_node_;
   int coord_port_ = 0;
   std::string coord_host_;
@@ -151,6 +154,7 @@ Status Supervisor::Setup() {
   coord_port_ = setup->coord_port;
   srun_ = std::move(setup->srun);
   nodes_needed_ = setup->nodes_needed;
+  elastic_ = setup->elastic;
   for (const auto& n : srun_.exclude) excluded_[n] = "srun --exclude";
   previous_ = srun_.nodelist;
 
@@ -220,8 +224,15 @@ Status Supervisor::Setup() {
   ctx_.launch = 0;
   Json excluded = Json::array();
   for (const auto& [n, why] : excluded_) excluded.push_back({{"node", n}, {"reason", why}});
+  Json elastic = nullptr;
+  if (elastic_)
+    elastic = {{"min_nodes", elastic_->min_nodes},
+               {"procs_per_node", elastic_->procs_per_node},
+               {"model_parallel", elastic_->model_parallel},
+               {"micro_batches", elastic_->micro_batches}};
   Log("strund_start",
       {{"nodes", nodes_needed_},
+       {"elastic", elastic},
        {"allocation", allocation_},
        {"excluded", excluded},
        {"command", o_.command},
@@ -473,8 +484,18 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
   if (!steps) std::fprintf(stderr, "strund: warning: %s\n", steps.error().message.c_str());
 
   const std::vector<std::string> argv = RewriteSrunCommand(srun_, nodes);
-  const EnvMap env = LaunchEnvironment(env_, *secret, coord_host_, (*server)->port(), run_key,
-                                       srun_.ntasks.has_value());
+  std::optional<ElasticLayout> layout;
+  if (elastic_) {
+    auto l = ElasticLayoutFor(*elastic_, int(nodes.size()));
+    if (!l) {  // DecideNodeCount chose a count that fits: a bug if this happens
+      result.reason = l.error().message;
+      return result;
+    }
+    layout = *l;
+  }
+  const EnvMap env =
+      LaunchEnvironment(env_, *secret, coord_host_, (*server)->port(), run_key,
+                        srun_.ntasks.has_value(), layout, elastic_ ? elastic_->micro_batches : 0);
   auto spawned = launcher::SpawnProcessGroup(argv, env, "strund");
   if (!spawned) {
     result.reason = spawned.error().message;
@@ -491,6 +512,7 @@ LaunchResult Supervisor::RunLaunch(const std::vector<std::string>& nodes) {
                num_agents == 1 ? "" : "s", coord_host_.c_str(), (*server)->port());
   Log("launch",
       {{"nodes", nodes},
+       {"elastic_dp", layout ? Json(layout->dp) : Json(nullptr)},
        {"num_agents", num_agents},
        {"port", (*server)->port()},
        {"master_addr", *master},
@@ -619,6 +641,30 @@ int Supervisor::Requeue(const std::string& reason) {
                 reason + "; requeued job " + job_id_ + " (it resumes from its checkpoint)");
 }
 
+void Supervisor::Shrink(const NodeCountDecision& d) {
+  const ElasticLayout from = d.from.value_or(ElasticLayout{nodes_needed_, 0, 0});
+  const ElasticLayout& to = *d.to;
+  const std::string message =
+      "continuing on " + std::to_string(to.nodes) + " node" + (to.nodes == 1 ? "" : "s") +
+      " instead of " + std::to_string(from.nodes) + " (no spare node left): data parallelism " +
+      std::to_string(from.dp) + " -> " + std::to_string(to.dp) + ", gradient accumulation " +
+      std::to_string(from.accumulation) + " -> " + std::to_string(to.accumulation) +
+      ", same global batch of " + std::to_string(elastic_->micro_batches) + " micro-batches";
+  std::fprintf(stderr, "strund: %s\n", message.c_str());
+  Log("shrink",
+      {{"from_nodes", from.nodes},
+       {"to_nodes", to.nodes},
+       {"from_dp", from.dp},
+       {"to_dp", to.dp},
+       {"from_accumulation", from.accumulation},
+       {"to_accumulation", to.accumulation},
+       {"micro_batches", elastic_->micro_batches},
+       {"reason", last_fault_.empty() ? "too few usable nodes at the first launch" : last_fault_},
+       {"message", message}},
+      true);
+  nodes_needed_ = to.nodes;
+}
+
 int Supervisor::Run() {
   if (auto st = Setup(); !st) {
     std::fprintf(stderr, "strund: error: %s\n", st.error().message.c_str());
@@ -631,6 +677,17 @@ int Supervisor::Run() {
     if (preempt_requested_) return Requeue("pre-emption or time limit");
     std::map<std::string, std::string> unusable = UnhealthyNodes(allocation_);
     for (const auto& [n, why] : excluded_) unusable[n] = why;
+    int usable = 0;
+    std::set<std::string> seen;
+    for (const auto& n : allocation_)
+      if (!unusable.count(n) && seen.insert(n).second) ++usable;
+    const NodeCountDecision count = DecideNodeCount(nodes_needed_, usable, elastic_);
+    if (count.action == NodeCountDecision::kRequeue) {
+      auto short_of = SelectNodes(allocation_, unusable, previous_, nodes_needed_);
+      const std::string why = short_of ? "too few usable nodes" : short_of.error().message;
+      return Requeue(why + (count.reason.empty() ? "" : "; " + count.reason));
+    }
+    if (count.action == NodeCountDecision::kShrink) Shrink(count);
     auto selected = SelectNodes(allocation_, unusable, previous_, nodes_needed_);
     if (!selected) return Requeue(selected.error().message);
     if (ctx_.launch > 0) {

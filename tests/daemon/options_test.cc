@@ -82,10 +82,28 @@ TEST(DaemonOptions, NodeCountMayBeARangeOfOne) {
   EXPECT_EQ(r->nodes, 2);
 }
 
-TEST(DaemonOptions, FewerNodesModeIsRefusedWithTheReason) {
+TEST(DaemonOptions, FewerNodesNeedTheTrainingLayout) {
+  auto r = ParseDaemonCommandLine({"--nodes", "2:4", "--procs-per-node", "4", "--model-parallel",
+                                   "2", "--micro-batches", "16", "--", "srun", "strun", "x"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->nodes, 4);
+  EXPECT_EQ(r->min_nodes, 2);
+  EXPECT_EQ(r->procs_per_node, 4);
+  EXPECT_EQ(r->model_parallel, 2);
+  EXPECT_EQ(r->micro_batches, 16);
   std::string e = ErrorOf({"--nodes", "2:4", "--", "srun", "strun", "x"});
   EXPECT_THAT(e, HasSubstr("--nodes 2:4"));
-  EXPECT_THAT(e, HasSubstr("reshard"));
+  EXPECT_THAT(e, HasSubstr("give --procs-per-node and --micro-batches ("));
+  // 4 nodes x 4 processes / model parallel 2 = dp 8, which 12 micro-batches do not fill.
+  e = ErrorOf({"--nodes", "2:4", "--procs-per-node", "4", "--model-parallel", "2",
+               "--micro-batches", "12", "--", "srun", "strun", "x"});
+  EXPECT_THAT(e, HasSubstr("12 micro-batches per step (--micro-batches) do not split over 8"));
+  EXPECT_THAT(e, HasSubstr("at 4 nodes"));
+  // The layout options alone would do nothing.
+  EXPECT_THAT(ErrorOf({"--nodes", "2", "--micro-batches", "4", "--", "srun", "strun", "x"}),
+              HasSubstr("give them with --nodes MIN:MAX"));
+  EXPECT_THAT(ErrorOf({"--nodes", "3:2", "--", "srun", "strun", "x"}),
+              HasSubstr("1 <= MIN <= MAX"));
 }
 
 TEST(DaemonOptions, ErrorsNameTheOptionOrArgument) {

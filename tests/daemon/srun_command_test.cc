@@ -57,7 +57,7 @@ TEST(ParseSrunCommand, ErrorsNameTheArgument) {
   EXPECT_THAT(bad_nodes.error().message, HasSubstr("'--nodes=two'"));
   auto range = ParseSrunCommand({"srun", "-N", "2-4", "strun", "x"});
   ASSERT_FALSE(range.ok());
-  EXPECT_THAT(range.error().message, HasSubstr("fixed number of nodes"));
+  EXPECT_THAT(range.error().message, HasSubstr("strund --nodes MIN:MAX"));
   EXPECT_THAT(range.error().message, HasSubstr("'-N 2-4'"));
   auto missing = ParseSrunCommand({"srun", "strun-train", "-N"});
   ASSERT_FALSE(missing.ok());

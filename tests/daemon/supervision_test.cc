@@ -54,6 +54,120 @@ TEST(LaunchEnvironment, AddsTheServiceAndDropsTheBatchTaskCount) {
       LaunchEnvironment({{"SLURM_NTASKS", "8"}}, "s", "h", 1, "k", true).count("SLURM_NTASKS"), 1u);
 }
 
+TEST(LaunchEnvironment, ElasticLaunchesAskForTheirDp) {
+  const EnvMap env = LaunchEnvironment({}, "s", "h", 1, "k", false, ElasticLayout{3, 6, 2}, 12);
+  EXPECT_EQ(env.at("STRUN_ELASTIC_DP"), "6");
+  EXPECT_EQ(env.at("STRUN_ELASTIC_MICRO_BATCHES"), "12");
+  const EnvMap fixed = LaunchEnvironment({}, "s", "h", 1, "k", false);
+  EXPECT_EQ(fixed.count("STRUN_ELASTIC_DP") + fixed.count("STRUN_ELASTIC_MICRO_BATCHES"), 0u);
+}
+
+TEST(ReadJobSetup, ElasticOnlyWithARange) {
+  const EnvMap env = {{"SLURM_JOB_ID", "1"}, {"SLURM_JOB_NODELIST", "a,b"}};
+  DaemonOptions o = Options();
+  o.nodes = 2;
+  EXPECT_FALSE(ReadJobSetup(o, env)->elastic.has_value());
+  o.min_nodes = 1;
+  o.procs_per_node = 4;
+  o.micro_batches = 8;
+  auto s = ReadJobSetup(o, env);
+  ASSERT_TRUE(s.ok()) << s.error().message;
+  ASSERT_TRUE(s->elastic.has_value());
+  EXPECT_EQ(s->elastic->min_nodes, 1);
+  EXPECT_EQ(s->elastic->micro_batches, 8);
+  EXPECT_EQ(s->nodes_needed, 2);
+}
+
+// 4 processes per node, tp * pp = 2, dp * accumulation = 8 micro-batches per step.
+ElasticBatch Batch(int min_nodes, int micro_batches = 8, int model_parallel = 2) {
+  return ElasticBatch{min_nodes, 4, model_parallel, micro_batches};
+}
+
+TEST(ElasticLayoutFor, DpAndAccumulationOfANodeCount) {
+  auto four = ElasticLayoutFor(Batch(1), 4);  // 16 processes: dp 8, accumulation 1
+  ASSERT_TRUE(four.ok());
+  EXPECT_EQ(four->dp, 8);
+  EXPECT_EQ(four->accumulation, 1);
+  auto one = ElasticLayoutFor(Batch(1), 1);  // 4 processes: dp 2, accumulation 4
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->dp, 2);
+  EXPECT_EQ(one->accumulation, 4);
+  EXPECT_EQ(ElasticLayoutFor(Batch(1), 3).error().message,
+            "8 micro-batches per step (--micro-batches) do not split over 6 data-parallel "
+            "replicas");
+  EXPECT_EQ(ElasticLayoutFor(Batch(1, 8, 8), 1).error().message,
+            "4 processes do not hold whole model replicas of 8 (--model-parallel, tp * pp)");
+}
+
+TEST(DecideNodeCount, EnoughNodesKeepTheCount) {
+  for (auto elastic : {std::optional<ElasticBatch>(), std::optional(Batch(1))}) {
+    auto d = DecideNodeCount(4, 5, elastic);
+    EXPECT_EQ(d.action, NodeCountDecision::kLaunch);
+    EXPECT_EQ(d.nodes, 4);
+    EXPECT_EQ(DecideNodeCount(4, 4, elastic).action, NodeCountDecision::kLaunch);
+  }
+}
+
+TEST(DecideNodeCount, WithoutElasticTooFewNodesRequeue) {
+  auto d = DecideNodeCount(2, 1, std::nullopt);
+  EXPECT_EQ(d.action, NodeCountDecision::kRequeue);
+  EXPECT_EQ(d.reason, "");
+}
+
+TEST(DecideNodeCount, ShrinksToTheLargestCountThatHoldsTheBatch) {
+  // 3 usable of 4: 3 nodes give dp 6, which 8 micro-batches do not fill; 2 nodes give dp 4.
+  auto d = DecideNodeCount(4, 3, Batch(1));
+  ASSERT_EQ(d.action, NodeCountDecision::kShrink);
+  EXPECT_EQ(d.nodes, 2);
+  ASSERT_TRUE(d.from && d.to);
+  EXPECT_EQ(d.from->nodes, 4);
+  EXPECT_EQ(d.from->dp, 8);
+  EXPECT_EQ(d.from->accumulation, 1);
+  EXPECT_EQ(d.to->nodes, 2);
+  EXPECT_EQ(d.to->dp, 4);
+  EXPECT_EQ(d.to->accumulation, 2);
+  // The recovery test's job: 2 nodes of 1 process, dp 2 -> 1, accumulation 1 -> 2.
+  auto test_job = DecideNodeCount(2, 1, ElasticBatch{1, 1, 1, 2});
+  ASSERT_EQ(test_job.action, NodeCountDecision::kShrink);
+  EXPECT_EQ(test_job.to->dp, 1);
+  EXPECT_EQ(test_job.to->accumulation, 2);
+}
+
+TEST(DecideNodeCount, NotBelowTheMinimum) {
+  // Only 2 nodes would hold the batch, but MIN is 3.
+  auto d = DecideNodeCount(4, 3, Batch(3));
+  ASSERT_EQ(d.action, NodeCountDecision::kRequeue);
+  EXPECT_EQ(d.reason,
+            "not continuing on fewer nodes: 3 nodes: 8 micro-batches per step (--micro-batches) "
+            "do not split over 6 data-parallel replicas");
+  auto below = DecideNodeCount(4, 1, Batch(2));
+  ASSERT_EQ(below.action, NodeCountDecision::kRequeue);
+  EXPECT_EQ(below.reason,
+            "not continuing on fewer nodes: 1 usable node is below the minimum of 2 (--nodes "
+            "MIN:MAX)");
+}
+
+TEST(DecideNodeCount, RequeuesWhenNoSmallerCountDivides) {
+  // 6 micro-batches, 2 processes per replica, 4 per node: dp 4 at 2 nodes does not even start;
+  // 3 nodes hold dp 6. With 2 usable: dp 4 (2 nodes) and dp 2 (1 node) of 6 -> 1 node.
+  auto one = DecideNodeCount(3, 2, Batch(1, 6));
+  ASSERT_EQ(one.action, NodeCountDecision::kShrink);
+  EXPECT_EQ(one.nodes, 1);
+  EXPECT_EQ(one.to->accumulation, 3);
+  // 9 micro-batches: dp 4 and dp 2 both fail.
+  auto none = DecideNodeCount(3, 2, ElasticBatch{1, 4, 2, 12 - 3});
+  ASSERT_EQ(none.action, NodeCountDecision::kRequeue);
+  EXPECT_EQ(none.reason,
+            "not continuing on fewer nodes: 2 nodes: 9 micro-batches per step (--micro-batches) "
+            "do not split over 4 data-parallel replicas; 1 node: 9 micro-batches per step "
+            "(--micro-batches) do not split over 2 data-parallel replicas");
+  // tp * pp of 8 no longer fits one node of 4 processes.
+  auto mp = DecideNodeCount(2, 1, ElasticBatch{1, 4, 8, 1});
+  ASSERT_EQ(mp.action, NodeCountDecision::kRequeue);
+  EXPECT_NE(mp.reason.find("1 node: 4 processes do not hold whole model replicas of 8"),
+            std::string::npos);
+}
+
 TEST(DecideWatch, SignalsAndLostAgentsStopFirst) {
   WatchFacts f;
   f.srun_running = false;

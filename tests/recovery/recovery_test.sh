@@ -3,10 +3,14 @@
 #   sbatch -> strund -> srun -> strun (one agent per node) -> strun-train (dp=2 over gloo)
 # on a real local Slurm cluster (3 nodes), with one fault injected mid-training. The job must run
 # to completion with a final loss and final weights bitwise identical to an uninterrupted run of
-# the same config, and strund's event log must name the fault.
+# the same config, and strund's event log must name the fault. node_shrink (strund --nodes 1:2, a
+# node killed, no spare) continues on 1 node at dp 1 with twice the gradient accumulation: its
+# losses must equal the uninterrupted run's within fp32 tolerance (the reduction order changes).
+# Its config has SHRINK_ZERO_STAGE (default 1, as the tutorial: the ZeRO-1 optimizer state is
+# resharded from dp 2 to dp 1) as optimizer.zero_stage.
 #
 #   recovery_test.sh SCENARIO STRUND STRUN STRUN_TRAIN CLUSTER_SCRIPT CACHE_DIR
-# Scenarios: sigkill watchdog hang agent node_spare node_requeue checkpoint_kill preempt
+# Scenarios: sigkill watchdog hang agent node_spare node_requeue node_shrink checkpoint_kill preempt
 # Exit 77 (skipped) without root.
 set -euo pipefail
 if [ "${1:-}" != __inner ]; then
@@ -29,6 +33,11 @@ chmod 777 "$W"
 cd "$W"
 # The cluster's files go with it: keep the job's output and strund's event log for a post-mortem.
 trap 'mkdir -p "$CACHE/$SCENARIO" && cp -f "$W/job.out" "$W/events.jsonl" "$CACHE/$SCENARIO/" 2>/dev/null || true' EXIT
+if [ "$SCENARIO" = node_shrink ]; then
+  # dp 2 x accumulation 1 = 2 micro-batches per step; 1 process per node.
+  CONFIG_EXTRA="zero_stage=${SHRINK_ZERO_STAGE:-1}"
+  STRUND_NODES="--nodes 1:2 --procs-per-node 1 --micro-batches 2"
+fi
 baseline  # -> $BASE (final losses, checkpoint of the last step)
 
 NODES=2
@@ -60,7 +69,7 @@ case $SCENARIO in
     record_fault "SIGKILL the strun agent of node rank 1 (pid $pid)"
     kill -KILL "$pid"
     ;;
-  node_spare | node_requeue)
+  node_spare | node_requeue | node_shrink)
     wait_step "$FAULT_STEP"
     node=$(worker_node 1)
     record_fault "node $node killed"
@@ -76,7 +85,7 @@ case $SCENARIO in
 esac
 
 wait_job 300
-check_same_as_baseline
+if [ "$SCENARIO" = node_shrink ]; then check_close_to_baseline 1e-4; else check_same_as_baseline; fi
 case $SCENARIO in
   sigkill) expect_event failure '"kind":"signal"'; expect_event restart ;;
   watchdog) expect_event failure '"kind":"nccl_watchdog"'; expect_event restart ;;
@@ -86,8 +95,20 @@ case $SCENARIO in
   agent) expect_event agent_lost; expect_event relaunch ;;
   node_spare) expect_event agent_lost; expect_event relaunch ;;
   node_requeue) expect_event requeue ;;
+  node_shrink) expect_event agent_lost
+    for f in '"from_nodes":2' '"to_nodes":1' '"from_dp":2' '"to_dp":1' '"from_accumulation":1' '"to_accumulation":2'; do
+      expect_event shrink "$f"
+    done
+    grep -q '^strund: continuing on 1 node instead of 2' job.out || fail "strund's stderr does not say it continues on 1 node"
+    grep -q 'strun-train: STRUN_ELASTIC_DP=1 .*tokens.batch_accumulation_per_replica 1 -> 2' job.out ||
+      fail "strun-train did not log the elastic dp change"
+    grep -q '"event":"requeue"' events.jsonl && fail "the job was requeued instead of continuing on 1 node" ;;
   preempt) expect_event requeue
     grep -q "Pre-emption" job.out || fail "no pre-emption checkpoint message" ;;
 esac
 report_recovery
-echo "ok - $SCENARIO: completed with the uninterrupted run's final loss and weights"
+if [ "$SCENARIO" = node_shrink ]; then
+  echo "ok - $SCENARIO: continued on 1 node (dp 1, accumulation 2) with the uninterrupted run's losses"
+else
+  echo "ok - $SCENARIO: completed with the uninterrupted run's final loss and weights"
+fi

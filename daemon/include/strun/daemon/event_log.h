@@ -4,10 +4,16 @@
 //   time (epoch s), event, job_id, restart_count (SLURM_RESTART_COUNT, 0 when unset),
 //   launch (strund's launch number of this run, 0 before the first)
 // and the event's own fields:
-//   strund_start       {nodes, allocation, excluded, command, coord_host, max_restarts,
-//                       max_relaunches, max_requeues}
+//   strund_start       {nodes, elastic, allocation, excluded, command, coord_host, max_restarts,
+//                       max_relaunches, max_requeues}   elastic: null, or {min_nodes,
+//                       procs_per_node, model_parallel, micro_batches} (--nodes MIN:MAX)
 //   node_check_failed  {error}   slurmctld could not be asked; the nodes count as healthy
-//   launch             {nodes, num_agents, port, master_addr, command}
+//   shrink             {from_nodes, to_nodes, from_dp, to_dp, from_accumulation,
+//                       to_accumulation, micro_batches, reason, message}   too few usable nodes
+//                      and no spare: the next launches run on to_nodes (supervision.h,
+//                      DecideNodeCount); reason: the fault that cost the node
+//   launch             {nodes, elastic_dp, num_agents, port, master_addr, command}   elastic_dp:
+//                      the STRUN_ELASTIC_DP the launch asks strun-train for, null when not elastic
 //   agent_joined, started, progress, failure, restart, agent_lost, exit: the coordination
 //                      service's events (coordination.h), unchanged except that their
 //                      restart_count (in-place restarts) is renamed group_restart_count;
@@ -18,7 +24,8 @@
 //   node_excluded  {node, kind, evidence}   kind: lost_agent or node_down (failure.h)
 //   step_stopped   {reason, forced, srun, lingering_steps}
 //   relaunch       {nodes, reason}
-//   requeue        {reason, requested, error}
+//   requeue        {reason, requested, error}   reason also says why an elastic job could not
+//                  continue on fewer nodes
 //   summary        accounting.h's fields (ToJson), and {exit_code, result, message, excluded,
 //                  strund_wall_s}
 // The file is opened with O_APPEND and each line is one write(2), so lines of strunds of earlier

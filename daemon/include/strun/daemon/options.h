@@ -7,10 +7,16 @@
 // says how strund changes its node options for each launch.
 //
 // Options (defaults in brackets):
-//   --nodes N                 nodes per launch [srun's -N, else SLURM_JOB_NUM_NODES]. A fixed
-//                             count: `MIN:MAX` with MIN < MAX (fewer nodes with more gradient
-//                             accumulation) is refused, because strun-train cannot reshard its
-//                             ZeRO optimizer state yet. `--nnodes` is the same option.
+//   --nodes N                 nodes per launch [srun's -N, else SLURM_JOB_NUM_NODES].
+//                             `--nnodes` is the same option.
+//   --nodes MIN:MAX           MAX nodes per launch; when a node is lost and no spare is left,
+//                             continue on fewer nodes, down to MIN, with the same global batch
+//                             (supervision.h, DecideNodeCount). Needs --procs-per-node and
+//                             --micro-batches, and --model-parallel when tp * pp > 1.
+//   --procs-per-node P        training processes per node (strun's --nproc-per-node)
+//   --model-parallel M        processes per model replica: tp * pp of the training config [1]
+//   --micro-batches B         micro-batches per optimizer step over all replicas: parallelism.dp *
+//                             tokens.batch_accumulation_per_replica of the training config
 //   --max-restarts K          in-place restarts of the worker group per launch, done by the
 //                             strun agents (RestartPolicy.max_restarts) [3]
 //   --max-relaunches K        step relaunches after a lost node or agent [3]
@@ -38,7 +44,11 @@
 namespace strun::daemon {
 
 struct DaemonOptions {
-  std::optional<int> nodes;
+  std::optional<int> nodes;  // --nodes N, or MAX of --nodes MIN:MAX
+  int min_nodes = 0;         // MIN of --nodes MIN:MAX when MIN < MAX; 0: a fixed count
+  int procs_per_node = 0;    // --procs-per-node, 0 when not given
+  int model_parallel = 1;    // --model-parallel
+  int micro_batches = 0;     // --micro-batches, 0 when not given
   int max_restarts = 3;
   int max_relaunches = 3;
   int max_requeues = 3;
@@ -56,7 +66,9 @@ struct DaemonOptions {
 };
 
 // Parses strund's arguments (without argv[0]). Errors name the option or argument and say what
-// to do; the command after `--` is checked with ParseSrunCommand (srun_command.h).
+// to do; the command after `--` is checked with ParseSrunCommand (srun_command.h). With
+// --nodes MIN:MAX the layout options must be given and fit MAX nodes (ElasticLayoutFor,
+// supervision.h).
 Result<DaemonOptions> ParseDaemonCommandLine(const std::vector<std::string>& args);
 
 std::string DaemonUsage();

@@ -4,7 +4,8 @@
 // arguments before the first one whose basename is `strun` (and that is not the value of -N, -n,
 // -w, -x or their long forms). Among them strund reads, in the forms `-N 2`, `-N2`, `--nodes=2`
 // and `--nodes 2` (likewise for the others):
-//   -N/--nodes          the node count (a range MIN-MAX must have MIN == MAX)
+//   -N/--nodes          the node count (a range MIN-MAX must have MIN == MAX: strund's own
+//                       --nodes MIN:MAX lets a job continue on fewer nodes)
 //   -w/--nodelist       nodes to prefer for the first launch (a host list)
 //   -x/--exclude        nodes never to use (a host list)
 //   -n/--ntasks, --ntasks-per-node   how many strun agents a launch has

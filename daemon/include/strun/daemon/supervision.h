@@ -16,6 +16,45 @@
 
 namespace strun::daemon {
 
+// Continuing on fewer nodes (--nodes MIN:MAX, options.h): the training layout strund keeps.
+struct ElasticBatch {
+  int min_nodes = 0;       // MIN
+  int procs_per_node = 0;  // training processes per node
+  int model_parallel = 1;  // tp * pp: processes per model replica
+  int micro_batches = 0;   // per optimizer step over all replicas: dp * accumulation
+};
+// The data-parallel layout of a launch on `nodes` nodes.
+struct ElasticLayout {
+  int nodes = 0;
+  int dp = 0;            // nodes * procs_per_node / model_parallel
+  int accumulation = 0;  // micro_batches / dp
+};
+// The layout, or why `nodes` nodes cannot train the same global batch ("6 processes do not hold
+// whole model replicas of 4 (--model-parallel)", "8 micro-batches per step (--micro-batches) do
+// not split over 3 data-parallel replicas").
+Result<ElasticLayout> ElasticLayoutFor(const ElasticBatch& batch, int nodes);
+
+// The variables that ask strun-train for a data-parallel size with the same micro-batches per
+// step (trainer/config/elastic_dp.h); set on every launch of an elastic job, so that a layout
+// strund and the config disagree about is refused at the first launch, not after a fault.
+inline constexpr char kElasticDpVariable[] = "STRUN_ELASTIC_DP";
+inline constexpr char kElasticMicroBatchesVariable[] = "STRUN_ELASTIC_MICRO_BATCHES";
+
+// How many nodes the next launch gets: `current` (the previous launch's count, or the first
+// launch's) when that many are usable; else, with `elastic`, the largest count from
+// min(current, usable) down to min_nodes whose layout holds the global batch (kShrink); else
+// kRequeue. The count never grows back within one strund (a requeued job starts at MAX).
+struct NodeCountDecision {
+  enum Action { kLaunch, kShrink, kRequeue } action = kLaunch;
+  int nodes = 0;                          // kLaunch, kShrink
+  std::optional<ElasticLayout> from, to;  // kShrink
+  // kRequeue with `elastic`: why no smaller count fits ("not continuing on fewer nodes: 1 node:
+  // ..."); "" without (SelectNodes says which nodes are unusable).
+  std::string reason;
+};
+NodeCountDecision DecideNodeCount(int current, int usable,
+                                  const std::optional<ElasticBatch>& elastic);
+
 // What strund reads from its environment and command once, at start-up.
 struct JobSetup {
   std::string job_id;  // SLURM_JOB_ID
@@ -26,6 +65,7 @@ struct JobSetup {
   int coord_port = 0;                   // STRUN_COORD_PORT, 0: any free port
   SrunCommand srun;
   int nodes_needed = 0;  // --nodes, else srun's -N, else SLURM_JOB_NUM_NODES, else all
+  std::optional<ElasticBatch> elastic;  // --nodes MIN:MAX with MIN < MAX
 };
 // Errors name the variable or option and say what to do.
 Result<JobSetup> ReadJobSetup(const DaemonOptions& options, const EnvMap& env);
@@ -35,10 +75,13 @@ Result<JobSetup> ReadJobSetup(const DaemonOptions& options, const EnvMap& env);
 std::string LaunchRunKey(const std::string& job_id, int restart_count, int launch);
 
 // srun's environment for a launch: strund's, plus the service's coordinates; without the batch
-// job's task count (SLURM_NTASKS, SLURM_NPROCS) when the command has no -n.
+// job's task count (SLURM_NTASKS, SLURM_NPROCS) when the command has no -n; for an elastic
+// job's launch STRUN_ELASTIC_DP and STRUN_ELASTIC_MICRO_BATCHES.
 EnvMap LaunchEnvironment(const EnvMap& env, const std::string& secret,
                          const std::string& coord_host, int coord_port, const std::string& run_key,
-                         bool command_has_ntasks);
+                         bool command_has_ntasks,
+                         const std::optional<ElasticLayout>& elastic = std::nullopt,
+                         int micro_batches = 0);
 
 // While a launch runs: stop it, let it end, or keep watching (before the periodic node check).
 struct WatchFacts {
