@@ -17,6 +17,7 @@
 #   8. PROFILE=1: Nsight Compute's per-kernel GPU time over 3 steps (clocks as they run, not
 #      locked), summed by kernel name;
 #   9. export-hf: transformers loads the export and its logits match ours (bf16 tolerance).
+# VARIANTS (see step 4) repeats step 4 under other environment settings, for A/B tests.
 # Everything it writes is under build-gpu/ (logs in build-gpu/logs/); with $OUT set (the device
 # tool sends that folder back, also after a failure) the summary and a tarball of the logs go there.
 set -euo pipefail
@@ -148,6 +149,17 @@ say "strun-train wall (start-up, $STEPS steps, checkpoint): $(elapsed "$t0") s; 
 grep 'iteration: ' "$logs/train.log" | awk 'NR <= 3 || NR % 20 == 0' | cut -c1-300 | tee -a "$summary"
 ours=$(python3 bench/trainer/parse_iterations.py "$logs/train.log" --skip 5 --mem-res-gib "$(mem_res bench)")
 say "strun-train: $ours"
+# VARIANTS="name:VAR=value,VAR=value name2:...": the same run again under each environment (A/B
+# of library knobs in the same call); tokens/s of each beside the default's.
+for variant in ${VARIANTS:-}; do
+  vname=${variant%%:*}
+  IFS=, read -r -a venv <<<"${variant#*:}"
+  cfg=$(config "variant-$vname" "$STEPS" 1)
+  sed -i "s/lr_warmup_steps: 150/lr_warmup_steps: 10/" "$cfg"
+  env "${venv[@]}" "$bin" --config-file "$cfg" >"$logs/variant-$vname.log" 2>&1 ||
+    { say "variant $vname failed (log: variant-$vname.log)"; continue; }
+  say "variant $vname (${venv[*]}): $(python3 bench/trainer/parse_iterations.py "$logs/variant-$vname.log" --skip 5 --mem-res-gib "$(mem_res "variant-$vname")")"
+done
 
 # ---- 5. the peers ----
 if [ "$PEERS" = 1 ]; then
