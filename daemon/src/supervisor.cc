@@ -702,6 +702,16 @@ int Supervisor::Run() {
     launch.reason = r.reason;
     const JobVerdict v = DecideAfterLaunch(launch, r.outcome, ctx_.launch, stop_signal_,
                                            relaunches_, o_.max_relaunches);
+    if (v.action == JobVerdict::kExit && v.result == "failed" && !term_received_) {
+      // scancel signals the step's tasks and strund (the batch step) in no set order: a step
+      // that died of the cancellation's SIGTERM before strund's own arrived is still a cancelled
+      // job, which slurmctld already reports as CANCELLED.
+      auto state = broker_->JobState(job_id_num_);
+      if (state && *state == "CANCELLED") {
+        term_received_ = true;
+        return Requeue(v.message);
+      }
+    }
     if (v.action == JobVerdict::kExit) return Finish(v.code, v.result, v.message);
     if (v.action == JobVerdict::kRequeue) return Requeue(v.message);
     last_fault_ = r.reason;
