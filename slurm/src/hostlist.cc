@@ -305,7 +305,9 @@ Status PushRanges(RangeList& list, const std::string& prefix,
   if (!groups.ok()) return groups.error();
   ulong names = 0;
   for (const NumberRange& g : *groups) {
-    names += g.hi - g.lo + 1;
+    // hi - lo + 1 wraps to 0 for the range 0-ULONG_MAX (saturated numbers): compare first.
+    const ulong span = g.hi - g.lo;
+    names = span >= kMaxPrefixCount ? kMaxPrefixCount + 1 : names + span + 1;
     if (names > kMaxPrefixCount) {
       return MakeError("a bracket group left of the last one expands to more than " +
                        std::to_string(kMaxPrefixCount) + " names");
