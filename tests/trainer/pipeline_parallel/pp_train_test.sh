@@ -3,91 +3,24 @@
 # Usage: pp_train_test.sh STRUN_TRAIN
 set -euo pipefail
 BIN=$1
-# The work folder, cleanup, fail, prepare_tiny, free_port and run (ranks as torchrun starts them).
+# The work folder, cleanup, fail, prepare_tiny, tiny_config, free_port and run (ranks as torchrun
+# starts them).
 source "$(dirname "$(realpath "$0")")/../train/train_test_lib.sh"
 export OMP_NUM_THREADS=1  # up to eight ranks on a 2-core machine
 
 prepare_tiny
 
-# config NAME DP TP PP ENGINE ACCUM [TP_MODE] [LAYERS] [INTERMEDIATE]: a tiny Llama (tied
-# embeddings, vocabulary 50260: a multiple of 4, so every layout pads it alike) whose decoder
-# layers outweigh the lm_head in nanotron's compute costs (a wide MLP), so that pp 2 splits the
-# layers (stage 0: embedding and layers 0-2, stage 1: layer 3, final norm, lm_head). Global batch
-# dp*2*ACCUM. Checkpoints under ck_NAME every $INTERVAL (100) steps, the initial one if $INITIAL
-# (false). Narrow (hidden 16): the dp runs' gradient norm is one fp32 norm of all gradients,
-# whose rounding error grows with their number (~3e-3 relative at 10M on libtorch 1.13's CPU).
+# config NAME DP TP PP ENGINE ACCUM [TP_MODE] [LAYERS] [INTERMEDIATE]: the tiny config
+# (tiny_config.yaml.in) with PP_SPLIT_MODEL (pp 2 splits its layers 3 + 1) and PARALLEL_VOCAB, 8
+# steps. Global batch dp*2*ACCUM. Checkpoints under ck_NAME every $INTERVAL (100) steps, the
+# initial one if $INITIAL (false), not the final one.
 config() {
-  cat >"$1.yaml" <<YAML
-general:
-  project: test
-  run: $1
-  seed: 7
-model:
-  dtype: float32
-  init_method:
-    std: 0.025
-  make_vocab_size_divisible_by: 1
-  model_config:
-    hidden_size: 16
-    intermediate_size: ${9:-8448}
-    num_attention_heads: 4
-    num_key_value_heads: 2
-    num_hidden_layers: ${8:-4}
-    max_position_embeddings: 32
-    rms_norm_eps: 1.0e-05
-    tie_word_embeddings: true
-    vocab_size: 50260
-optimizer:
-  accumulate_grad_in_fp32: true
-  clip_grad: 1.0
-  learning_rate_scheduler:
-    learning_rate: 0.003
-    lr_warmup_steps: 2
-    lr_warmup_style: linear
-    lr_decay_style: cosine
-    min_decay_lr: 0.0001
-  optimizer_factory:
-    name: adamW
-    adam_beta1: 0.9
-    adam_beta2: 0.95
-    adam_eps: 1.0e-08
-    torch_adam_is_fused: true
-  weight_decay: 0.01
-  zero_stage: 1
-parallelism:
-  dp: $2
-  pp: $4
-  tp: $3
-  pp_engine: $5
-  tp_mode: ${7:-all_reduce}
-  tp_linear_async_communication: false
-data_stages:
-  - name: stable
-    start_training_step: 1
-    data:
-      dataset:
-        hf_dataset_or_datasets: tiny
-        hf_dataset_splits: train
-        text_column_name: text
-      seed: 5
-tokenizer:
-  tokenizer_name_or_path: gpt2
-tokens:
-  batch_accumulation_per_replica: $6
-  micro_batch_size: 2
-  sequence_length: 32
-  train_steps: 8
-checkpoints:
-  checkpoint_interval: ${INTERVAL:-100}
-  checkpoints_path: ck_$1
-  resume_checkpoint_path: ck_$1
-  save_initial_state: ${INITIAL:-false}
-  save_final_state: false
-logging:
-  iteration_step_info_interval: 1
-  log_level: debug
-  log_level_replica: warning
-YAML
+  tiny_config "$1.yaml" run="$1" dp="$2" tp="$3" pp="$4" pp_engine="$5" \
+    batch_accumulation_per_replica="$6" tp_mode="${7:-all_reduce}" \
+    tp_linear_async_communication=false "${PP_SPLIT_MODEL[@]}" ${8:+num_hidden_layers=$8} \
+    ${9:+intermediate_size=$9} "$PARALLEL_VOCAB" \
+    train_steps=8 checkpoint_interval="${INTERVAL:-100}" checkpoints_path="ck_$1" \
+    save_initial_state="${INITIAL:-false}" save_final_state=false
 }
 
 losses() { grep -o 'step [0-9]* lm_loss [^ ]* grad_norm [^ ]*' "$1" | awk '{print $2, $4, $6}'; }

@@ -6,20 +6,20 @@
 # Usage: reshard_train_test.sh STRUN_TRAIN
 set -euo pipefail
 BIN=$1
-# The work folder, cleanup, fail, prepare_tiny, tiny_config, run (ranks as torchrun starts them).
+# The work folder, cleanup, fail, prepare_tiny, tiny_config, PARALLEL_VOCAB, PP_SPLIT_MODEL, run
+# (ranks as torchrun starts them).
 source "$(dirname "$(realpath "$0")")/../train/train_test_lib.sh"
 export OMP_NUM_THREADS=1  # up to four ranks on a 2-core machine
 
 prepare_tiny
 
-# layout NAME DP TP PP ZERO STEPS INTERVAL CKPT_DIR: the tiny config with 4 kv heads and a
-# vocabulary (50260) that divides by 4, so that every tp pads it alike; global batch 8 sequences
-# (micro-batch 2, accumulation 4/dp).
+# layout NAME DP TP PP ZERO STEPS INTERVAL CKPT_DIR [KEY=VALUE...]: the tiny config with 4 kv heads
+# and PARALLEL_VOCAB, so that every tp pads it alike; global batch 8 sequences (micro-batch 2,
+# accumulation 4/dp); the KEY=VALUEs are more tiny_config values.
 layout() {
-  tiny_config "$1.yaml" run="$1" dp="$2" tp="$3" zero_stage="$5" train_steps="$6" \
-    checkpoint_interval="$7" checkpoints_path="$8" batch_accumulation_per_replica=$((4 / $2))
-  sed -i -e 's/num_key_value_heads: 2/num_key_value_heads: 4/' -e 's/vocab_size: 50257/vocab_size: 50260/' \
-    -e "s/^  pp: 1/  pp: $4/" "$1.yaml"
+  tiny_config "$1.yaml" run="$1" dp="$2" tp="$3" pp="$4" zero_stage="$5" train_steps="$6" \
+    checkpoint_interval="$7" checkpoints_path="$8" batch_accumulation_per_replica=$((4 / $2)) \
+    num_key_value_heads=4 "$PARALLEL_VOCAB" "${@:9}"
 }
 
 # compare NAME FIRST_STEP [BASE] [TOLERANCE]: NAME's losses at steps FIRST_STEP..8 within
@@ -79,8 +79,7 @@ done
 
 # The check can fail: the same resume without the optimizer states drifts beyond the tolerance.
 from_step no_optimizer 4 ck_base
-layout no_optimizer 4 1 1 1 8 4 ck_no_optimizer
-sed -i 's/^checkpoints:/checkpoints:\n  load_optimizer: false/' no_optimizer.yaml
+layout no_optimizer 4 1 1 1 8 4 ck_no_optimizer load_optimizer=false
 run 4 no_optimizer.yaml no_optimizer || { cat no_optimizer.*.log; fail "resume without optimizer"; }
 if compare no_optimizer 5 >no_optimizer.compare 2>&1; then
   cat no_optimizer.compare; fail "a resume without the optimizer states passed the comparison"
@@ -99,15 +98,11 @@ layout zero1 2 2 1 1 8 4 ck_zero1
 run 4 zero1.yaml zero1 || { cat zero1.*.log; fail "zero 0 -> 1 resume"; }
 compare zero1 7
 
-# Pipeline parallelism: a model whose decoder layers outweigh the lm_head in nanotron's compute
-# costs (a wide MLP, 4 layers), so that pp 2 splits them (stage 0: embedding, layers 0-2; stage 1:
-# layer 3, final norm, tied lm_head). dp2 tp2 -> dp1 tp2 pp2 (checkpoints at 6 and 8, written per
-# stage) -> its step 6 at dp4 tp1.
-wide() {
-  layout "$@"
-  sed -i -e 's/hidden_size: 32/hidden_size: 16/' -e 's/intermediate_size: 64/intermediate_size: 8448/' \
-    -e 's/num_hidden_layers: 2/num_hidden_layers: 4/' "$1.yaml"
-}
+# Pipeline parallelism: PP_SPLIT_MODEL, whose decoder layers outweigh the lm_head in nanotron's
+# compute costs, so that pp 2 splits them (stage 0: embedding, layers 0-2; stage 1: layer 3, final
+# norm, tied lm_head). dp2 tp2 -> dp1 tp2 pp2 (checkpoints at 6 and 8, written per stage) -> its
+# step 6 at dp4 tp1.
+wide() { layout "$@" "${PP_SPLIT_MODEL[@]}"; }
 wide wbase 2 2 1 1 8 4 ck_wbase
 run 4 wbase.yaml wbase || { cat wbase.*.log; fail "wide dp2 tp2 run"; }
 from_step wpp 4 ck_wbase
@@ -161,8 +156,7 @@ echo "ok: a checkpoint without layout metadata resumes at its own layout only, w
 
 # A model that does not match the checkpoint's (hidden size 64) is refused, naming the parameter.
 from_step bad 4 ck_base
-layout bad 4 1 1 1 8 4 ck_bad
-sed -i -e 's/hidden_size: 32/hidden_size: 64/' bad.yaml
+layout bad 4 1 1 1 8 4 ck_bad hidden_size=64
 if run 4 bad.yaml bad; then fail "a checkpoint of another model shape was accepted"; fi
 grep -q 'checkpoint ck_bad/4 holds another model: its model_config.json has hidden_size 32 but this run.s model has 64' bad.0.log ||
   { cat bad.0.log; fail "no clear error for another model shape"; }

@@ -4,7 +4,8 @@
 set -euo pipefail
 BIN=$1
 TUTORIAL=$(realpath "$2")
-# The work folder, cleanup, fail, prepare_tiny, free_port and run (ranks as torchrun starts them).
+# The work folder, cleanup, fail, prepare_tiny, tiny_config, free_port and run (ranks as torchrun
+# starts them).
 source "$(dirname "$(realpath "$0")")/../train/train_test_lib.sh"
 export OMP_NUM_THREADS=1  # up to four ranks on a 2-core machine
 
@@ -18,78 +19,14 @@ echo "ok: --check prints the 8-rank grid and 109397760 parameters"
 
 prepare_tiny
 
-# config NAME DP TP MODE ASYNC ACCUM STEPS INTERVAL CKPT_DIR INITIAL [KV_HEADS]: a tiny Llama whose
-# vocabulary (50260) is a multiple of 4, so every layout pads it alike; global batch dp*2*ACCUM.
+# config NAME DP TP MODE ASYNC ACCUM STEPS INTERVAL CKPT_DIR INITIAL [KV_HEADS]: the tiny config
+# (tiny_config.yaml.in), wider (hidden 64, 8 heads, 4 kv heads) and with PARALLEL_VOCAB, so every
+# layout pads it alike; global batch dp*2*ACCUM; save_final_state left to strun-train's default.
 config() {
-  cat >"$1.yaml" <<YAML
-general:
-  project: test
-  run: $1
-  seed: 7
-model:
-  dtype: float32
-  init_method:
-    std: 0.025
-  make_vocab_size_divisible_by: 1
-  model_config:
-    hidden_size: 64
-    intermediate_size: 128
-    num_attention_heads: 8
-    num_key_value_heads: ${11:-4}
-    num_hidden_layers: 2
-    max_position_embeddings: 32
-    rms_norm_eps: 1.0e-05
-    tie_word_embeddings: true
-    vocab_size: 50260
-optimizer:
-  accumulate_grad_in_fp32: true
-  clip_grad: 1.0
-  learning_rate_scheduler:
-    learning_rate: 0.003
-    lr_warmup_steps: 2
-    lr_warmup_style: linear
-    lr_decay_style: cosine
-    min_decay_lr: 0.0001
-  optimizer_factory:
-    name: adamW
-    adam_beta1: 0.9
-    adam_beta2: 0.95
-    adam_eps: 1.0e-08
-    torch_adam_is_fused: true
-  weight_decay: 0.01
-  zero_stage: 1
-parallelism:
-  dp: $2
-  pp: 1
-  tp: $3
-  tp_mode: $4
-  tp_linear_async_communication: $5
-data_stages:
-  - name: stable
-    start_training_step: 1
-    data:
-      dataset:
-        hf_dataset_or_datasets: tiny
-        hf_dataset_splits: train
-        text_column_name: text
-      seed: 5
-tokenizer:
-  tokenizer_name_or_path: gpt2
-tokens:
-  batch_accumulation_per_replica: $6
-  micro_batch_size: 2
-  sequence_length: 32
-  train_steps: $7
-checkpoints:
-  checkpoint_interval: $8
-  checkpoints_path: $9
-  resume_checkpoint_path: $9
-  save_initial_state: ${10}
-logging:
-  iteration_step_info_interval: 1
-  log_level: debug
-  log_level_replica: warning
-YAML
+  tiny_config "$1.yaml" run="$1" dp="$2" tp="$3" tp_mode="$4" tp_linear_async_communication="$5" \
+    batch_accumulation_per_replica="$6" train_steps="$7" checkpoint_interval="$8" \
+    checkpoints_path="$9" save_initial_state="${10}" save_final_state= hidden_size=64 \
+    intermediate_size=128 num_attention_heads=8 num_key_value_heads="${11:-4}" "$PARALLEL_VOCAB"
 }
 
 losses() { grep -o 'step [0-9]* lm_loss [^ ]* grad_norm [^ ]*' "$1" | awk '{print $2, $4, $6}'; }

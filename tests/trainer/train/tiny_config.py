@@ -3,12 +3,16 @@
 
 A Llama of 2 layers, hidden size 32 and GPT-2's vocabulary, float32, AdamW, debug loss lines at
 every step. Each test names its own run, dp, train_steps, checkpoint_interval and
-checkpoints_path; the other values have the defaults below unless the test names them too.
+checkpoints_path; the other values have the defaults below unless the test names them too (the
+parallel-layout tests change the model's shape and vocabulary, pp and the TP/PP modes).
+A key whose value is empty is left out of the config, so that strun-train's default applies: the
+OPTIONAL keys are left out unless a test names them.
 
 Python:  import tiny_config; tiny_config.write("a.yaml", run="a", dp=2, ...)
-Shell:   tiny_config.py FILE KEY=VALUE...   (FILE may be /dev/stdout)
+Shell:   tiny_config.py FILE KEY=VALUE...   (FILE may be /dev/stdout; a later KEY=VALUE wins)
 """
 import os
+import re
 import string
 import sys
 
@@ -17,25 +21,38 @@ REQUIRED = ("run", "dp", "train_steps", "checkpoint_interval", "checkpoints_path
 DEFAULTS = {
     "project": "test",
     "seed": 7,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "vocab_size": 50257,
     "learning_rate": 0.003,
     "lr_warmup_steps": 2,
     "zero_stage": 1,
     "tp": 1,
+    "pp": 1,
     "dataset": "tiny",  # the test's `strun-train prepare --output tiny`
     "batch_accumulation_per_replica": 1,
     "save_final_state": "true",
 }
+OPTIONAL = ("pp_engine", "tp_mode", "tp_linear_async_communication", "save_initial_state",
+            "load_optimizer")
+PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 
 
 def render(**values):
-    """The config text; raises ValueError for a missing or unknown key."""
-    missing = [k for k in REQUIRED if k not in values]
-    unknown = sorted(set(values) - set(REQUIRED) - set(DEFAULTS))
+    """The config text; raises ValueError for a missing (or empty) required key, an unknown key."""
+    missing = [k for k in REQUIRED if str(values.get(k, "")) == ""]
+    unknown = sorted(set(values) - set(REQUIRED) - set(DEFAULTS) - set(OPTIONAL))
     if missing or unknown:
-        raise ValueError("tiny_config: missing %s, unknown %s" % (missing, unknown))
+        raise ValueError("tiny_config: missing or empty required keys %s, unknown keys %s (the known "
+                         "ones: REQUIRED, DEFAULTS and OPTIONAL in %s)" % (missing, unknown, __file__))
+    values = {k: str(v) for k, v in {**dict.fromkeys(OPTIONAL, ""), **DEFAULTS, **values}.items()}
     with open(TEMPLATE) as f:
-        template = string.Template(f.read())
-    return template.substitute({k: str(v) for k, v in {**DEFAULTS, **values}.items()})
+        lines = f.read().splitlines(keepends=True)
+    kept = [l for l in lines if all(values[k] != "" for k in PLACEHOLDER.findall(l))]
+    return string.Template("".join(kept)).substitute(values)
 
 
 def write(path, **values):

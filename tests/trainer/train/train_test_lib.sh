@@ -24,8 +24,19 @@ prepare_tiny() {
     { cat prepare.log; fail "prepare failed (is the GPT-2 tokenizer fetched? etc/setup/fetch-tokenizer.sh)"; }
 }
 
-# tiny_config FILE KEY=VALUE...: the tiny training config (tiny_config.yaml.in) with these values.
+# tiny_config FILE KEY=VALUE...: the tiny training config (tiny_config.yaml.in) with these values
+# (a later KEY=VALUE wins; KEY= leaves the key out, to strun-train's default).
 tiny_config() { /usr/bin/python3 "$TINY_CONFIG" "$@"; }
+
+# tiny_config values of the tests of parallel layouts (tensor_parallel, pipeline_parallel, reshard).
+# PARALLEL_VOCAB: a vocabulary (50260) that divides by 4, so that every tp up to 4 pads it alike.
+# PP_SPLIT_MODEL: 4 decoder layers whose wide MLPs outweigh the lm_head in nanotron's compute
+# costs, so that pp 2 splits them (stage 0: embedding, layers 0-2; stage 1: layer 3, final norm,
+# the tied lm_head). Narrow (hidden 16): a dp run's gradient norm is one fp32 norm of all
+# gradients, whose rounding error grows with their number (~3e-3 relative at 10M parameters on
+# libtorch 1.13's CPU), and the comparisons allow 1e-5.
+PARALLEL_VOCAB=vocab_size=50260
+PP_SPLIT_MODEL=(hidden_size=16 intermediate_size=8448 num_hidden_layers=4)
 
 # config NAME DP STEPS INTERVAL CKPT_DIR [LEARNING_RATE]: ZeRO-1, clip_grad 1.0, debug log lines.
 config() {
