@@ -5,11 +5,8 @@
 // "flat.exp_avg", "flat.exp_avg_sq", laid out as the rank's parameters (its pipeline stage's, each
 // its TP shard) back to back, padded to a multiple of dp under ZeRO-1, of which a ZeRO-1 rank
 // saves its ShardRange; plus scalars such as "step". Each optimizer file says which part of which
-// layout it holds in its safetensors metadata "flat_layout" (OptimizerFileLayout as JSON):
-//   {"version": 1, "pp_rank": R, "pp": P, "dp_rank": D, "dp": DP, "tp_rank": T, "tp": TP,
-//    "zero": true, "numel": padded size, "begin": b, "end": e,
-//    "segments": [{"name": "model.decoder.0.pp_block.attn.qkv_proj.weight", "shape": [96, 64],
-//                  "offset": 0}, ...]}
+// layout it holds in its safetensors metadata "flat_layout" (OptimizerFileLayout as JSON,
+// flat_layout.h: the torch-free part, fuzzed).
 //
 // Resharding: ReadFullOptimizerState reads every optimizer file of the saved layout, joins the
 // DP shards of each (pp, tp) rank into its flat buffer, cuts it into its parameters' TP shards,
@@ -31,36 +28,16 @@
 #include <vector>
 
 #include "checkpoint/checkpoint.h"
+#include "checkpoint/flat_layout.h"
 #include "strun/result.h"
 
 namespace strun::train {
-
-inline constexpr const char* kFlatLayoutKey = "flat_layout";
-
-// Which part of which flat layout one optimizer file holds.
-struct OptimizerFileLayout {
-  int pp_rank = 0, pp = 1, dp_rank = 0, dp = 1, tp_rank = 0, tp = 1;
-  bool zero = false;
-  int64_t numel = 0;           // the whole flat buffer, padded
-  int64_t begin = 0, end = 0;  // this file's range of it
-  struct Segment {
-    std::string name;
-    std::vector<int64_t> shape;  // the rank's (TP shard) shape
-    int64_t offset = 0;
-  };
-  std::vector<Segment> segments;
-};
 
 // The layout of a rank holding `params` (in order): optim::FlatLayout padded to a multiple of dp
 // under ZeRO-1, the rank's ShardRange (all of it otherwise), as the trainer builds it.
 OptimizerFileLayout DescribeOptimizerFile(const std::vector<ParameterShape>& params, bool zero,
                                           int dp_rank, int dp, int tp_rank, int tp, int pp_rank,
                                           int pp);
-
-std::string FlatLayoutJson(const OptimizerFileLayout& layout);
-// Parses and checks it (ranks in range, segments inside numel, not overlapping, range inside
-// numel); errors name `file`.
-Result<OptimizerFileLayout> ParseFlatLayout(const std::string& json, const std::string& file);
 
 // The full (unsharded) optimizer state of a checkpoint, per parameter.
 struct FullOptimizerState {

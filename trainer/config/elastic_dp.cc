@@ -23,8 +23,12 @@ Result<std::optional<ElasticDpChange>> ApplyElasticDp(
                                  kElasticDpVariable, text));
   }
   TokensArgs& tokens = *config.tokens;
-  const int64_t model_parallel = p.tp * p.pp;
-  if (model_parallel < 1 || world_size % model_parallel != 0) {
+  // Checked products: parsing bounds tp, pp, dp and the accumulation only from below and
+  // validation does not bound tp * pp (a product past int64 was undefined behaviour; found by
+  // reading the code for fuzz_elastic_dp, tests/fuzz/README.md).
+  int64_t model_parallel = 0;
+  if (__builtin_mul_overflow(p.tp, p.pp, &model_parallel) || model_parallel < 1 ||
+      world_size % model_parallel != 0) {
     return MakeError(fmt::format(
         "{}={}: WORLD_SIZE={} is not a multiple of parallelism.tp * parallelism.pp = {} * {}; a "
         "smaller job must still hold whole model replicas",
@@ -38,7 +42,13 @@ Result<std::optional<ElasticDpChange>> ApplyElasticDp(
         "--model-parallel against the config)",
         kElasticDpVariable, text, world_size, model_parallel, new_dp));
   }
-  const int64_t micro_batches = p.dp * tokens.batch_accumulation_per_replica;
+  int64_t micro_batches = 0;
+  if (__builtin_mul_overflow(p.dp, tokens.batch_accumulation_per_replica, &micro_batches)) {
+    return MakeError(fmt::format(
+        "{}={}: parallelism.dp * tokens.batch_accumulation_per_replica = {} * {} micro-batches "
+        "per step is too large to count",
+        kElasticDpVariable, text, p.dp, tokens.batch_accumulation_per_replica));
+  }
   if (micro_batches_text && *micro_batches_text != std::to_string(micro_batches)) {
     return MakeError(fmt::format(
         "{}={} but parallelism.dp * tokens.batch_accumulation_per_replica = {} * {} = {}: "
@@ -46,7 +56,8 @@ Result<std::optional<ElasticDpChange>> ApplyElasticDp(
         kElasticMicroBatchesVariable, *micro_batches_text, p.dp,
         tokens.batch_accumulation_per_replica, micro_batches));
   }
-  if (micro_batches % new_dp != 0) {
+  // Not one micro-batch (an unvalidated config's accumulation 0) splits over no replica either.
+  if (micro_batches < 1 || micro_batches % new_dp != 0) {
     return MakeError(fmt::format(
         "{}={}: the global batch of parallelism.dp * tokens.batch_accumulation_per_replica = "
         "{} * {} = {} micro-batches does not split over {} data-parallel replicas; the job "

@@ -350,6 +350,21 @@ TEST_F(ReshardTest, CorruptLayoutMetadataIsAnError) {
       {with("\"numel\":", "\"numel\":\"x\","), "corrupt optimizer metadata"},
       {with("\"segments\":[", "\"segments\":[{\"name\":\"a\",\"shape\":[-1],\"offset\":0},"),
        "has shape [-1]"},
+      // Found by fuzz_flat_layout (tests/fuzz/regressions/fuzz_flat_layout/): numbers that did
+      // not fit their field were converted anyway (a double past int64: undefined behaviour; an
+      // int64 pp wrapped to 1), and element counts overflowed int64.
+      {with("\"offset\":0", "\"offset\":1e300"), "offset is 1e+300, not an integer in"},
+      {with("\"offset\":0", "\"offset\":18446744073709551616"), "offset is"},
+      {with("\"pp\":1", "\"pp\":4294967297"), "pp is 4294967297, not an integer in"},
+      {with("\"tp\":1", "\"tp\":1.0"), "tp is 1.0, not an integer in"},
+      {with("\"segments\":[",
+            "\"segments\":[{\"name\":\"a\",\"shape\":[4294967296,4294967296],\"offset\":0},"),
+       "has shape [4294967296, 4294967296] (too large)"},
+      {with("\"segments\":[",
+            "\"segments\":[{\"name\":\"a\",\"shape\":[1],\"offset\":"
+            "9223372036854775807},"),
+       "leaves the buffer"},
+      {with("\"segments\":[", "\"segments\":{\"a\":[]},\"x\":["), "segments is not an array"},
   };
   for (const auto& [text, expect] : cases) {
     auto r = ParseFlatLayout(text, "opt.safetensors");

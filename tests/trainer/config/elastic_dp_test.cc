@@ -89,6 +89,20 @@ TEST(ElasticDp, ErrorsNameTheVariableAndTheNumbers) {
               "be the config's micro-batches per step");
     EXPECT_TRUE(ApplyElasticDp(c, 2, "2", "4").ok());
   }
+  // Products past int64 (tests/fuzz/regressions/fuzz_elastic_dp/) are errors, not wrapped.
+  {
+    Config c = Layout(2, 2, 1);
+    c.parallelism.pp = (int64_t{1} << 62) + 1;
+    EXPECT_NE(ErrorOf(c, 2, "1").find("WORLD_SIZE=2 is not a multiple of parallelism.tp * "
+                                      "parallelism.pp = 2 * 4611686018427387905"),
+              std::string::npos);
+    EXPECT_EQ(ErrorOf(Layout(int64_t{1} << 62, 1, 4), 1, "1"),
+              "STRUN_ELASTIC_DP=1: parallelism.dp * tokens.batch_accumulation_per_replica = "
+              "4611686018427387904 * 4 micro-batches per step is too large to count");
+  }
+  // No micro-batch per step (found by fuzz_elastic_dp): not kept as 0 per replica.
+  EXPECT_NE(ErrorOf(Layout(8, 1, 0), 3, "3").find("= 8 * 0 = 0 micro-batches does not split"),
+            std::string::npos);
   for (const char* bad : {"", "0", "-1", "two", "1.5"})
     EXPECT_NE(ErrorOf(Layout(2, 1, 1), 1, bad).find("expected the positive data-parallel size"),
               std::string::npos)
