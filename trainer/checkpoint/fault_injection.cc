@@ -1,6 +1,9 @@
 // fault_injection.h: test-only faults.
 #include "checkpoint/fault_injection.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -12,6 +15,15 @@ bool FaultDue(const char* variable, int64_t step) {
   if (!v || std::to_string(step) != v) return false;
   const char* restart = std::getenv("TORCHELASTIC_RESTART_COUNT");
   return !restart || !*restart || std::string(restart) == "0";
+}
+
+void MaybeInjectCheckpointKill(int64_t step, const char* phase) {
+  if (FaultDue("STRUN_TRAIN_FAULT_KILL_IN_CHECKPOINT", step)) {
+    std::fprintf(stderr, "strun-train: fault injection: SIGKILL during checkpoint %lld (%s)\n",
+                 static_cast<long long>(step), phase);
+    std::fflush(stderr);
+    ::kill(::getpid(), SIGKILL);
+  }
 }
 
 void MaybeInjectWatchdogAbort(int64_t step, int rank) {

@@ -18,11 +18,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string LayoutName(const SavedLayout& l) {
-  return "dp=" + std::to_string(l.dp) + " tp=" + std::to_string(l.tp) +
-         " pp=" + std::to_string(l.pp) + " zero_stage=" + (l.zero ? "1" : "0");
-}
-
 std::string ShapeStr(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -171,7 +166,7 @@ Result<FullOptimizerState> ReadFullOptimizerState(
         const std::string file = (fs::path(step_dir) / rel).string();
         if (!fs::exists(file)) {
           return MakeError("checkpoint " + step_dir + " has no " + file +
-                           " (its checkpoint_metadata.json says " + LayoutName(saved) +
+                           " (its checkpoint_metadata.json says " + SavedLayoutString(saved) +
                            "); the checkpoint is incomplete: resume from an earlier one");
         }
         if (auto s = verify(rel); !s) return s.error();
@@ -183,7 +178,7 @@ Result<FullOptimizerState> ReadFullOptimizerState(
                            file + " does not describe its flat layout ('" + kFlatLayoutKey +
                            "'), so its optimizer states cannot be resharded; resume it at its "
                            "own layout (" +
-                           LayoutName(saved) + ") or set checkpoints.load_optimizer: false");
+                           SavedLayoutString(saved) + ") or set checkpoints.load_optimizer: false");
         }
         auto layout = ParseFlatLayout(meta->second, file);
         if (!layout) return layout.error();
