@@ -1,3 +1,5 @@
+#include <cstdlib>
+
 #include "kernels/rms_norm.h"
 #include "kernels/vec.cuh"
 
@@ -46,8 +48,22 @@ __global__ void __launch_bounds__(kThreads)
 
 // dw: each lane accumulates its columns over the rows its warp visits, then the block's warps
 // add into shared memory and the block writes one partial row.
-template <int kVecs>
-__global__ void __launch_bounds__(kThreads)
+// A row's dy, x (and dresidual) stay in registers as packed bf16 between the two passes (the
+// second pass reloading them from L1 hit only about a third of the time on an H100); the launch
+// bound keeps BackwardBlocksPerSm blocks resident (3 up to hidden 768).
+constexpr int BackwardBlocksPerSm(int vecs) { return vecs <= 3 ? 3 : vecs <= 5 ? 2 : 1; }
+
+// TEMPORARY A/B: STRUN_RMS_BWD_BLOCKS=2 halves the resident blocks (no spills at hidden 768).
+inline bool TwoBlocks() {
+  static const bool two = [] {
+    const char* e = std::getenv("STRUN_RMS_BWD_BLOCKS");
+    return e != nullptr && e[0] == '2';
+  }();
+  return two;
+}
+
+template <int kVecs, int kBlocks = BackwardBlocksPerSm(kVecs)>
+__global__ void __launch_bounds__(kThreads, kBlocks)
     RmsNormBackwardKernel(const bf16* __restrict__ dy, const bf16* __restrict__ x,
                           const bf16* __restrict__ w, const float* __restrict__ rstd,
                           const bf16* __restrict__ dresidual, bf16* __restrict__ dx,
@@ -62,21 +78,32 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[i][j] = 0.0f;
   const int64_t warps = int64_t{gridDim.x} * (kThreads / 32);
-  // Two passes over the row's 8-column vectors: the first for mean(dy w xhat) and dw, the second
-  // (reloading from L1) for dx; keeping the row in registers instead costs occupancy.
   for (int64_t row = int64_t{blockIdx.x} * (kThreads / 32) + threadIdx.x / 32; row < rows;
        row += warps) {
     const float r = rstd[row];
     const bf16* dyr = dy + row * hidden;
     const bf16* xr = x + row * hidden;
+    // Every load of the row first (memory-level parallelism), then the arithmetic.
+    uint4 dy_raw[kVecs], x_raw[kVecs], res_raw[kVecs];
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int col = (i * 32 + lane) * 8;
+      if (col < hidden) {
+        dy_raw[i] = *reinterpret_cast<const uint4*>(dyr + col);
+        x_raw[i] = *reinterpret_cast<const uint4*>(xr + col);
+        if (dresidual != nullptr) {
+          res_raw[i] = *reinterpret_cast<const uint4*>(dresidual + row * hidden + col);
+        }
+      }
+    }
     float dot = 0.0f;
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       const int col = (i * 32 + lane) * 8;
       if (col < hidden) {
         float dyv[8], xv[8], wv[8];
-        LoadBf16x8(dyr + col, dyv);
-        LoadBf16x8(xr + col, xv);
+        UnpackBf16x8(dy_raw[i], dyv);
+        UnpackBf16x8(x_raw[i], xv);
         LoadBf16x8(w + col, wv);
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
@@ -92,15 +119,15 @@ __global__ void __launch_bounds__(kThreads)
       const int col = (i * 32 + lane) * 8;
       if (col < hidden) {
         float dyv[8], xv[8], wv[8], out[8];
-        LoadBf16x8(dyr + col, dyv);
-        LoadBf16x8(xr + col, xv);
+        UnpackBf16x8(dy_raw[i], dyv);
+        UnpackBf16x8(x_raw[i], xv);
         LoadBf16x8(w + col, wv);
 #pragma unroll
         for (int j = 0; j < 8; ++j) out[j] = r * (dyv[j] * wv[j] - xv[j] * r * mean_dot);
         if (dresidual != nullptr) {
           // The residual branch's gradient, added before the one rounding to bf16.
           float rv[8];
-          LoadBf16x8(dresidual + row * hidden + col, rv);
+          UnpackBf16x8(res_raw[i], rv);
 #pragma unroll
           for (int j = 0; j < 8; ++j) out[j] += rv[j];
         }
@@ -122,6 +149,15 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// One wave: every block resident at once (BackwardBlocksPerSm per multiprocessor), each taking
+// its share of the rows, and as few dw partial rows as that allows.
+int BackwardGrid(int64_t rows, int hidden) {
+  const int64_t cap =
+      int64_t{SmCount()} * (TwoBlocks() ? 2 : BackwardBlocksPerSm((hidden + 255) / 256));
+  const int64_t blocks = (rows + kThreads / 32 - 1) / (kThreads / 32);
+  return static_cast<int>(blocks < 1 ? 1 : blocks < cap ? blocks : cap);
+}
+
 template <int kVecs>
 cudaError_t LaunchForward(const bf16* x, const bf16* w, bf16* y, float* rstd, int64_t rows,
                           int hidden, float eps, cudaStream_t stream) {
@@ -135,8 +171,13 @@ cudaError_t LaunchBackward(const bf16* dy, const bf16* x, const bf16* w, const f
                            const bf16* dresidual, bf16* dx, float* dw_partial, int64_t rows,
                            int hidden, cudaStream_t stream) {
   const size_t smem = sizeof(float) * static_cast<size_t>(hidden);
-  RmsNormBackwardKernel<kVecs><<<GridFor(rows * 32, kThreads), kThreads, smem, stream>>>(
-      dy, x, w, rstd, dresidual, dx, dw_partial, rows, hidden);
+  if (TwoBlocks()) {
+    RmsNormBackwardKernel<kVecs, 2><<<BackwardGrid(rows, hidden), kThreads, smem, stream>>>(
+        dy, x, w, rstd, dresidual, dx, dw_partial, rows, hidden);
+  } else {
+    RmsNormBackwardKernel<kVecs><<<BackwardGrid(rows, hidden), kThreads, smem, stream>>>(
+        dy, x, w, rstd, dresidual, dx, dw_partial, rows, hidden);
+  }
   return cudaGetLastError();
 }
 
@@ -188,7 +229,7 @@ cudaError_t RmsNormForward(const bf16* x, const bf16* weight, bf16* y, float* rs
   return DispatchVecs<Forward>(hidden, x, weight, y, rstd, rows, hidden, eps, stream);
 }
 
-int RmsNormBackwardBlocks(int64_t rows) { return GridFor(rows * 32, kThreads); }
+int RmsNormBackwardBlocks(int64_t rows, int hidden) { return BackwardGrid(rows, hidden); }
 
 cudaError_t RmsNormBackward(const bf16* dy, const bf16* x, const bf16* weight, const float* rstd,
                             const bf16* dresidual, bf16* dx, float* dw_partial, int64_t rows,

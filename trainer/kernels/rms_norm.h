@@ -19,9 +19,9 @@ inline constexpr int kRmsNormMaxHidden = 2048;
 cudaError_t RmsNormForward(const __nv_bfloat16* x, const __nv_bfloat16* weight, __nv_bfloat16* y,
                            float* rstd, int64_t rows, int hidden, float eps, cudaStream_t stream);
 
-// Blocks the backward runs with: dw_partial must hold RmsNormBackwardBlocks(rows) x hidden floats;
-// dw is their sum over the first dimension.
-int RmsNormBackwardBlocks(int64_t rows);
+// Blocks the backward runs with: dw_partial must hold RmsNormBackwardBlocks(rows, hidden) x hidden
+// floats; dw is their sum over the first dimension.
+int RmsNormBackwardBlocks(int64_t rows, int hidden);
 
 // dresidual (null: none) is the gradient of a residual branch that read x beside the norm: dx
 // receives it added in fp32, before the one rounding to bf16 (saves the separate add).

@@ -18,7 +18,8 @@ __global__ void __launch_bounds__(kThreads)
                  bf16* __restrict__ out_v, RotaryShape s) {
   const int q_cols = s.nq * s.head_dim, kv_cols = s.nkv * s.head_dim;
   const int width = q_cols + 2 * kv_cols;
-  const int vecs_per_row = width / 8;
+  // The forward without out_v leaves v where it is (the caller reads it from qkv).
+  const int vecs_per_row = (kBackward || out_v != nullptr ? width : q_cols + kv_cols) / 8;
   const int64_t total = s.rows * vecs_per_row;
   const int half = s.head_dim / 2;
   for (int64_t idx = int64_t{blockIdx.x} * kThreads + threadIdx.x; idx < total;
@@ -73,7 +74,8 @@ cudaError_t Check(const RotaryShape& s) {
 cudaError_t RotaryQkvForward(const bf16* qkv, const bf16* cos, const bf16* sin, bf16* q, bf16* k,
                              bf16* v, const RotaryShape& shape, cudaStream_t stream) {
   if (cudaError_t e = Check(shape); e != cudaSuccess) return e;
-  const int64_t work = shape.rows * (shape.nq + 2 * shape.nkv) * shape.head_dim / 8;
+  const int64_t work =
+      shape.rows * (shape.nq + (v != nullptr ? 2 : 1) * shape.nkv) * shape.head_dim / 8;
   if (work == 0) return cudaSuccess;
   RotaryKernel<false><<<GridFor(work, kThreads), kThreads, 0, stream>>>(
       qkv, nullptr, nullptr, nullptr, cos, sin, nullptr, q, k, v, shape);

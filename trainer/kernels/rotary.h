@@ -4,6 +4,7 @@
 //   q: [rows, nq * head_dim], k and v: [rows, nkv * head_dim]  (i.e. [B, S, H, D] contiguous)
 //   cos, sin: [seq, head_dim / 2] bf16 (the tables of RotaryTables)
 // Per pair (x0, x1) = (x[2i], x[2i+1]) at position t, in fp32: (x0 c - x1 s, x0 s + x1 c).
+// v may be null: the forward then writes q and k only (v stays in qkv, read there as a view).
 // The backward rotates the gradients back (by -angle) and joins them into dqkv.
 // head_dim a multiple of 8; all pointers 16-byte aligned.
 #pragma once

@@ -9,9 +9,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
 
 #include "kernels/adamw.h"
 #include "kernels/classifier.h"
+#include "kernels/gemm.h"
+#include "kernels/grad_cast.h"
 #include "kernels/rms_norm.h"
 #include "kernels/rotary.h"
 #include "kernels/swiglu.h"
@@ -73,7 +80,8 @@ variable_list RmsNormBackwardOp(AutogradContext* ctx, const at::Tensor& grad_y,
   at::Tensor dres =
       grad_residual.defined() ? Dense(grad_residual.reshape({rows, h})) : at::Tensor();
   at::Tensor dx = at::empty_like(x2);
-  at::Tensor partial = at::empty({RmsNormBackwardBlocks(rows), h}, x2.options().dtype(at::kFloat));
+  at::Tensor partial = at::empty({RmsNormBackwardBlocks(rows, static_cast<int>(h)), h},
+                                 x2.options().dtype(at::kFloat));
   C10_CUDA_CHECK(RmsNormBackward(Bf16(dy), Bf16(x2), Bf16(w), rstd.data_ptr<float>(),
                                  dres.defined() ? Bf16(dres) : nullptr, Bf16(dx),
                                  partial.data_ptr<float>(), rows, static_cast<int>(h), Stream()));
@@ -127,11 +135,13 @@ struct RotaryQkvFn : torch::autograd::Function<RotaryQkvFn> {
     at::Tensor sn = Dense(sin.narrow(0, 0, s));
     at::Tensor q = at::empty({b, s, nq, d}, x.options());
     at::Tensor k = at::empty({b, s, nkv, d}, x.options());
-    at::Tensor v = at::empty({b, s, nkv, d}, x.options());
+    // v stays in qkv: attention reads the view with its strides (saves writing and reading a
+    // copy of it, +1% tokens/s on an H100).
+    at::Tensor v = x.narrow(2, (nq + nkv) * d, nkv * d).view({b, s, nkv, d});
     const RotaryShape shape{b * s, static_cast<int>(s), static_cast<int>(nq), static_cast<int>(nkv),
                             static_cast<int>(d)};
-    C10_CUDA_CHECK(
-        RotaryQkvForward(Bf16(x), Bf16(c), Bf16(sn), Bf16(q), Bf16(k), Bf16(v), shape, Stream()));
+    C10_CUDA_CHECK(RotaryQkvForward(Bf16(x), Bf16(c), Bf16(sn), Bf16(q), Bf16(k),
+                                    /*v=*/nullptr, shape, Stream()));
     ctx->save_for_backward({c, sn});
     ctx->saved_data["shape"] = std::vector<int64_t>{b, s, nq, nkv, d};
     return {q, k, v};
@@ -191,13 +201,165 @@ struct SiluMulFn : torch::autograd::Function<SiluMulFn> {
 
 at::Tensor CudaSiluMul(const at::Tensor& gate_up) { return SiluMulFn::apply(gate_up); }
 
-// ---- linear + residual: one GEMM whose epilogue adds the residual (beta = 1) ----
+// ---- GEMMs: cuBLASLt with each problem's algorithm timed once (kernels/gemm.h) ----
+
+// STRUN_GEMM: "tuned" (default), "heuristic" (cuBLASLt's first candidate) or "aten" (at::mm, i.e.
+// cuBLAS; for A/B measurements).
+struct GemmMode {
+  bool lt = true;
+  GemmTuning tuning = GemmTuning::kTimed;
+};
+
+const GemmMode& Mode() {
+  static const GemmMode mode = [] {
+    GemmMode m;
+    const char* v = std::getenv("STRUN_GEMM");
+    const std::string_view want = v ? v : "tuned";
+    if (want == "aten") {
+      m.lt = false;
+    } else if (want == "heuristic") {
+      m.tuning = GemmTuning::kHeuristic;
+    } else {
+      TORCH_CHECK(want == "tuned", "STRUN_GEMM=", want,
+                  ": expected tuned (the default), heuristic or aten");
+    }
+    return m;
+  }();
+  return mode;
+}
+
+// One workspace per device for the process (cuBLASLt runs on one stream at a time here).
+void* Workspace(const at::Device& device) {
+  static std::mutex mu;
+  static auto* buffers = new std::map<int, at::Tensor>();  // never freed: used until exit
+  const std::lock_guard<std::mutex> lock(mu);
+  at::Tensor& t = (*buffers)[device.index()];
+  if (!t.defined()) {
+    t = at::empty({static_cast<int64_t>(kGemmWorkspaceBytes)},
+                  at::TensorOptions().device(device).dtype(at::kByte));
+  }
+  return t.data_ptr();
+}
+
+// d = op(a) op(b) + beta c for 2-D row-major tensors with unit column stride (a, b bf16; d bf16
+// or fp32; c, where beta != 0, laid out as d: d itself or another tensor).
+void Matmul(const at::Tensor& a, bool trans_a, const at::Tensor& b, bool trans_b, at::Tensor& d,
+            float beta = 0.0f, const at::Tensor& c = at::Tensor()) {
+  if (!Mode().lt) {
+    TORCH_CHECK(d.scalar_type() == at::kBFloat16, "STRUN_GEMM=aten: bf16 outputs only");
+    at::Tensor opa = trans_a ? a.t() : a, opb = trans_b ? b.t() : b;
+    if (beta == 0.0f) {
+      at::mm_out(d, opa, opb);
+    } else {
+      if (!c.is_same(d)) d.copy_(c);
+      d.addmm_(opa, opb, beta);
+    }
+    return;
+  }
+  for (const at::Tensor* t : {&a, &b, static_cast<const at::Tensor*>(&d)}) {
+    TORCH_CHECK(t->dim() == 2 && t->stride(1) == 1 && t->is_cuda(),
+                "strun GEMM: operands must be 2-D CUDA tensors with unit column stride");
+  }
+  TORCH_CHECK(beta == 0.0f || (c.defined() && c.sizes() == d.sizes() &&
+                               c.strides() == d.strides() && c.scalar_type() == d.scalar_type()),
+              "strun GEMM: C must be laid out as D");
+  GemmArgs g;
+  g.a = Bf16(a);
+  g.lda = a.stride(0);
+  g.trans_a = trans_a;
+  g.b = Bf16(b);
+  g.ldb = b.stride(0);
+  g.trans_b = trans_b;
+  g.d = d.data_ptr();
+  g.c = beta != 0.0f ? c.data_ptr() : nullptr;
+  g.beta = beta;
+  g.ldd = d.stride(0);
+  g.out = d.scalar_type() == at::kFloat ? GemmOut::kFloat : GemmOut::kBf16;
+  TORCH_CHECK(d.scalar_type() == at::kFloat || d.scalar_type() == at::kBFloat16,
+              "strun GEMM: D must be bf16 or fp32");
+  g.m = trans_a ? a.size(1) : a.size(0);
+  g.k = trans_a ? a.size(0) : a.size(1);
+  g.n = trans_b ? b.size(0) : b.size(1);
+  TORCH_CHECK((trans_b ? b.size(1) : b.size(0)) == g.k && d.size(0) == g.m && d.size(1) == g.n,
+              "strun GEMM: shapes do not fit: op(A) ", g.m, "x", g.k, ", op(B) ",
+              trans_b ? b.size(1) : b.size(0), "x", g.n, ", D ", d.size(0), "x", d.size(1));
+  void* ws = Workspace(d.device());
+  std::string error;
+  if (!GemmPlanned(g)) {
+    at::Tensor scratch;
+    if (Mode().tuning == GemmTuning::kTimed) {
+      scratch = at::empty({static_cast<int64_t>(GemmOutputBytes(g))}, d.options().dtype(at::kByte));
+    }
+    TORCH_CHECK(GemmPlan(g, Mode().tuning, scratch.defined() ? scratch.data_ptr() : nullptr, ws,
+                         Stream(), &error) == cudaSuccess,
+                error);
+  }
+  TORCH_CHECK(Gemm(g, ws, Stream(), &error) == cudaSuccess, error);
+}
+
+// ---- linear, and linear + residual (the GEMM's epilogue adds the residual: beta = 1) ----
+
+// x [..., in] @ weight [out, in]^T (+ residual [..., out], where given): y and what backward needs.
+at::Tensor LinearForward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                         const at::Tensor* residual) {
+  const c10::cuda::CUDAGuard guard(x.device());
+  const int64_t in = x.size(-1), out = weight.size(0);
+  at::Tensor x2 = Dense(x.reshape({-1, in}));
+  at::Tensor w = Dense(weight);
+  at::Tensor y = at::empty({x2.size(0), out}, x2.options());
+  if (residual != nullptr) {
+    Matmul(x2, false, w, true, y, 1.0f, Dense(residual->reshape({-1, out})));
+  } else {
+    Matmul(x2, false, w, true, y);
+  }
+  ctx->save_for_backward({x2, w});
+  ctx->saved_data["sizes"] = x.sizes().vec();
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = out;
+  return y.view(sizes);
+}
+
+// {dx = dy W, dW = dy^T x}.
+variable_list LinearBackward(AutogradContext* ctx, const at::Tensor& grad_y) {
+  const variable_list saved = ctx->get_saved_variables();
+  const at::Tensor &x2 = saved[0], &w = saved[1];
+  const c10::cuda::CUDAGuard guard(x2.device());
+  at::Tensor dy = Dense(grad_y.reshape({-1, w.size(0)}));
+  at::Tensor dx = at::empty_like(x2);
+  Matmul(dy, false, w, false, dx);
+  at::Tensor dw = at::empty_like(w);
+  Matmul(dy, true, x2, false, dw);
+  return {dx.view(ctx->saved_data["sizes"].toIntVector()), dw};
+}
+
+struct LinearFn : torch::autograd::Function<LinearFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight) {
+    return LinearForward(ctx, x, weight, nullptr);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    return LinearBackward(ctx, grads[0]);
+  }
+};
+
+// The residual's gradient is the output's.
+struct LinearResidualFn : torch::autograd::Function<LinearResidualFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                            const at::Tensor& residual) {
+    return LinearForward(ctx, x, weight, &residual);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list g = LinearBackward(ctx, grads[0]);
+    return {g[0], g[1], grads[0]};
+  }
+};
+
+at::Tensor CudaLinear(const at::Tensor& x, const at::Tensor& weight) {
+  return LinearFn::apply(x, weight);
+}
 
 at::Tensor CudaLinearResidual(const at::Tensor& x, const at::Tensor& weight,
                               const at::Tensor& residual) {
-  const int64_t in = x.size(-1), out = weight.size(0);
-  return at::addmm(residual.reshape({-1, out}), x.reshape({-1, in}), weight.t())
-      .view(residual.sizes());
+  return LinearResidualFn::apply(x, weight, residual).view(residual.sizes());
 }
 
 // ---- fused classifier + cross entropy ----
@@ -237,17 +399,13 @@ struct ClassifierLossFn : torch::autograd::Function<ClassifierLossFn> {
       const int64_t n = std::min(chunk, rows - r0);
       at::Tensor lg = logits.narrow(0, 0, n);
       at::Tensor xc = x.narrow(0, r0, n);
-      at::mm_out(lg, xc, wp.t());
+      Matmul(xc, false, wp, true, lg);
       C10_CUDA_CHECK(SoftmaxCrossEntropyInPlace(
           Bf16(lg), n, padded, vocab, lbl.data_ptr<int64_t>() + r0,
           grad_weight.data_ptr<float>() + r0, losses.data_ptr<float>() + r0, Stream()));
       at::Tensor dxc = dx.narrow(0, r0, n);
-      at::mm_out(dxc, lg, wp);
-      if (r0 == 0) {
-        at::mm_out(dwp, lg.t(), xc);
-      } else {
-        dwp.addmm_(lg.t(), xc);
-      }
+      Matmul(lg, false, wp, false, dxc);
+      Matmul(lg, true, xc, false, dwp, r0 == 0 ? 0.0f : 1.0f, dwp);
     }
     ctx->saved_data["dx"] = dx.view(hidden.sizes());
     ctx->saved_data["dw"] = dwp.narrow(0, 0, vocab);
@@ -297,9 +455,65 @@ void CudaAdamWStep(const model::AdamWStepArgs& a) {
       a.grad_scale.defined() ? a.grad_scale.data_ptr<float>() : nullptr, n, h, Stream()));
 }
 
+// ---- gradients into the flat fp32 buffer ----
+
+void CudaGradsToFlat(const std::vector<at::Tensor>& grads, const std::vector<int64_t>& offsets,
+                     const std::vector<int64_t>& numels, const at::Tensor& flat, bool accumulate) {
+  TORCH_CHECK(grads.size() == offsets.size() && grads.size() == numels.size(),
+              "grads_to_flat: ", grads.size(), " gradients, ", offsets.size(), " offsets, ",
+              numels.size(), " sizes");
+  TORCH_CHECK(flat.is_cuda() && flat.scalar_type() == at::kFloat && flat.is_contiguous(),
+              "grads_to_flat: the flat buffer must be a contiguous fp32 CUDA tensor");
+  const c10::cuda::CUDAGuard guard(flat.device());
+  // TEMPORARY A/B: STRUN_GRADS_TO_FLAT=aten copies (adds) tensor by tensor.
+  static const bool aten = [] {
+    const char* e = std::getenv("STRUN_GRADS_TO_FLAT");
+    return e != nullptr && std::string_view(e) == "aten";
+  }();
+  if (aten) {
+    for (size_t i = 0; i < grads.size(); ++i) {
+      at::Tensor view = flat.narrow(0, offsets[i], numels[i]);
+      if (!grads[i].defined()) {
+        if (!accumulate) view.zero_();
+      } else if (accumulate) {
+        view.add_(grads[i].reshape({-1}));
+      } else {
+        view.copy_(grads[i].reshape({-1}));
+      }
+    }
+    return;
+  }
+  std::vector<GradSegment> segments(grads.size());
+  std::vector<at::Tensor> dense;  // alive until the launch is queued
+  dense.reserve(grads.size());
+  for (size_t i = 0; i < grads.size(); ++i) {
+    TORCH_CHECK(offsets[i] >= 0 && numels[i] >= 0 && offsets[i] + numels[i] <= flat.numel(),
+                "grads_to_flat: segment ", i, " lies outside the flat buffer");
+    segments[i].offset = offsets[i];
+    segments[i].numel = numels[i];
+    if (!grads[i].defined()) continue;
+    TORCH_CHECK(grads[i].numel() == numels[i] && grads[i].device() == flat.device(),
+                "grads_to_flat: gradient ", i, " has ", grads[i].numel(), " elements on ",
+                grads[i].device(), ", its segment ", numels[i], " on ", flat.device());
+    dense.push_back(Dense(grads[i]));
+    segments[i].src = Bf16(dense.back());
+  }
+  C10_CUDA_CHECK(GradsToFlat(segments.data(), static_cast<int>(segments.size()),
+                             flat.data_ptr<float>(), accumulate, Stream()));
+}
+
 const model::LlamaOps kCudaOps = {
-    "cuda",      CudaRmsNorm,        CudaRmsNormFork,    CudaRotaryQkv,
-    CudaSiluMul, CudaLinearResidual, CudaClassifierLoss, CudaAdamWStep};
+    .name = "cuda",
+    .rms_norm = CudaRmsNorm,
+    .rms_norm_fork = CudaRmsNormFork,
+    .rotary_qkv = CudaRotaryQkv,
+    .silu_mul = CudaSiluMul,
+    .linear = CudaLinear,
+    .linear_residual = CudaLinearResidual,
+    .classifier_loss = CudaClassifierLoss,
+    .adamw_step = CudaAdamWStep,
+    .grads_to_flat = CudaGradsToFlat,
+};
 
 }  // namespace
 

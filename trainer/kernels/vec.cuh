@@ -23,6 +23,17 @@ __device__ __forceinline__ void LoadBf16x8(const bf16* p, float (&f)[8]) {
   }
 }
 
+// 8 bf16 already loaded as one 16-byte value, widened to fp32.
+__device__ __forceinline__ void UnpackBf16x8(const uint4& raw, float (&f)[8]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 t = __bfloat1622float2(h[i]);
+    f[2 * i] = t.x;
+    f[2 * i + 1] = t.y;
+  }
+}
+
 // Rounds 8 fp32 to bf16 (nearest even) and stores them as one 16-byte access.
 __device__ __forceinline__ void StoreBf16x8(bf16* p, const float (&f)[8]) {
   uint4 raw;

@@ -323,7 +323,7 @@ at::Tensor Llama::DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x
   const LlamaOps& ops = *ops_;
   // x and hidden each feed a norm and a residual add (the residual reads the fork's second output).
   std::vector<at::Tensor> norm_x = ops.rms_norm_fork(x, w.input_layernorm, config_.rms_norm_eps);
-  at::Tensor qkv = at::linear(norm_x[0], w.qkv_proj);  // [B, S, (nq + 2 nkv) d]
+  at::Tensor qkv = ops.linear(norm_x[0], w.qkv_proj);  // [B, S, (nq + 2 nkv) d]
   std::vector<at::Tensor> qkv_heads = ops.rotary_qkv(qkv, nq, nkv, d, cos, sin);
   at::Tensor attn =
       GroupedCausalAttention(qkv_heads[0], qkv_heads[1], qkv_heads[2]).reshape({b, s, nq * d});
@@ -331,7 +331,7 @@ at::Tensor Llama::DecoderLayer(const DecoderLayerWeights& w, const at::Tensor& x
 
   std::vector<at::Tensor> norm_hidden =
       ops.rms_norm_fork(hidden, w.post_attention_layernorm, config_.rms_norm_eps);
-  at::Tensor gate_up = at::linear(norm_hidden[0], w.gate_up_proj);
+  at::Tensor gate_up = ops.linear(norm_hidden[0], w.gate_up_proj);
   const int64_t inter = config_.intermediate_size;
   const bool silu = config_.hidden_act == "silu" || config_.hidden_act == "swish";
   at::Tensor mlp =

@@ -32,6 +32,10 @@ at::Tensor AtenSiluMul(const at::Tensor& gate_up) {
   return at::silu(gate_up.narrow(-1, 0, inter)) * gate_up.narrow(-1, inter, inter);
 }
 
+at::Tensor AtenLinear(const at::Tensor& x, const at::Tensor& weight) {
+  return at::linear(x, weight);
+}
+
 at::Tensor AtenLinearResidual(const at::Tensor& x, const at::Tensor& weight,
                               const at::Tensor& residual) {
   return at::linear(x, weight) + residual;
@@ -44,14 +48,18 @@ at::Tensor AtenClassifierLoss(const at::Tensor& hidden, const at::Tensor& weight
   return MaskedCrossEntropy(logits.to(ct), labels, mask);
 }
 
-const LlamaOps kAtenOps = {"aten",
-                           RmsNorm,
-                           AtenRmsNormFork,
-                           AtenRotaryQkv,
-                           AtenSiluMul,
-                           AtenLinearResidual,
-                           AtenClassifierLoss,
-                           /*adamw_step=*/nullptr};
+const LlamaOps kAtenOps = {
+    .name = "aten",
+    .rms_norm = RmsNorm,
+    .rms_norm_fork = AtenRmsNormFork,
+    .rotary_qkv = AtenRotaryQkv,
+    .silu_mul = AtenSiluMul,
+    .linear = AtenLinear,
+    .linear_residual = AtenLinearResidual,
+    .classifier_loss = AtenClassifierLoss,
+    .adamw_step = nullptr,     // the optimizer's own ATen ops
+    .grads_to_flat = nullptr,  // FlatLayout's ATen ops
+};
 
 }  // namespace
 

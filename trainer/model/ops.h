@@ -42,6 +42,8 @@ struct LlamaOps {
                                         const at::Tensor& sin);
   // silu(gate) * up for gate_up [..., 2 inter] (columns: gate, then up) -> [..., inter].
   at::Tensor (*silu_mul)(const at::Tensor& gate_up);
+  // linear(x, weight) = x weight^T (no bias).
+  at::Tensor (*linear)(const at::Tensor& x, const at::Tensor& weight);
   // linear(x, weight) + residual.
   at::Tensor (*linear_residual)(const at::Tensor& x, const at::Tensor& weight,
                                 const at::Tensor& residual);
@@ -50,6 +52,12 @@ struct LlamaOps {
                                 const at::Tensor& labels, const at::Tensor& mask);
   // null: the optimizer runs its own ATen ops.
   void (*adamw_step)(const AdamWStepArgs& args);
+  // grads[i] (numels[i] elements; undefined: the parameter got none) into the flat fp32 buffer at
+  // offsets[i]: assigned (zeros for undefined) or, with accumulate, added. null: FlatLayout's
+  // Assign / Accumulate (ATen ops).
+  void (*grads_to_flat)(const std::vector<at::Tensor>& grads, const std::vector<int64_t>& offsets,
+                        const std::vector<int64_t>& numels, const at::Tensor& flat,
+                        bool accumulate);
 };
 
 const LlamaOps& AtenOps();

@@ -6,6 +6,8 @@
 
 #include <cstdio>
 #include <mutex>
+#include <stdexcept>
+#include <string_view>
 #include <variant>
 
 #include "checkpoint/load_model.h"
@@ -365,6 +367,21 @@ int Run::Fail(const std::string& message) const {
   return 1;
 }
 
+// The micro-batch step as CUDA graphs (step_graph.h) where they apply: CUDA with the kernels'
+// ops table at tp = pp = 1; three steps run eagerly first.
+Status PrepareGraphs(Run& run) {
+  if (!run.cuda || run.tp != 1 || run.pp != 1) return {};
+  if (std::string_view(run.llama->ops().name) != "cuda") return {};
+  try {
+    run.graphs = MicroBatchGraphs::Create(run.device.device(), 3 * run.n_micro);
+  } catch (const std::invalid_argument& e) {
+    return MakeError(e.what());
+  }
+  if (run.graphs)
+    run.Info0("The micro-batch step runs as a CUDA graph after this run's first three steps");
+  return {};
+}
+
 Result<bool> Setup(Run& run) {
   if (!run.cuda && (run.dtype == at::kBFloat16 || run.dtype == at::kHalf)) {
     run.Info0(
@@ -386,6 +403,7 @@ Result<bool> Setup(Run& run) {
   run.step_sums = at::zeros({2}, f32);
   run.loss_sum = run.step_sums[0];
   run.stop_votes = run.step_sums[1];
+  if (auto s = PrepareGraphs(run); !s) return s.error();
   return true;
 }
 

@@ -29,6 +29,7 @@
 #include "parallel/torchrun_env.h"
 #include "strun/result.h"
 #include "train/iteration_log.h"
+#include "train/step_graph.h"
 #include "train/tensorboard_log.h"
 #include "train/token_staging.h"
 
@@ -93,7 +94,8 @@ struct Run {
   // ---- data, checkpoints, logs ----
   std::vector<data::DataStage> stages;
   std::unique_ptr<data::StagedSampleStream> stream;
-  std::unique_ptr<TokenStaging> tokens;  // micro-batches to the device
+  std::unique_ptr<TokenStaging> tokens;      // micro-batches to the device
+  std::unique_ptr<MicroBatchGraphs> graphs;  // CUDA graphs of the micro-batch step, or null
   SaveOptions save;
   std::unique_ptr<TensorBoardLog> tensorboard;
 

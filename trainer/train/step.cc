@@ -31,18 +31,38 @@ Result<at::Tensor> NextTokens(Run& run, int64_t step) {
 // undefined on pipeline stages without the loss) to run.loss_sum.
 void TakeGradients(Run& run, const at::Tensor& loss) {
   c10::NoGradGuard no_grad;
-  if (run.grads_empty) {
+  if (const auto to_flat = run.llama->ops().grads_to_flat; to_flat && run.grads.is_cuda()) {
+    // One kernel for all parameters.
+    std::vector<int64_t> offsets, numels;
+    for (const optim::FlatSegment& s : run.layout.segments()) {
+      offsets.push_back(s.offset);
+      numels.push_back(s.numel);
+    }
+    to_flat(ParamGrads(run.params), offsets, numels, run.grads, !run.grads_empty);
+  } else if (run.grads_empty) {
     run.layout.Assign(ParamGrads(run.params), run.grads);
-    run.grads_empty = false;
   } else {
     run.layout.Accumulate(ParamGrads(run.params), run.grads);
   }
+  run.grads_empty = false;
   if (loss.defined()) run.loss_sum.add_(loss.detach().to(at::kFloat));
   run.llama->ZeroGrad();
 }
 
-// Forward and backward of every micro-batch: each loss divided by their number, its gradients
-// added to the fp32 buffer and its loss to run.loss_sum. With pp > 1 the stage's pipeline schedule
+// Forward and backward of one micro-batch of token ids [mbs, seq + 1]; its gradients and loss
+// taken as TakeGradients says.
+void MicroBatch(Run& run, const at::Tensor& ids) {
+  at::Tensor input = ids.narrow(1, 0, run.seq);
+  at::Tensor labels = ids.narrow(1, 1, run.seq);
+  at::Tensor mask = at::ones({run.mbs, run.seq}, run.device.dtype(at::kBool));
+  at::Tensor loss = run.llama->Loss(input, labels, mask).div(static_cast<double>(run.n_micro));
+  loss.backward();
+  TakeGradients(run, loss);
+}
+
+// Forward and backward of every micro-batch (a CUDA graph's replay where run.graphs is set): each
+// loss divided by their number, its gradients added to the fp32 buffer and its loss to
+// run.loss_sum. With pp > 1 the stage's pipeline schedule
 // (pipeline_step.h); only the last stage's loss_sum is not zero.
 Status ForwardBackward(Run& run, int64_t step) {
   run.loss_sum.zero_();
@@ -56,12 +76,13 @@ Status ForwardBackward(Run& run, int64_t step) {
   for (int64_t micro = 0; micro < run.n_micro; ++micro) {
     auto ids = NextTokens(run, step);
     if (!ids) return ids.error();
-    at::Tensor input = ids->narrow(1, 0, run.seq);
-    at::Tensor labels = ids->narrow(1, 1, run.seq);
-    at::Tensor mask = at::ones({run.mbs, run.seq}, run.device.dtype(at::kBool));
-    at::Tensor loss = run.llama->Loss(input, labels, mask).div(static_cast<double>(run.n_micro));
-    loss.backward();
-    TakeGradients(run, loss);
+    if (run.graphs) {
+      run.graphs->Run(run.grads_empty ? 0 : 1, *ids,
+                      [&run](const at::Tensor& t) { MicroBatch(run, t); });
+      run.grads_empty = false;  // a replay does not run TakeGradients on the host
+    } else {
+      MicroBatch(run, *ids);
+    }
   }
   return {};
 }

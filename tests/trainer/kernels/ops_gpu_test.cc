@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -137,6 +138,60 @@ TEST(KernelsGpuTest, LinearResidualForwardBackward) {
   ya.backward(d);
   yc.backward(d);
   for (size_t i = 0; i < 3; ++i) EXPECT_LT(RelErr(c[i].grad(), a[i].grad()), 1e-2) << i;
+}
+
+// The tuned cuBLASLt GEMMs (kernels/gemm.h) of linear: forward, dgrad and wgrad, at the model's
+// shapes and at one whose sizes are not multiples of 8 rows (x's rows) and whose input is a
+// non-contiguous view (copied first).
+TEST(KernelsGpuTest, LinearForwardBackward) {
+  REQUIRE_CUDA_OPS();
+  at::manual_seed(5);
+  for (const auto& [rows, in, out] : {std::tuple<int64_t, int64_t, int64_t>{1024, 768, 2304},
+                                      {333, 256, 3072},
+                                      {64, 1536, 768}}) {
+    at::Tensor x = at::randn({rows, in * 2}, Bf16Cuda()).narrow(1, 0, in);
+    at::Tensor w = at::randn({out, in}, Bf16Cuda()).mul(0.05);
+    at::Tensor d = at::randn({rows, out}, Bf16Cuda());
+    std::vector<at::Tensor> a = {Leaf(x), Leaf(w)}, c = {Leaf(x), Leaf(w)};
+    at::Tensor ya = AtenOps().linear(a[0], a[1]);
+    at::Tensor yc = CudaOps()->linear(c[0], c[1]);
+    EXPECT_EQ(yc.sizes(), ya.sizes());
+    EXPECT_LT(RelErr(yc, ya), 1e-2) << rows << "x" << in << "x" << out;
+    ya.backward(d);
+    yc.backward(d);
+    for (size_t i = 0; i < 2; ++i) EXPECT_LT(RelErr(c[i].grad(), a[i].grad()), 1e-2) << i;
+  }
+}
+
+// grads_to_flat against FlatLayout's Assign and Accumulate, bit for bit: sizes that are not
+// multiples of 8 (unaligned segments), a parameter without a gradient, and more tensors than one
+// launch takes (64).
+TEST(KernelsGpuTest, GradsToFlatMatchesFlatLayout) {
+  REQUIRE_CUDA_OPS();
+  at::manual_seed(6);
+  optim::NamedTensors named;
+  std::vector<at::Tensor> grads, more;
+  for (int i = 0; i < 70; ++i) {
+    const int64_t n = i == 3 ? 50257 * 3 : 8 * i + i % 5 + 1;
+    named.emplace_back("t" + std::to_string(i), at::zeros({n}, Bf16Cuda()));
+    grads.push_back(i == 7 ? at::Tensor() : at::randn({n}, Bf16Cuda()));
+    more.push_back(i == 9 ? at::Tensor() : at::randn({n}, Bf16Cuda()));
+  }
+  const FlatLayout layout(named);
+  std::vector<int64_t> offsets, numels;
+  for (const auto& seg : layout.segments()) {
+    offsets.push_back(seg.offset);
+    numels.push_back(seg.numel);
+  }
+  const at::TensorOptions f32 = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
+  at::Tensor ref = at::randn({layout.numel()}, f32);  // Assign must not read what was there
+  at::Tensor out = ref.clone();
+  layout.Assign(grads, ref);
+  CudaOps()->grads_to_flat(grads, offsets, numels, out, /*accumulate=*/false);
+  EXPECT_TRUE(at::equal(out, ref));
+  layout.Accumulate(more, ref);
+  CudaOps()->grads_to_flat(more, offsets, numels, out, /*accumulate=*/true);
+  EXPECT_TRUE(at::equal(out, ref));
 }
 
 // GPT-2's vocabulary (not a multiple of 128: padded inside) and enough rows for two chunks of
