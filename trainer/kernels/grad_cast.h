@@ -1,7 +1,7 @@
 // kernels/grad_cast.h: the bf16 gradients of many parameters into their segments of one flat fp32
 // buffer (optim/flat_buffer.h) in one pass: assigned for the step's first micro-batch, added for
 // later ones. One launch per kGradSegmentsPerLaunch tensors instead of a copy or add kernel per
-// tensor, each reading 8 bf16 and writing 8 fp32 per thread.
+// tensor; a warp reads and writes contiguous runs (4 elements per thread, 16-byte fp32 stores).
 //   segments[i].src: numel bf16 (null: the parameter got no gradient: zeros when assigning,
 //   nothing when adding); flat[offset, offset + numel) receives it (+= when accumulate).
 #pragma once

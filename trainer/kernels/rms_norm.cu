@@ -1,4 +1,3 @@
-#include <cstdlib>
 
 #include "kernels/rms_norm.h"
 #include "kernels/vec.cuh"
@@ -49,18 +48,10 @@ __global__ void __launch_bounds__(kThreads)
 // dw: each lane accumulates its columns over the rows its warp visits, then the block's warps
 // add into shared memory and the block writes one partial row.
 // A row's dy, x (and dresidual) stay in registers as packed bf16 between the two passes (the
-// second pass reloading them from L1 hit only about a third of the time on an H100); the launch
-// bound keeps BackwardBlocksPerSm blocks resident (3 up to hidden 768).
-constexpr int BackwardBlocksPerSm(int vecs) { return vecs <= 3 ? 3 : vecs <= 5 ? 2 : 1; }
-
-// TEMPORARY A/B: STRUN_RMS_BWD_BLOCKS=2 halves the resident blocks (no spills at hidden 768).
-inline bool TwoBlocks() {
-  static const bool two = [] {
-    const char* e = std::getenv("STRUN_RMS_BWD_BLOCKS");
-    return e != nullptr && e[0] == '2';
-  }();
-  return two;
-}
+// second pass reloading them from L1 hit only about a third of the time on an H100). The launch
+// bound sets the resident blocks: at hidden 768 (3 vectors a lane) 2 blocks with 95 registers and
+// no spills beat 3 blocks with 80 registers and spills (H100: 626k against 620k tokens/s).
+constexpr int BackwardBlocksPerSm(int vecs) { return vecs <= 2 ? 3 : vecs <= 5 ? 2 : 1; }
 
 template <int kVecs, int kBlocks = BackwardBlocksPerSm(kVecs)>
 __global__ void __launch_bounds__(kThreads, kBlocks)
@@ -152,8 +143,7 @@ __global__ void __launch_bounds__(kThreads, kBlocks)
 // One wave: every block resident at once (BackwardBlocksPerSm per multiprocessor), each taking
 // its share of the rows, and as few dw partial rows as that allows.
 int BackwardGrid(int64_t rows, int hidden) {
-  const int64_t cap =
-      int64_t{SmCount()} * (TwoBlocks() ? 2 : BackwardBlocksPerSm((hidden + 255) / 256));
+  const int64_t cap = int64_t{SmCount()} * BackwardBlocksPerSm((hidden + 255) / 256);
   const int64_t blocks = (rows + kThreads / 32 - 1) / (kThreads / 32);
   return static_cast<int>(blocks < 1 ? 1 : blocks < cap ? blocks : cap);
 }
@@ -171,13 +161,8 @@ cudaError_t LaunchBackward(const bf16* dy, const bf16* x, const bf16* w, const f
                            const bf16* dresidual, bf16* dx, float* dw_partial, int64_t rows,
                            int hidden, cudaStream_t stream) {
   const size_t smem = sizeof(float) * static_cast<size_t>(hidden);
-  if (TwoBlocks()) {
-    RmsNormBackwardKernel<kVecs, 2><<<BackwardGrid(rows, hidden), kThreads, smem, stream>>>(
-        dy, x, w, rstd, dresidual, dx, dw_partial, rows, hidden);
-  } else {
-    RmsNormBackwardKernel<kVecs><<<BackwardGrid(rows, hidden), kThreads, smem, stream>>>(
-        dy, x, w, rstd, dresidual, dx, dw_partial, rows, hidden);
-  }
+  RmsNormBackwardKernel<kVecs><<<BackwardGrid(rows, hidden), kThreads, smem, stream>>>(
+      dy, x, w, rstd, dresidual, dx, dw_partial, rows, hidden);
   return cudaGetLastError();
 }
 

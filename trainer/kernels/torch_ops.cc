@@ -465,24 +465,6 @@ void CudaGradsToFlat(const std::vector<at::Tensor>& grads, const std::vector<int
   TORCH_CHECK(flat.is_cuda() && flat.scalar_type() == at::kFloat && flat.is_contiguous(),
               "grads_to_flat: the flat buffer must be a contiguous fp32 CUDA tensor");
   const c10::cuda::CUDAGuard guard(flat.device());
-  // TEMPORARY A/B: STRUN_GRADS_TO_FLAT=aten copies (adds) tensor by tensor.
-  static const bool aten = [] {
-    const char* e = std::getenv("STRUN_GRADS_TO_FLAT");
-    return e != nullptr && std::string_view(e) == "aten";
-  }();
-  if (aten) {
-    for (size_t i = 0; i < grads.size(); ++i) {
-      at::Tensor view = flat.narrow(0, offsets[i], numels[i]);
-      if (!grads[i].defined()) {
-        if (!accumulate) view.zero_();
-      } else if (accumulate) {
-        view.add_(grads[i].reshape({-1}));
-      } else {
-        view.copy_(grads[i].reshape({-1}));
-      }
-    }
-    return;
-  }
   std::vector<GradSegment> segments(grads.size());
   std::vector<at::Tensor> dense;  // alive until the launch is queued
   dense.reserve(grads.size());
