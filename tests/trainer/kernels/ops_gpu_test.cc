@@ -17,6 +17,7 @@
 #include "model/ops.h"
 #include "optim/flat_buffer.h"
 #include "optim/optimizer.h"
+#include "tiny_llama.h"
 
 namespace strun::model {
 namespace {
@@ -256,15 +257,7 @@ TEST(KernelsGpuTest, FusedAdamWMatchesAtenSteps) {
 // The whole model: the same weights and batch through both tables.
 TEST(KernelsGpuTest, LlamaLossAndGradientsMatchAtenPath) {
   REQUIRE_CUDA_OPS();
-  LlamaModelConfig c;
-  c.hidden_size = 256;
-  c.intermediate_size = 512;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.num_hidden_layers = 2;
-  c.vocab_size = 1001;
-  c.rms_norm_eps = 1e-5;
-  c.tie_word_embeddings = true;
+  const LlamaModelConfig c = TinyGpuLlamaConfig(/*kv_heads=*/2);
   auto fast = Llama::Create(c, Bf16Cuda());
   ASSERT_TRUE(fast.ok());
   EXPECT_STREQ(fast->ops().name, "cuda");

@@ -15,6 +15,7 @@
 #include "model/llama.h"
 #include "model/ops.h"
 #include "optim/flat_buffer.h"
+#include "tiny_llama.h"
 #include "train/step_graph.h"
 
 namespace strun::train {
@@ -29,15 +30,7 @@ struct Step {
 
 TEST(StepGraphGpuTest, ReplaysGiveTheEagerLossesAndGradients) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no CUDA device";
-  LlamaModelConfig c;
-  c.hidden_size = 256;
-  c.intermediate_size = 512;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 4;
-  c.num_hidden_layers = 2;
-  c.vocab_size = 1001;
-  c.rms_norm_eps = 1e-5;
-  c.tie_word_embeddings = true;
+  const LlamaModelConfig c = model::TinyGpuLlamaConfig(/*kv_heads=*/4);
   const at::TensorOptions cuda = at::TensorOptions().device(at::kCUDA);
   auto llama = Llama::Create(c, cuda.dtype(at::kBFloat16));
   ASSERT_TRUE(llama.ok());
