@@ -286,12 +286,18 @@ void Matmul(const at::Tensor& a, bool trans_a, const at::Tensor& b, bool trans_b
   void* ws = Workspace(d.device());
   std::string error;
   if (!GemmPlanned(g)) {
+    // Timing waits for the stream, which a CUDA graph capture does not allow: a problem first
+    // seen while capturing takes cuBLASLt's first candidate.
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    C10_CUDA_CHECK(cudaStreamIsCapturing(Stream(), &capture));
+    const GemmTuning tuning =
+        capture == cudaStreamCaptureStatusNone ? Mode().tuning : GemmTuning::kHeuristic;
     at::Tensor scratch;
-    if (Mode().tuning == GemmTuning::kTimed) {
+    if (tuning == GemmTuning::kTimed) {
       scratch = at::empty({static_cast<int64_t>(GemmOutputBytes(g))}, d.options().dtype(at::kByte));
     }
-    TORCH_CHECK(GemmPlan(g, Mode().tuning, scratch.defined() ? scratch.data_ptr() : nullptr, ws,
-                         Stream(), &error) == cudaSuccess,
+    TORCH_CHECK(GemmPlan(g, tuning, scratch.defined() ? scratch.data_ptr() : nullptr, ws, Stream(),
+                         &error) == cudaSuccess,
                 error);
   }
   TORCH_CHECK(Gemm(g, ws, Stream(), &error) == cudaSuccess, error);
