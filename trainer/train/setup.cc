@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <mutex>
 #include <stdexcept>
-#include <string_view>
 #include <variant>
 
 #include "checkpoint/load_model.h"
@@ -371,7 +370,7 @@ int Run::Fail(const std::string& message) const {
 // ops table at tp = pp = 1; three steps run eagerly first.
 Status PrepareGraphs(Run& run) {
   if (!run.cuda || run.tp != 1 || run.pp != 1) return {};
-  if (std::string_view(run.llama->ops().name) != "cuda") return {};
+  if (&run.llama->ops() != model::CudaOps()) return {};
   try {
     run.graphs = MicroBatchGraphs::Create(run.device.device(), 3 * run.n_micro);
   } catch (const std::invalid_argument& e) {

@@ -22,8 +22,6 @@ struct MicroBatchGraphs::State {
   int64_t eager_left = 0;
   at::Tensor ids;  // the one input every graph reads; copied into before each replay
   std::unique_ptr<at::cuda::CUDAGraph> graphs[2];
-  // The pool of the first graph captured, which the second shares (they never run at once).
-  std::unique_ptr<at::cuda::CUDAGraph>* pool_owner = nullptr;
 #endif
 };
 
@@ -73,11 +71,11 @@ void MicroBatchGraphs::Run(int variant, const at::Tensor& ids, const Body& body)
     at::cuda::device_synchronize();
     c10::cuda::CUDACachingAllocator::emptyCache();
     graph = std::make_unique<at::cuda::CUDAGraph>();
-    if (s.pool_owner) {
-      graph->capture_begin((*s.pool_owner)->pool());
+    // The second graph captured shares the first one's pool (they never run at once).
+    if (const auto& other = s.graphs[1 - variant]) {
+      graph->capture_begin(other->pool());
     } else {
       graph->capture_begin();
-      s.pool_owner = &graph;
     }
     body(s.ids);
     graph->capture_end();
